@@ -1,0 +1,84 @@
+"""Converting the reference implementation's pretrained generators into a model folder.
+
+The official files (`horse2zebra.pth` = A→B, `zebra2horse.pth` = B→A, …) hold one generator's
+state dict each. They are read with `weights_only=True` (no code is ever unpickled); legacy
+InstanceNorm running-statistics keys from old PyTorch versions are dropped and a `module.`
+(DataParallel) prefix is stripped before the strict load.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from .checkpoint import load_state_strict, save_model
+from .config import ModelConfig
+from .errors import ModelFormatError
+from .model import CycleGAN
+
+LEGACY_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
+# Some third-party CycleGANs name the residual branch `block` instead of the reference's `conv_block`.
+_BLOCK_NAME = re.compile(r"^(model\.\d+)\.block\.")
+
+
+def read_generator_pth(path: Path | str) -> dict[str, torch.Tensor]:
+    """Read one generator's state dict from a `.pth` file and normalise its key names."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFormatError(f"{path}: no such file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ModelFormatError(f"{path}: refused: the file holds Python objects other than tensors, "
+                               f"which are never executed here ({first_line})") from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
+        raise ModelFormatError(f"{path}: not a readable PyTorch checkpoint ({e})") from None
+    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
+        obj = obj["state_dict"]
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ModelFormatError(f"{path}: expected a generator state dict (names → tensors), got {type(obj).__name__}")
+    state = {}
+    for key, tensor in obj.items():
+        key = key[len("module."):] if key.startswith("module.") else key
+        if key.endswith(LEGACY_SUFFIXES):
+            continue
+        state[_BLOCK_NAME.sub(r"\1.conv_block.", key)] = tensor
+    return state
+
+
+def infer_architecture(state: Mapping[str, torch.Tensor], where: str) -> tuple[int, int, str]:
+    """(ngf, n_blocks, norm) of a generator state dict in the reference layout."""
+    first = state.get("model.1.weight")
+    if first is None or first.dim() != 4:
+        raise ModelFormatError(f"{where}: not a CycleGAN ResNet generator (no 'model.1.weight' conv); "
+                               f"first keys: {', '.join(list(state)[:5])}")
+    blocks = {int(m.group(1)) for k in state if (m := re.match(r"^model\.(\d+)\.conv_block\.", k))}
+    norm = "instance_affine" if "model.2.weight" in state else "instance"
+    return int(first.shape[0]), len(blocks), norm
+
+
+def convert_official(a_to_b: Path | str, b_to_a: Path | str, out: Path | str,
+                     domains: tuple[str, str] = ("A", "B"), image_size: int = 256,
+                     provenance: str = "", license: str = "") -> CycleGAN:
+    """Two official generator files → one model folder at `out`. Returns the loaded model."""
+    g_ab, g_ba = read_generator_pth(a_to_b), read_generator_pth(b_to_a)
+    arch = infer_architecture(g_ab, str(a_to_b))
+    if infer_architecture(g_ba, str(b_to_a)) != arch:
+        raise ModelFormatError(f"{a_to_b} and {b_to_a} have different architectures "
+                               f"({arch} vs {infer_architecture(g_ba, str(b_to_a))}); they must be the two "
+                               f"generators of one model")
+    ngf, n_blocks, norm = arch
+    provenance = provenance or f"converted from {Path(a_to_b).name} (A→B) and {Path(b_to_a).name} (B→A)"
+    config = ModelConfig(ngf=ngf, n_blocks=n_blocks, norm=norm, domain_a=domains[0], domain_b=domains[1],
+                         image_size=image_size, provenance=provenance, license=license)
+    model = CycleGAN(config, initialise=False)
+    load_state_strict(model.G_AB, g_ab, where=str(a_to_b))
+    load_state_strict(model.G_BA, g_ba, where=str(b_to_a))
+    save_model(model, out)
+    return model

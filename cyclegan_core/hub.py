@@ -1,0 +1,74 @@
+"""Model folders from the Hugging Face Hub, through `huggingface_hub`'s own download and cache.
+
+A source is `owner/name`, optionally followed by a subfolder and a revision:
+`owner/name/horse2zebra@main`. The endpoint is probed first with a short timeout, so an
+offline machine gets a clear answer in seconds instead of the client's retry loop; with no
+network, files already in the Hub cache are still used.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import NamedTuple
+
+import huggingface_hub
+from huggingface_hub import constants as hf_constants
+from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
+                                    RepositoryNotFoundError, RevisionNotFoundError)
+
+from .config import CONFIG_NAME, WEIGHTS_NAME
+from .errors import ModelNotFoundError
+from .net import probe
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(/[\w.-]+)*(@[\w./-]+)?$")
+
+
+class HubSource(NamedTuple):
+    repo_id: str
+    subfolder: str | None
+    revision: str | None
+
+    def __str__(self) -> str:
+        text = self.repo_id + (f"/{self.subfolder}" if self.subfolder else "")
+        return text + (f"@{self.revision}" if self.revision else "")
+
+
+def parse_hub_source(source: str) -> HubSource | None:
+    """'owner/name[/sub/folder][@revision]' → HubSource, or None if it does not look like one."""
+    if not _HUB_ID.match(source) or ".." in source:
+        return None
+    path, _, revision = source.partition("@")
+    owner, name, *sub = path.split("/")
+    return HubSource(f"{owner}/{name}", "/".join(sub) or None, revision or None)
+
+
+def download_model_folder(source: HubSource) -> Path:
+    """Fetch config.json and model.safetensors into the Hub cache; return the folder holding both."""
+    endpoint = hf_constants.ENDPOINT
+    offline_reason = "HF_HUB_OFFLINE is set" if hf_constants.HF_HUB_OFFLINE else probe(endpoint)
+    paths = []
+    try:
+        for filename in (CONFIG_NAME, WEIGHTS_NAME):
+            paths.append(huggingface_hub.hf_hub_download(
+                source.repo_id, filename, subfolder=source.subfolder, revision=source.revision,
+                endpoint=endpoint, local_files_only=offline_reason is not None,
+                library_name="cyclegan-studio"))
+    except LocalEntryNotFoundError:
+        raise ModelNotFoundError(f"the Hub ({endpoint}) cannot be reached ({offline_reason}) and {source} is "
+                                 f"not in the local Hub cache") from None
+    except GatedRepoError:
+        raise ModelNotFoundError(f"Hub repo {source.repo_id} is gated: accept its terms on the Hub and log in "
+                                 f"(HF_TOKEN) to use it") from None
+    except RepositoryNotFoundError:
+        raise ModelNotFoundError(f"Hub repo {source.repo_id} was not found (check the name; a private repo "
+                                 f"needs HF_TOKEN)") from None
+    except RevisionNotFoundError:
+        raise ModelNotFoundError(f"Hub repo {source.repo_id} has no revision {source.revision!r}") from None
+    except EntryNotFoundError:
+        where = f"{source.repo_id}/{source.subfolder}" if source.subfolder else source.repo_id
+        raise ModelNotFoundError(f"Hub repo {where} has no {filename}: a model folder holds "
+                                 f"{CONFIG_NAME} and {WEIGHTS_NAME}") from None
+    except (HfHubHTTPError, OSError) as e:
+        raise ModelNotFoundError(f"downloading {source} from the Hub failed: {e}") from None
+    return Path(paths[0]).parent

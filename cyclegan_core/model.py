@@ -1,0 +1,76 @@
+"""A CycleGAN model: both generators and their config; translate and cycle whole images.
+
+`G_AB` is the paper's G: A → B and `G_BA` its F: B → A. The discriminators D_A (D_X) and D_B (D_Y)
+only exist during training and live in the training state, not in the model folder.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from PIL import Image
+from torch import nn
+
+from .config import ModelConfig
+from .images import ImageInput, load_image
+from .inference import image_to_tensor, resolve_precision, run_generator, tensor_to_image
+from .networks import ResnetGenerator, init_weights
+
+DIRECTIONS = ("AtoB", "BtoA")
+
+
+class CycleResult(NamedTuple):
+    """x → G(x) → F(G(x)): the translation and its reconstruction (Eq. 2's forward cycle)."""
+
+    translated: Image.Image
+    reconstructed: Image.Image
+
+
+class CycleGAN(nn.Module):
+    """Both generators of a CycleGAN. Build with `CycleGAN(config)` or load with `cyclegan_core.load`."""
+
+    def __init__(self, config: ModelConfig, initialise: bool = True):
+        super().__init__()
+        self.config = config
+        self.G_AB = ResnetGenerator(config.ngf, config.n_blocks, config.norm)
+        self.G_BA = ResnetGenerator(config.ngf, config.n_blocks, config.norm)
+        if initialise:
+            init_weights(self.G_AB)
+            init_weights(self.G_BA)
+        self.eval()
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def generator(self, direction: str) -> ResnetGenerator:
+        if direction == "AtoB":
+            return self.G_AB
+        if direction == "BtoA":
+            return self.G_BA
+        raise ValueError(f"unknown direction {direction!r}; expected 'AtoB' or 'BtoA'")
+
+    def describe(self, direction: str) -> str:
+        """'horse → zebra' for AtoB on a horse2zebra model."""
+        self.generator(direction)  # validates the direction
+        src, dst = (self.config.domain_a, self.config.domain_b)[:: 1 if direction == "AtoB" else -1]
+        return f"{src} → {dst}"
+
+    def translate_tensor(self, x: torch.Tensor, direction: str, precision: str = "auto") -> torch.Tensor:
+        """1×3×H×W in [-1, 1] → same shape, any H and W."""
+        return run_generator(self.generator(direction), x, resolve_precision(precision, self.device))
+
+    def translate(self, image: ImageInput, direction: str, precision: str = "auto",
+                  max_pixels: int | None = None) -> Image.Image:
+        """Translate a whole image at its own resolution (aspect kept, EXIF orientation applied)."""
+        x = image_to_tensor(load_image(image, max_pixels))
+        return tensor_to_image(self.translate_tensor(x, direction, precision))
+
+    def cycle(self, image: ImageInput, direction: str, precision: str = "auto",
+              max_pixels: int | None = None) -> CycleResult:
+        """Translate and translate back: (G(x), F(G(x))) for AtoB, (F(y), G(F(y))) for BtoA."""
+        back = "BtoA" if direction == "AtoB" else "AtoB"
+        x = image_to_tensor(load_image(image, max_pixels))
+        y = self.translate_tensor(x, direction, precision)
+        return CycleResult(tensor_to_image(y), tensor_to_image(self.translate_tensor(y, back, precision)))
