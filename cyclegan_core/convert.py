@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pickle
 import re
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -34,11 +33,14 @@ def read_generator_pth(path: Path | str) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise ModelFormatError(f"{path}: refused: the file holds Python objects other than tensors, "
-                               f"which are never executed here ({first_line})") from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
-        raise ModelFormatError(f"{path}: not a readable PyTorch checkpoint ({e})") from None
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if found:
+            raise ModelFormatError(f"{path}: refused: besides tensors the file references Python code "
+                                   f"({found.group(1)}), which is never run here") from None
+        raise ModelFormatError(f"{path}: not a readable PyTorch checkpoint (not a tensors-only file torch.load "
+                               f"can read with weights_only=True)") from None
+    except Exception as e:  # arbitrary bytes fail inside the unpickler in arbitrary ways
+        raise ModelFormatError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from None
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
         obj = obj["state_dict"]
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):

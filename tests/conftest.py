@@ -1,0 +1,75 @@
+import os
+import socket
+
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import cyclegan_core  # noqa: E402
+from cyclegan_core import CycleGAN, ModelConfig, save_model  # noqa: E402
+
+
+def closed_port_url() -> str:
+    """A loopback URL where nothing listens: connections are refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(autouse=True)
+def offline_sandbox(tmp_path_factory, monkeypatch):
+    """Every test gets its own weights/ and Hub cache, and every remote points at loopback."""
+    import huggingface_hub.constants as hf
+
+    root = tmp_path_factory.mktemp("sandbox")
+    monkeypatch.setenv("CYCLEGAN_WEIGHTS_DIR", str(root / "weights"))
+    monkeypatch.setenv("CYCLEGAN_UPSTREAM_URL", closed_port_url())
+    monkeypatch.delenv("CYCLEGAN_HUB_REPO", raising=False)
+    monkeypatch.delenv("CYCLEGAN_MAX_PIXELS", raising=False)
+    monkeypatch.setattr(hf, "HF_HUB_CACHE", str(root / "hf-cache"))
+    monkeypatch.setattr(hf, "ENDPOINT", closed_port_url())
+    monkeypatch.setattr(hf, "HF_HUB_OFFLINE", False)
+    return root
+
+
+@pytest.fixture
+def tiny_config():
+    return ModelConfig(ngf=8, n_blocks=2, domain_a="apple", domain_b="orange", image_size=32)
+
+
+@pytest.fixture
+def tiny_model(tiny_config):
+    torch.manual_seed(0)
+    return CycleGAN(tiny_config)
+
+
+@pytest.fixture
+def tiny_model_dir(tiny_model, tmp_path):
+    return save_model(tiny_model, tmp_path / "tiny-model")
+
+
+@pytest.fixture(scope="session")
+def photo() -> Image.Image:
+    """A real photo (scikit-image's astronaut, 512×512), cropped to an odd size."""
+    from skimage import data
+
+    return Image.fromarray(data.astronaut()).crop((40, 20, 341, 177))  # 301×157
+
+
+def psnr(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    mse = np.mean((a - b) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+@pytest.fixture(scope="session")
+def psnr_fn():
+    return psnr
+
+
+assert cyclegan_core  # imported above so a broken package fails collection loudly
