@@ -8,6 +8,7 @@ network, files already in the Hub cache are still used.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import NamedTuple
@@ -43,9 +44,14 @@ def parse_hub_source(source: str) -> HubSource | None:
     return HubSource(f"{owner}/{name}", "/".join(sub) or None, revision or None)
 
 
+def hub_endpoint() -> str:
+    """`HF_ENDPOINT` as set now (a mirror, or a test's loopback server), else huggingface_hub's default."""
+    return os.environ.get("HF_ENDPOINT", "").rstrip("/") or hf_constants.ENDPOINT
+
+
 def download_model_folder(source: HubSource) -> Path:
     """Fetch config.json and model.safetensors into the Hub cache; return the folder holding both."""
-    endpoint = hf_constants.ENDPOINT
+    endpoint = hub_endpoint()
     offline_reason = "HF_HUB_OFFLINE is set" if hf_constants.HF_HUB_OFFLINE else probe(endpoint)
     paths = []
     try:

@@ -21,6 +21,27 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch):
+    """Name look-ups for anything but loopback fail, and the test fails: no test may reach out."""
+    real = socket.getaddrinfo
+    attempts = []
+
+    def guarded(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name not in LOOPBACK:
+            attempts.append(name)
+            raise socket.gaierror(socket.EAI_NONAME, f"tests reach loopback only, not {name}")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded)
+    yield
+    assert not attempts, f"the test tried to reach {sorted(set(attempts))}"
+
+
 @pytest.fixture(autouse=True)
 def offline_sandbox(tmp_path_factory, monkeypatch):
     """Every test gets its own weights/ and Hub cache, and every remote points at loopback."""
@@ -32,7 +53,7 @@ def offline_sandbox(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("CYCLEGAN_HUB_REPO", raising=False)
     monkeypatch.delenv("CYCLEGAN_MAX_PIXELS", raising=False)
     monkeypatch.setattr(hf, "HF_HUB_CACHE", str(root / "hf-cache"))
-    monkeypatch.setattr(hf, "ENDPOINT", closed_port_url())
+    monkeypatch.setenv("HF_ENDPOINT", closed_port_url())
     monkeypatch.setattr(hf, "HF_HUB_OFFLINE", False)
     return root
 

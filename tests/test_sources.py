@@ -1,0 +1,174 @@
+"""Where models come from: the Hub (a loopback fake of it) and the upstream zoo server (ditto)."""
+
+import hashlib
+import io
+import socket
+import time
+
+import huggingface_hub.constants as hf
+import pytest
+import torch
+
+import cyclegan_core
+from cyclegan_core import ModelNotFoundError, is_model_folder
+from cyclegan_core.hub import HubSource, parse_hub_source
+from conftest import closed_port_url
+from reference import official_state_dict
+from servers import FakeHub, FakeUpstream
+
+
+def folder_files(model_dir, prefix=""):
+    return {f"{prefix}{name}": (model_dir / name).read_bytes() for name in ("config.json", "model.safetensors")}
+
+
+def same_weights(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+@pytest.fixture
+def silent_server():
+    """Accepts TCP connections and never answers: a hung server or a black-holed network."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)
+        yield f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("user/repo", HubSource("user/repo", None, None)),
+    ("user/repo@v1.0", HubSource("user/repo", None, "v1.0")),
+    ("user/repo/horse2zebra", HubSource("user/repo", "horse2zebra", None)),
+    ("user/repo/a/b@refs/pr/1", HubSource("user/repo", "a/b", "refs/pr/1")),
+    ("horse2zebra", None), ("user/../x", None), ("/abs/path", None), ("user repo/x", None),
+])
+def test_parse_hub_source(text, expected):
+    assert parse_hub_source(text) == expected
+
+
+def test_hub_load_downloads_then_uses_the_cache(tiny_model, tiny_model_dir, monkeypatch):
+    with FakeHub({"user/repo": folder_files(tiny_model_dir)}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        model = cyclegan_core.load("user/repo")
+        assert same_weights(model, tiny_model) and model.config == tiny_model.config
+        assert sorted(hub.gets()) == ["/user/repo/resolve/main/config.json",
+                                      "/user/repo/resolve/main/model.safetensors"]
+        again = cyclegan_core.load("user/repo")
+        assert len(hub.gets()) == 2, "the second load must come from the cache"
+        assert same_weights(again, tiny_model)
+    # Hub gone: the cached copy still loads, quickly.
+    monkeypatch.setenv("HF_ENDPOINT", closed_port_url())
+    start = time.monotonic()
+    assert same_weights(cyclegan_core.load("user/repo"), tiny_model)
+    assert time.monotonic() - start < 5
+
+
+def test_hub_subfolder_and_revision(tiny_model, tiny_model_dir, monkeypatch):
+    with FakeHub({"org/zoo": folder_files(tiny_model_dir, "apples/")}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        model = cyclegan_core.load(f"org/zoo/apples@{FakeHub.COMMIT}")
+        assert same_weights(model, tiny_model)
+        assert f"/org/zoo/resolve/{FakeHub.COMMIT}/apples/model.safetensors" in hub.gets()
+        with pytest.raises(ModelNotFoundError, match="has no revision 'v9'"):
+            cyclegan_core.load("org/zoo/apples@v9")
+
+
+def test_hub_errors_are_specific(tiny_model_dir, monkeypatch):
+    files = folder_files(tiny_model_dir)
+    del files["model.safetensors"]
+    with FakeHub({"user/half": files}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        with pytest.raises(ModelNotFoundError, match="Hub repo nobody/nothing was not found"):
+            cyclegan_core.load("nobody/nothing")
+        with pytest.raises(ModelNotFoundError, match="Hub repo user/half has no model.safetensors"):
+            cyclegan_core.load("user/half")
+
+
+@pytest.mark.parametrize("kind", ["refused", "silent"])
+def test_unreachable_hub_fails_fast_and_says_so(kind, silent_server, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", closed_port_url() if kind == "refused" else silent_server)
+    start = time.monotonic()
+    with pytest.raises(ModelNotFoundError, match=r"the Hub \(http://127\.0\.0\.1:\d+\) cannot be reached .* "
+                                                 r"user/repo is not in the local Hub cache"):
+        cyclegan_core.load("user/repo")
+    assert time.monotonic() - start < 5
+
+
+def test_hf_hub_offline_uses_only_the_cache(monkeypatch):
+    monkeypatch.setattr(hf, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ModelNotFoundError, match="HF_HUB_OFFLINE is set"):
+        cyclegan_core.load("user/repo")
+
+
+# --- the zoo -------------------------------------------------------------------------------------
+
+def pth_bytes(seed):
+    buffer = io.BytesIO()
+    torch.save(official_state_dict(seed=seed), buffer)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def upstream_files():
+    return {"horse2zebra.pth": pth_bytes(1), "zebra2horse.pth": pth_bytes(2)}
+
+
+def test_zoo_downloads_converts_and_caches_from_upstream(upstream_files, offline_sandbox, monkeypatch):
+    weights = offline_sandbox / "weights"
+    with FakeUpstream(upstream_files) as upstream:
+        monkeypatch.setenv("CYCLEGAN_UPSTREAM_URL", upstream.url)
+        model = cyclegan_core.load("horse2zebra")
+        assert sorted(upstream.gets()) == ["/horse2zebra.pth", "/zebra2horse.pth"]
+        assert (model.config.domain_a, model.config.domain_b) == ("horse", "zebra")
+        assert is_model_folder(weights / "horse2zebra")
+        assert sorted(p.name for p in weights.iterdir()) == ["horse2zebra"]  # no leftovers
+        sha = hashlib.sha256(upstream_files["horse2zebra.pth"]).hexdigest()
+        assert sha in model.config.provenance and "BSD" in model.config.license
+        # Converted weights are the upstream ones.
+        source = torch.load(io.BytesIO(upstream_files["zebra2horse.pth"]), weights_only=True)
+        assert torch.equal(model.G_BA.model[1].weight, source["model.1.weight"])
+
+        count = len(upstream.requests)
+        again = cyclegan_core.load("horse2zebra")
+        assert len(upstream.requests) == count, "the second load must be local"
+        assert same_weights(again, model)
+
+
+def test_cut_off_download_leaves_nothing_behind(upstream_files, offline_sandbox, monkeypatch):
+    with FakeUpstream(upstream_files, truncate=True) as upstream:
+        monkeypatch.setenv("CYCLEGAN_UPSTREAM_URL", upstream.url)
+        with pytest.raises(ModelNotFoundError, match="cut short"):
+            cyclegan_core.load("horse2zebra")
+    weights = offline_sandbox / "weights"
+    assert not weights.exists() or list(weights.iterdir()) == []
+
+
+def test_zoo_prefers_the_configured_hub_repo(tiny_model, tiny_model_dir, upstream_files, monkeypatch):
+    with FakeHub({"studio/zoo": folder_files(tiny_model_dir, "summer2winter/")}) as hub, \
+            FakeUpstream(upstream_files) as upstream:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.setenv("CYCLEGAN_HUB_REPO", "studio/zoo")
+        monkeypatch.setenv("CYCLEGAN_UPSTREAM_URL", upstream.url)
+        assert same_weights(cyclegan_core.load("summer2winter"), tiny_model)
+        assert upstream.requests == []
+        # The Hub repo lacks horse2zebra: fall through to upstream.
+        assert cyclegan_core.load("horse2zebra").config.domain_b == "zebra"
+        assert "/horse2zebra.pth" in upstream.gets()
+
+
+def test_local_weights_folder_comes_first(tiny_model, offline_sandbox):
+    cyclegan_core.save_model(tiny_model, offline_sandbox / "weights" / "summer2winter")
+    assert same_weights(cyclegan_core.load("summer2winter"), tiny_model)
+
+
+def test_offline_zoo_fails_fast_with_instructions(monkeypatch, silent_server):
+    monkeypatch.setenv("CYCLEGAN_HUB_REPO", "studio/zoo")
+    monkeypatch.setenv("HF_ENDPOINT", silent_server)
+    start = time.monotonic()
+    with pytest.raises(ModelNotFoundError) as info:
+        cyclegan_core.load("summer2winter")
+    assert time.monotonic() - start < 10  # two short probes at most
+    message = str(info.value)
+    assert "zoo model 'summer2winter' is not available" in message
+    assert "local folder" in message and "Hub:" in message and "upstream:" in message
+    assert "python -m cyclegan_core convert summer2winter_yosemite.pth winter2summer_yosemite.pth" in message
+    assert "--domains summer winter" in message
