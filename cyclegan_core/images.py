@@ -81,7 +81,7 @@ def _open(source, name: str) -> Image.Image:
     except Image.DecompressionBombError as e:
         raise ImageError(f"{name}: the image is far too large to open safely ({e})") from None
     except OSError as e:
-        raise ImageError(f"{name}: cannot be read ({e})") from None
+        raise ImageError(f"{name}: the image file is truncated or corrupt ({e})") from None
 
 
 def _from_array(array: np.ndarray, name: str) -> Image.Image:

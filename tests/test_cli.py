@@ -1,0 +1,107 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args, env_extra=None):
+    import os
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "cyclegan_core", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=300)
+
+
+@pytest.fixture
+def photos(photo, tmp_path):
+    folder = tmp_path / "in"
+    (folder / "nested").mkdir(parents=True)
+    photo.save(folder / "a.png")
+    photo.crop((0, 0, 120, 90)).save(folder / "nested" / "b.jpg", quality=95)
+    photo.crop((0, 0, 64, 64)).save(folder / "a.jpg")  # same stem as a.png
+    return folder
+
+
+def test_help_for_each_command():
+    for command in ("convert", "translate", "fetch"):
+        result = run_cli(command, "--help")
+        assert result.returncode == 0 and "usage:" in result.stdout
+
+
+def test_translate_file_to_file(tiny_model, tiny_model_dir, photos, tmp_path):
+    out = tmp_path / "out.png"
+    result = run_cli("translate", "--model", tiny_model_dir, "--direction", "AtoB", "--precision", "fp32",
+                     photos / "a.png", "--out", out)
+    assert result.returncode == 0, result.stderr
+    expected = tiny_model.translate(photos / "a.png", "AtoB", precision="fp32")
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(expected))
+
+
+def test_translate_folder_skips_junk_with_warnings(tiny_model_dir, photos, tmp_path):
+    (photos / "notes.txt").write_text("not an image")
+    (photos / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    out = tmp_path / "out"
+    result = run_cli("translate", "--model", tiny_model_dir, "--direction", "BtoA", photos, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a-1.png", "a.png", "b.png"]
+    assert Image.open(out / "b.png").size == (120, 90)
+    assert "skipped: " in result.stderr and "notes.txt" in result.stderr and "broken.png" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "translated 3 image(s)" in result.stdout and "skipped 2" in result.stdout
+    assert "orange → apple" in result.stderr  # the progress bar names the direction
+
+
+def test_several_files_go_to_a_folder(tiny_model_dir, photos, tmp_path):
+    result = run_cli("translate", "--model", tiny_model_dir, "--direction", "AtoB",
+                     photos / "a.png", photos / "nested" / "b.jpg", "--out", tmp_path / "several")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "several").iterdir()) == ["a.png", "b.png"]
+
+
+def test_nothing_translated_is_a_failure(tiny_model_dir, tmp_path):
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "x.txt").write_text("hello")
+    result = run_cli("translate", "--model", tiny_model_dir, "--direction", "AtoB", junk, "--out", tmp_path / "o")
+    assert result.returncode == 1
+    assert "translated 0 image(s)" in result.stdout
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"this is not a picture", "not an image file"),
+    (None, "truncated or corrupt"),
+])
+def test_bad_single_input_gives_clear_error(tiny_model_dir, photo, tmp_path, content, message):
+    path = tmp_path / ("bad.png" if content else "cut.jpg")
+    if content is None:
+        photo.save(path, quality=90)
+        path.write_bytes(path.read_bytes()[:600])
+    else:
+        path.write_bytes(content)
+    result = run_cli("translate", "--model", tiny_model_dir, "--direction", "AtoB", path, "--out", tmp_path / "o.png")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"error: {path}: " in result.stderr and message in result.stderr
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_unknown_model_gives_clear_error(photos, tmp_path):
+    result = run_cli("translate", "--model", tmp_path / "missing", "--direction", "AtoB", photos / "a.png",
+                     "--out", tmp_path / "o.png")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "does not exist" in result.stderr
+
+
+def test_offline_zoo_model_explains_itself(photos, tmp_path, offline_sandbox):
+    import os
+    result = run_cli("translate", "--model", "horse2zebra", "--direction", "AtoB", photos / "a.png",
+                     "--out", tmp_path / "o.png",
+                     env_extra={"CYCLEGAN_WEIGHTS_DIR": str(offline_sandbox / "weights"),
+                                "CYCLEGAN_UPSTREAM_URL": os.environ["CYCLEGAN_UPSTREAM_URL"],
+                                "HF_ENDPOINT": os.environ["HF_ENDPOINT"]})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "zoo model 'horse2zebra' is not available" in result.stderr
+    assert "python -m cyclegan_core convert horse2zebra.pth zebra2horse.pth" in result.stderr
