@@ -109,3 +109,37 @@ def trained_generator_path():
             pytest.fail("vintagify (dev requirement carrying trained weights) is not installed")
         pytest.skip("vintagify is not installed (pip install -r requirements-dev.txt)")
     return Path(list(spec.submodule_search_locations)[0]) / "resources" / "G_A2B_epoch33.pth"
+
+
+def official_pth_bytes(seed: int, ngf: int = 8, n_blocks: int = 2) -> bytes:
+    """A generator file in the official format (legacy keys included), as bytes."""
+    import io
+
+    from reference import official_state_dict
+
+    buffer = io.BytesIO()
+    torch.save(official_state_dict(ngf=ngf, n_blocks=n_blocks, seed=seed), buffer)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def zoo_upstream(offline_sandbox, monkeypatch):
+    """A loopback stand-in for the official weights server, with tiny generators for the whole zoo."""
+    from servers import FakeUpstream
+
+    names = ["horse2zebra", "zebra2horse", "summer2winter_yosemite", "winter2summer_yosemite"]
+    files = {f"{name}.pth": official_pth_bytes(seed) for seed, name in enumerate(names)}
+    with FakeUpstream(files) as upstream:
+        monkeypatch.setenv("CYCLEGAN_UPSTREAM_URL", upstream.url)
+        yield upstream
+
+
+@pytest.fixture
+def app_url(zoo_upstream):
+    """The app, launched in this process on 127.0.0.1 (zoo served by `zoo_upstream`)."""
+    from demo import build_demo, launch_options
+
+    demo = build_demo()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
+    yield url
+    demo.close()

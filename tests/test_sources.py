@@ -12,8 +12,7 @@ import torch
 import cyclegan_core
 from cyclegan_core import ModelNotFoundError, is_model_folder
 from cyclegan_core.hub import HubSource, parse_hub_source
-from conftest import closed_port_url
-from reference import official_state_dict
+from conftest import closed_port_url, official_pth_bytes
 from servers import FakeHub, FakeUpstream
 
 
@@ -101,15 +100,9 @@ def test_hf_hub_offline_uses_only_the_cache(monkeypatch):
 
 # --- the zoo -------------------------------------------------------------------------------------
 
-def pth_bytes(seed):
-    buffer = io.BytesIO()
-    torch.save(official_state_dict(seed=seed), buffer)
-    return buffer.getvalue()
-
-
 @pytest.fixture
 def upstream_files():
-    return {"horse2zebra.pth": pth_bytes(1), "zebra2horse.pth": pth_bytes(2)}
+    return {"horse2zebra.pth": official_pth_bytes(1), "zebra2horse.pth": official_pth_bytes(2)}
 
 
 def test_zoo_downloads_converts_and_caches_from_upstream(upstream_files, offline_sandbox, monkeypatch):

@@ -1,0 +1,35 @@
+"""`build_demo()`: the CycleGAN Studio Gradio app. Thin wiring over `cyclegan_core`; no model is
+loaded until someone asks for one."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from .model_cache import ModelCache
+from .translate_tab import build_translate_tab
+
+INTRO = """# CycleGAN Studio
+Unpaired image-to-image translation with **CycleGAN** (Zhu et al., ICCV 2017): two generators learn
+to turn one kind of picture into another, and back, from photos that were never paired. Drop in a
+photo and translate it **at its full resolution**."""
+
+# System fonts only: the page must not fetch anything from outside the app (offline, privacy).
+THEME = gr.themes.Default(font=("ui-sans-serif", "system-ui", "sans-serif"),
+                          font_mono=("ui-monospace", "SFMono-Regular", "monospace"))
+
+
+def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
+    cache = cache or ModelCache(capacity=4)
+    with gr.Blocks(title="CycleGAN Studio", analytics_enabled=False) as demo:
+        gr.Markdown(INTRO)
+        with gr.Tabs():
+            with gr.Tab("Translate", id="translate", elem_id="tab-translate"):
+                build_translate_tab(demo, cache)
+    # Two CPU cores: one job at a time per event family, a bounded waiting line.
+    demo.queue(max_size=32, default_concurrency_limit=1)
+    return demo
+
+
+def launch_options() -> dict:
+    """Options for `demo.launch()`; host and port come from GRADIO_SERVER_NAME/PORT when set."""
+    return {"theme": THEME, "max_file_size": "100mb", "show_error": True}

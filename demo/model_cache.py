@@ -1,0 +1,49 @@
+"""A small LRU cache of loaded models, safe to share between Gradio's worker threads.
+
+Switching back to a recently used task is instant; at most `capacity` models stay in memory
+(a full 9-block model pair is ≈90 MB). Concurrent requests for the same source load it once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Callable
+
+from cyclegan_core import CycleGAN, load
+
+
+class ModelCache:
+    def __init__(self, capacity: int = 4, loader: Callable[[str], CycleGAN] = load):
+        self.capacity = capacity
+        self.loader = loader
+        self._models: OrderedDict[str, CycleGAN] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
+
+    def get(self, source: str) -> CycleGAN:
+        with self._lock:
+            if source in self._models:
+                self._models.move_to_end(source)
+                return self._models[source]
+            source_lock = self._loading.setdefault(source, threading.Lock())
+        with source_lock:  # one load per source; others wait for it
+            with self._lock:
+                if source in self._models:
+                    return self._models[source]
+            model = self.loader(source)
+            with self._lock:
+                self._models[source] = model
+                while len(self._models) > self.capacity:
+                    self._models.popitem(last=False)
+                self._loading.pop(source, None)
+            return model
+
+    def forget(self, source: str) -> None:
+        """Drop a source (e.g. after its folder was retrained) so the next get reloads it."""
+        with self._lock:
+            self._models.pop(source, None)
+
+    def __contains__(self, source: str) -> bool:
+        with self._lock:
+            return source in self._models

@@ -1,0 +1,75 @@
+"""Translate-tab tasks: a model source plus a direction, with the label a person reads.
+
+Labels: zoo directions read "horse → zebra"; other models read "my-cats: cat → dog". For
+programmatic use any task may also be written "SOURCE:AtoB" / "SOURCE:BtoA", where SOURCE is
+anything `cyclegan_core.load` accepts (a zoo name, a model folder, a Hub repo id).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from cyclegan_core import ZOO, CycleGANError, is_model_folder, weights_dir
+from cyclegan_core.config import CONFIG_NAME
+
+
+@dataclass(frozen=True)
+class Task:
+    source: str
+    direction: str  # "AtoB" or "BtoA"
+    label: str
+
+
+def zoo_tasks() -> list[Task]:
+    tasks = []
+    for name, entry in ZOO.items():
+        tasks.append(Task(name, "AtoB", f"{entry.domain_a} → {entry.domain_b}"))
+        tasks.append(Task(name, "BtoA", f"{entry.domain_b} → {entry.domain_a}"))
+    return sorted(tasks, key=lambda t: (t.source != "summer2winter", t.source, t.direction))
+
+
+def model_tasks(source: str, name: str, domain_a: str, domain_b: str) -> list[Task]:
+    return [Task(source, "AtoB", f"{name}: {domain_a} → {domain_b}"),
+            Task(source, "BtoA", f"{name}: {domain_b} → {domain_a}")]
+
+
+def local_tasks(folder: Path | None = None) -> list[Task]:
+    """Both directions of every model folder in `weights/` that is not a zoo model."""
+    folder = folder or weights_dir()
+    tasks = []
+    if not folder.is_dir():
+        return tasks
+    for path in sorted(folder.iterdir()):
+        if path.name in ZOO or not is_model_folder(path):
+            continue
+        try:
+            domains = json.loads((path / CONFIG_NAME).read_text(encoding="utf-8"))["domains"]
+            tasks += model_tasks(str(path), path.name, str(domains["A"]), str(domains["B"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a broken folder is reported when someone tries to load it, not here
+    return tasks
+
+
+def all_tasks(extra: list[Task] = ()) -> list[Task]:
+    """Zoo, then local models, then `extra` (e.g. Hub models loaded in this session); labels unique."""
+    seen, tasks = set(), []
+    for task in [*zoo_tasks(), *local_tasks(), *extra]:
+        if task.label not in seen:
+            seen.add(task.label)
+            tasks.append(task)
+    return tasks
+
+
+def parse_task(text: str, known: list[Task]) -> Task:
+    """A label from `known`, or 'SOURCE:AtoB' / 'SOURCE:BtoA'."""
+    text = (text or "").strip()
+    for task in known:
+        if task.label == text:
+            return task
+    source, sep, direction = text.rpartition(":")
+    if sep and direction in ("AtoB", "BtoA") and source:
+        return Task(source, direction, text)
+    raise CycleGANError(f"unknown task {text!r}: choose one of the listed tasks "
+                        f"(e.g. {known[0].label!r}) or write SOURCE:AtoB / SOURCE:BtoA")

@@ -1,0 +1,163 @@
+"""The Translate tab: an image and a task in, the translated image (PNG, full resolution) out.
+
+Events:
+- `translate` (public API): (image, task) → image. The task is a label from the list, e.g.
+  "horse → zebra", or "SOURCE:AtoB" for any model source.
+- `load_model` (public API): a Hub repo id or a local model folder → adds its two directions.
+- a follow-up (UI only) that shows timing, model info and, on request, the cycle F(G(x)).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import gradio as gr
+from PIL import Image
+
+from cyclegan_core import CycleGANError, load_image
+from cyclegan_core.hub import parse_hub_source
+from cyclegan_core.inference import resolve_precision
+
+from .errors import user_errors
+from .model_cache import ModelCache
+from .tasks import Task, all_tasks, model_tasks, parse_task
+
+EXAMPLES = Path(__file__).parent / "examples"
+DEFAULT_TASK = "horse → zebra"
+# Whole-image translation needs memory and time in proportion to the pixels; until tiled
+# translation lands, larger photos are downscaled to this (with a note), not refused.
+DEFAULT_APP_MAX_PIXELS = 2048 * 2048
+
+
+def app_max_pixels() -> int:
+    value = os.environ.get("CYCLEGAN_APP_MAX_PIXELS")
+    return int(value) if value else DEFAULT_APP_MAX_PIXELS
+
+
+def _tasks(extra: list[dict] | None) -> list[Task]:
+    return all_tasks([Task(**t) for t in extra or []])
+
+
+def image_source(payload) -> str | bytes:
+    """The uploaded file's path (or bytes of a data: URL), straight from Gradio's payload, so
+    that decoding, EXIF and colour modes are handled (and reported) by the core."""
+    if payload is None:
+        raise gr.Error("Add an image first: drop one in, paste it, or click to browse.", print_exception=False)
+    if isinstance(payload, str):
+        return payload
+    url, path = payload.get("url") or "", payload.get("path")
+    if url.startswith("data:"):
+        return base64.b64decode(url.split(",", 1)[1])
+    if not path:
+        raise gr.Error("The upload did not arrive; please try again.", print_exception=False)
+    return path
+
+
+def fit_to_limit(image: Image.Image, limit: int) -> tuple[Image.Image, str]:
+    width, height = image.size
+    if width * height <= limit:
+        return image, ""
+    scale = (limit / (width * height)) ** 0.5
+    size = (max(1, int(width * scale)), max(1, int(height * scale)))
+    note = (f"Downscaled from {width}×{height} to {size[0]}×{size[1]} (this app translates up to "
+            f"{limit / 1e6:.1f} MP per image; the command line does any size up to its own limit).")
+    return image.resize(size, Image.Resampling.LANCZOS), note
+
+
+def build_translate_tab(demo: gr.Blocks, cache: ModelCache) -> None:
+    """Create the tab's components in the current Blocks context and wire its events."""
+    extra = gr.State([])  # Hub models loaded in this browser session (dicts of Task)
+    details = gr.State({})
+
+    with gr.Row(equal_height=False):
+        with gr.Column():
+            image_in = gr.Image(label="Your image", type="filepath", image_mode=None,
+                                sources=["upload", "clipboard", "webcam"], elem_id="input-image")
+            task = gr.Dropdown(choices=[t.label for t in _tasks([])], value=DEFAULT_TASK, label="Task",
+                               elem_id="task", allow_custom_value=True)
+            show_cycle = gr.Checkbox(label="Show the cycle: translate back as well, F(G(x))", value=False,
+                                     elem_id="show-cycle")
+            run = gr.Button("Translate", variant="primary", elem_id="translate-button")
+            with gr.Accordion("Use a model from the Hugging Face Hub", open=False):
+                hub_repo = gr.Textbox(label="Hub repo id or model folder",
+                                      placeholder="owner/repo[/subfolder][@revision]", elem_id="hub-repo")
+                hub_load = gr.Button("Load model", elem_id="hub-load")
+        with gr.Column():
+            image_out = gr.Image(label="Translated (PNG, full resolution)", type="pil", format="png",
+                                 interactive=False, buttons=["download", "fullscreen"], elem_id="output-image")
+            cycle_out = gr.Image(label="Back again: the reconstruction", type="pil", format="png",
+                                 interactive=False, visible=False, elem_id="cycle-image")
+            info = gr.Markdown(elem_id="translate-info")
+
+    examples = [[str(EXAMPLES / "rocket.jpg"), "summer → winter"], [str(EXAMPLES / "chelsea.jpg"), "horse → zebra"]]
+    gr.Examples([e for e in examples if Path(e[0]).is_file()], inputs=[image_in, task], cache_examples=False,
+                label="Examples (click one, then Translate)")
+
+    @user_errors
+    def translate(payload, task_text, extra_tasks):
+        chosen = parse_task(task_text, _tasks(extra_tasks))
+        source = image_source(payload)
+        model = cache.get(chosen.source)
+        picture, note = fit_to_limit(load_image(source), app_max_pixels())
+        start = time.perf_counter()
+        result = model.translate(picture, chosen.direction)
+        seconds = time.perf_counter() - start
+        return result, {
+            "source": chosen.source, "direction": chosen.direction, "what": model.describe(chosen.direction),
+            "size": picture.size, "seconds": seconds, "note": note, "device": str(model.device),
+            "precision": resolve_precision("auto", model.device),
+            "provenance": model.config.provenance, "license": model.config.license,
+        }
+
+    @user_errors
+    def describe(translated, facts, cycle):
+        if not facts:
+            return gr.skip(), gr.skip()
+        lines = [f"**{facts['what']}** · {facts['size'][0]}×{facts['size'][1]} px · "
+                 f"{facts['seconds']:.2f} s ({facts['precision']} on {facts['device']})"]
+        reconstruction = gr.Image(visible=False, value=None)
+        if cycle and translated is not None:
+            model = cache.get(facts["source"])
+            back = "BtoA" if facts["direction"] == "AtoB" else "AtoB"
+            start = time.perf_counter()
+            reconstruction = gr.Image(visible=True, value=model.translate(translated, back),
+                                      label=f"Back again ({model.describe(back)}): should look like your image")
+            lines.append(f"Cycle: {model.describe(back)} in {time.perf_counter() - start:.2f} s. The cycle-"
+                         f"consistency loss (Eq. 2 of the paper) trains exactly this round trip to return the input.")
+        if facts["note"]:
+            lines.append(facts["note"])
+        lines.append(f"Model `{facts['source']}`" + (f": {facts['provenance']}" if facts["provenance"] else ""))
+        if facts["license"]:
+            lines.append(f"Licence: {facts['license']}")
+        return reconstruction, "\n\n".join(lines)
+
+    @user_errors
+    def load_model(text, extra_tasks):
+        text = (text or "").strip()
+        if not text:
+            raise gr.Error("Type a Hub repo id such as owner/repo (or a local model folder) first.",
+                           print_exception=False)
+        if parse_hub_source(text) is None and not Path(text).expanduser().is_dir():
+            raise CycleGANError(f"{text!r} is neither a Hub repo id (owner/repo[/subfolder][@revision]) nor a "
+                                f"model folder")
+        model = cache.get(text)
+        new = model_tasks(text, text, model.config.domain_a, model.config.domain_b)
+        extra_tasks = [*(extra_tasks or []), *(asdict(t) for t in new if asdict(t) not in (extra_tasks or []))]
+        gr.Info(f"Loaded {text}: {model.config.domain_a} ↔ {model.config.domain_b}")
+        return gr.Dropdown(choices=[t.label for t in _tasks(extra_tasks)], value=new[0].label), extra_tasks
+
+    def refresh(current, extra_tasks):
+        labels = [t.label for t in _tasks(extra_tasks)]
+        return gr.Dropdown(choices=labels, value=current if current in labels else DEFAULT_TASK)
+
+    run.click(translate, inputs=[image_in, task, extra], outputs=[image_out, details], api_name="translate",
+              preprocess=False, concurrency_limit=1, concurrency_id="translate") \
+       .success(describe, inputs=[image_out, details, show_cycle], outputs=[cycle_out, info],
+                api_visibility="private", concurrency_limit=1, concurrency_id="translate")
+    gr.on([hub_load.click, hub_repo.submit], load_model, inputs=[hub_repo, extra], outputs=[task, extra],
+          api_name="load_model", concurrency_limit=1, concurrency_id="load")
+    demo.load(refresh, inputs=[task, extra], outputs=[task], api_visibility="private")
