@@ -27,7 +27,7 @@ from .model_cache import ModelCache
 from .tasks import Task, all_tasks, model_tasks, parse_task
 
 EXAMPLES = Path(__file__).parent / "examples"
-DEFAULT_TASK = "horse → zebra"
+DEFAULT_TASK = "summer → winter"
 # Whole-image translation needs memory and time in proportion to the pixels; until tiled
 # translation lands, larger photos are downscaled to this (with a note), not refused.
 DEFAULT_APP_MAX_PIXELS = 2048 * 2048
@@ -130,9 +130,8 @@ def build_translate_tab(demo: gr.Blocks, cache: ModelCache) -> None:
                          f"consistency loss (Eq. 2 of the paper) trains exactly this round trip to return the input.")
         if facts["note"]:
             lines.append(facts["note"])
-        lines.append(f"Model `{facts['source']}`" + (f": {facts['provenance']}" if facts["provenance"] else ""))
-        if facts["license"]:
-            lines.append(f"Licence: {facts['license']}")
+        about = [f"Source: `{facts['source']}`"] + [facts[k] for k in ("provenance", "license") if facts[k]]
+        lines.append("<details><summary>About this model</summary>\n\n" + "\n\n".join(about) + "\n\n</details>")
         return reconstruction, "\n\n".join(lines)
 
     @user_errors
@@ -154,10 +153,12 @@ def build_translate_tab(demo: gr.Blocks, cache: ModelCache) -> None:
         labels = [t.label for t in _tasks(extra_tasks)]
         return gr.Dropdown(choices=labels, value=current if current in labels else DEFAULT_TASK)
 
-    run.click(translate, inputs=[image_in, task, extra], outputs=[image_out, details], api_name="translate",
-              preprocess=False, concurrency_limit=1, concurrency_id="translate") \
-       .success(describe, inputs=[image_out, details, show_cycle], outputs=[cycle_out, info],
-                api_visibility="private", concurrency_limit=1, concurrency_id="translate")
+    event = run.click(translate, inputs=[image_in, task, extra], outputs=[image_out, details], api_name="translate",
+                      preprocess=False, concurrency_limit=1, concurrency_id="translate")
+    event.success(describe, inputs=[image_out, details, show_cycle], outputs=[cycle_out, info],
+                  api_visibility="private", concurrency_limit=1, concurrency_id="translate")
+    event.failure(lambda: (gr.Image(visible=False, value=None), ""), outputs=[cycle_out, info],
+                  api_visibility="private", queue=False)
     gr.on([hub_load.click, hub_repo.submit], load_model, inputs=[hub_repo, extra], outputs=[task, extra],
           api_name="load_model", concurrency_limit=1, concurrency_id="load")
     demo.load(refresh, inputs=[task, extra], outputs=[task], api_visibility="private")

@@ -143,3 +143,30 @@ def app_url(zoo_upstream):
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     yield url
     demo.close()
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = __import__("pathlib").Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture
+def browser_page():
+    """A page in Debian's headless Chromium driven by playwright. Outside CI a missing browser
+    skips; in CI (CI=true) it fails. Every URL the page requests is recorded in `page.requested`."""
+    if not os.path.exists(CHROMIUM) or __import__("importlib").util.find_spec("playwright") is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests need {CHROMIUM} and playwright (.ci/run installs both)")
+        pytest.skip("chromium or playwright not installed")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.requested = []
+        page.on("request", lambda request: page.requested.append(request.url))
+        page.set_default_timeout(60_000)
+        yield page
+        browser.close()
