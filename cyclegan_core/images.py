@@ -27,8 +27,12 @@ def default_max_pixels() -> int:
     return int(value) if value else DEFAULT_MAX_PIXELS
 
 
-def load_image(source: ImageInput, max_pixels: int | None = None) -> Image.Image:
-    """Open `source` (a path, encoded bytes, a PIL image or an H×W×C uint8 array) as upright RGB."""
+def load_image(source: ImageInput, max_pixels: int | None = None, reduce_to: int | None = None) -> Image.Image:
+    """Open `source` (a path, encoded bytes, a PIL image or an H×W×C uint8 array) as upright RGB.
+
+    `reduce_to`: the caller needs only this many pixels on the shorter side, so JPEGs may be
+    decoded at a reduced scale (much faster; never below `reduce_to`).
+    """
     max_pixels = default_max_pixels() if max_pixels is None else max_pixels
     name = _describe(source)
     if isinstance(source, np.ndarray):
@@ -45,6 +49,8 @@ def load_image(source: ImageInput, max_pixels: int | None = None) -> Image.Image
     if width < 1 or height < 1:
         raise ImageError(f"{name}: the image is empty ({width}×{height})")
     try:
+        if reduce_to and image.format == "JPEG":
+            image.draft("RGB", (reduce_to, reduce_to))
         image.load()
         image = ImageOps.exif_transpose(image)
         return to_rgb(image)
