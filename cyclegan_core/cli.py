@@ -1,15 +1,18 @@
-"""Command line: `python -m cyclegan_core {convert,translate,fetch} …` (each has --help)."""
+"""Command line: `python -m cyclegan_core {convert,translate,train,fetch} …` (each has --help)."""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from .convert import convert_official
+from .train import PRESETS, CheckpointSaved, Finished, Started, StepDone, TrainConfig, read_run, train
 from .errors import CycleGANError, ImageError
 from .inference import PRECISIONS
 from .model import DIRECTIONS
@@ -64,11 +67,108 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=int, default=None, help="refuse images larger than this many pixels")
     p.set_defaults(run=run_translate)
 
+    p = commands.add_parser("train", help="train or fine-tune a CycleGAN on two unpaired image sets",
+                            description="Train on two unpaired domains (each a folder, a zip, or several files). "
+                                        "The run folder is a model folder at once (translate --model RUN_DIR) and "
+                                        "holds a resumable training state. Ctrl-C stops after the current step and "
+                                        "saves; a second Ctrl-C aborts at once (still saving what it can).")
+    p.add_argument("--data-a", nargs="+", help="domain A: a folder, a zip file, or image files")
+    p.add_argument("--data-b", nargs="+", help="domain B: a folder, a zip file, or image files")
+    p.add_argument("--out", type=Path, help="run folder to create (not needed with --resume)")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run (same data and settings)")
+    p.add_argument("--init", metavar="SOURCE", help="fine-tune from a model: zoo name, folder or Hub repo id "
+                                                    "(default: train from scratch)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="small",
+                   help="architecture when training from scratch: small = ngf 32, 6 blocks (default); "
+                        "full = ngf 64, 9 blocks as in the paper")
+    p.add_argument("--steps", type=int, help="total steps (default 2000; with --resume: the new total)")
+    p.add_argument("--epochs", type=int, help="instead of --steps: passes over the larger domain")
+    p.add_argument("--crop-size", type=int, default=128, help="training crop (default 128)")
+    p.add_argument("--load-size", type=int, help="shorter side before cropping (default crop × 286/256)")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--lambda-cycle", type=float, default=10.0, help="λ of the cycle loss, both directions (Eq. 2)")
+    p.add_argument("--lambda-identity", type=float, default=0.5, help="identity loss weight, as a fraction of λ")
+    p.add_argument("--gan-mode", choices=("lsgan", "vanilla"), default="lsgan")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto")
+    p.add_argument("--domains", nargs=2, metavar=("A", "B"), help="domain names recorded in config.json")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--preview-every", type=int, default=50, help="save previews/step_N.png every N steps")
+    p.add_argument("--checkpoint-every", type=int, default=500, help="save a resumable checkpoint every N steps")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(run=run_train)
+
     p = commands.add_parser("fetch", help="download a zoo model into weights/ (for offline use later)",
                             description=f"Resolve a zoo model ({', '.join(ZOO)}) and cache it in {weights_dir()}.")
     p.add_argument("names", nargs="+", choices=sorted(ZOO), metavar="NAME", help=f"one of {', '.join(ZOO)}")
     p.set_defaults(run=run_fetch)
     return parser
+
+
+def run_train(args) -> int:
+    if args.resume:
+        config, data_a, data_b = read_run(args.resume)
+        changes = {k: v for k, v in (("steps", args.steps), ("epochs", args.epochs)) if v is not None}
+        config, out, resume = config.replace(**changes), args.resume, True
+        data_a = _data_arg(args.data_a) if args.data_a else data_a
+        data_b = _data_arg(args.data_b) if args.data_b else data_b
+    else:
+        if not (args.data_a and args.data_b and args.out):
+            print("error: --data-a, --data-b and --out are required (or --resume RUN_DIR)", file=sys.stderr)
+            return 2
+        if args.out.exists() and any(args.out.iterdir()):
+            print(f"error: {args.out} is not empty; choose a new run folder or --resume it", file=sys.stderr)
+            return 2
+        data_a, data_b, out, resume = _data_arg(args.data_a), _data_arg(args.data_b), args.out, False
+        config = TrainConfig(
+            steps=args.steps or 2000, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+            crop_size=args.crop_size, load_size=args.load_size or round(args.crop_size * 286 / 256),
+            lambda_A=args.lambda_cycle, lambda_B=args.lambda_cycle, lambda_identity=args.lambda_identity,
+            gan_mode=args.gan_mode, precision=args.precision, seed=args.seed, preview_every=args.preview_every,
+            checkpoint_every=args.checkpoint_every, init=args.init, domain_a=(args.domains or (None, None))[0],
+            domain_b=(args.domains or (None, None))[1], **PRESETS[args.preset])
+    stop = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_interrupt(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        tqdm.write("stopping after this step (Ctrl-C again to abort now)…", file=sys.stderr)
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    bar = None
+    try:
+        for event in train(config, data_a, data_b, out, resume=resume, stop=stop, device=args.device):
+            if isinstance(event, Started):
+                print(f"{'resuming' if event.resumed else 'training'} {event.domain_a} ↔ {event.domain_b} in "
+                      f"{event.run_dir}: A {event.images_a} image(s), B {event.images_b} image(s); "
+                      f"{event.precision}; step {event.step} of {event.total_steps}")
+                for label, reason in event.skipped_a + event.skipped_b:
+                    print(f"skipped {label}: {reason}", file=sys.stderr)
+                bar = tqdm(total=event.total_steps, initial=event.step, unit="step", file=sys.stderr)
+            elif isinstance(event, StepDone):
+                bar.update(1)
+                bar.set_postfix_str(" ".join(f"{k}={v:.3f}" for k, v in event.losses.items()), refresh=False)
+            elif isinstance(event, CheckpointSaved):
+                tqdm.write(f"checkpoint saved at step {event.step}: {event.path}")
+            elif isinstance(event, Finished):
+                if bar is not None:
+                    bar.close()
+                print(f"{'stopped' if event.stopped else 'finished'} at step {event.step} of {event.total_steps}; "
+                      f"translate with: python -m cyclegan_core translate --model {event.path} --direction AtoB …"
+                      + (f"\nresume with: python -m cyclegan_core train --resume {event.path}" if event.stopped else ""))
+    except KeyboardInterrupt:
+        print(f"aborted; the last state was saved in {out}", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return 0
+
+
+def _data_arg(values: list[str]):
+    """One value: a folder or zip; several: a list of image files."""
+    return values[0] if len(values) == 1 else values
 
 
 def run_convert(args) -> int:

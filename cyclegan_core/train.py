@@ -49,6 +49,8 @@ STATE_NAME = "training_state.safetensors"
 RUN_NAME = "train.json"
 LOG_NAME = "log.json"
 LOSS_NAMES = ("G_AB", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B")
+# From-scratch architectures; a fine-tune always takes its init model's.
+PRESETS = {"small": {"ngf": 32, "n_blocks": 6}, "full": {"ngf": 64, "n_blocks": 9}}
 
 
 @dataclass(frozen=True)
