@@ -54,7 +54,7 @@ class Domain:
             for _, reason in self.skipped:
                 key = reason.split(":")[0]
                 reasons[key] = reasons.get(key, 0) + 1
-            text += f", skipped {len(self.skipped)} (" + ", ".join(f"{n} {r}" for r, n in reasons.items()) + ")"
+            text += f", skipped {len(self.skipped)} (" + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())) + ")"
         return text
 
 

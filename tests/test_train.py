@@ -1,0 +1,190 @@
+import json
+import math
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cyclegan_core import CycleGANError, load_model, save_model
+from cyclegan_core.image_pool import ImagePool
+from cyclegan_core.losses import cycle_loss, discriminator_loss, gan_loss, identity_loss
+from cyclegan_core.train import (CheckpointSaved, Finished, Preview, Started, StepDone, TrainConfig, lr_factor,
+                                 read_run, train)
+
+TINY = dict(ngf=8, n_blocks=1, ndf=8, n_layers_D=2, load_size=36, crop_size=32, precision="fp32", pool_size=4)
+
+
+@pytest.fixture
+def domains(tmp_path):
+    """Two tiny unpaired domains: reddish noise photos and bluish ones, different counts."""
+    rng = np.random.default_rng(0)
+    for name, count, tint in (("a", 3, (1.0, 0.4, 0.4)), ("b", 2, (0.4, 0.4, 1.0))):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i in range(count):
+            pixels = rng.integers(0, 256, (40, 48, 3)) * np.array(tint)
+            Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{i}.png")
+    return tmp_path / "a", tmp_path / "b"
+
+
+def run_all(config, domains, out, **kwargs):
+    return list(train(config, *domains, out, **kwargs))
+
+
+def test_events_arrive_in_order_with_finite_changing_losses(domains, tmp_path):
+    config = TrainConfig(steps=6, preview_every=2, checkpoint_every=4, **TINY)
+    events = run_all(config, domains, tmp_path / "run")
+    kinds = [type(e).__name__ + (f"@{e.step}" if not isinstance(e, Started) else "") for e in events]
+    assert kinds == ["Started", "StepDone@1", "StepDone@2", "Preview@2", "StepDone@3", "StepDone@4", "Preview@4",
+                     "CheckpointSaved@4", "StepDone@5", "StepDone@6", "Preview@6", "CheckpointSaved@6", "Finished@6"]
+    started = events[0]
+    assert (started.images_a, started.images_b, started.total_steps, started.step) == (3, 2, 6, 0)
+    steps = [e for e in events if isinstance(e, StepDone)]
+    for name in ("G_AB", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B"):
+        values = [s.losses[name] for s in steps]
+        assert all(math.isfinite(v) for v in values), name
+        assert len(set(values)) > 1, f"{name} never changed"
+    assert not events[-1].stopped
+    previews = [e for e in events if isinstance(e, Preview)]
+    assert set(previews[0].images) == {"real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B"}
+    assert previews[0].images["fake_B"].size == (32, 32)
+    assert Image.open(previews[-1].path).size == (3 * 34 + 2, 2 * 34 + 2)  # 3×2 grid, 2 px padding
+
+
+def test_run_folder_is_a_model_folder_with_state_log_and_previews(domains, tmp_path):
+    run = tmp_path / "run"
+    run_all(TrainConfig(steps=3, preview_every=3, domain_a="red", domain_b="blue", **TINY), domains, run)
+    assert {p.name for p in run.iterdir()} == {"config.json", "model.safetensors", "training_state.safetensors",
+                                               "train.json", "log.json", "previews"}
+    model = load_model(run)
+    assert (model.config.ngf, model.config.n_blocks, model.config.domain_a, model.config.domain_b) == (8, 1, "red", "blue")
+    assert model.translate(Image.new("RGB", (50, 30)), "AtoB").size == (50, 30)
+    log = json.loads((run / "log.json").read_text())["records"]
+    assert [r["step"] for r in log] == [1, 2, 3] and set(log[0]) >= {"G_AB", "D_B", "lr"}
+    config, a, b = read_run(run)
+    assert config.steps == 3 and a == str(domains[0].resolve())
+
+
+def test_learning_rate_is_constant_then_decays_linearly():
+    assert [round(lr_factor(s, 10, 0.5), 3) for s in range(10)] == [1, 1, 1, 1, 1, 1.0, 0.833, 0.667, 0.5, 0.333]
+    assert lr_factor(0, 1, 0.5) == 1.0
+
+
+def test_close_mid_run_leaves_a_loadable_model_and_resumable_state(domains, tmp_path):
+    run = tmp_path / "run"
+    stream = train(TrainConfig(steps=10, checkpoint_every=100, **TINY), *domains, run)
+    for event in stream:
+        if isinstance(event, StepDone) and event.step == 3:
+            break
+    stream.close()  # what the UI's Stop and an abandoned generator do
+    assert load_model(run) is not None
+    with open(run / "log.json") as f:
+        assert [r["step"] for r in json.load(f)["records"]] == [1, 2, 3]
+    events = run_all(read_run(run)[0], domains, run, resume=True)
+    assert events[0].resumed and events[0].step == 3
+    assert [e.step for e in events if isinstance(e, StepDone)] == list(range(4, 11))
+
+
+def test_stop_flag_finishes_cleanly_and_says_stopped(domains, tmp_path):
+    stop = threading.Event()
+    events = []
+    for event in train(TrainConfig(steps=50, **TINY), *domains, tmp_path / "run", stop=stop):
+        events.append(event)
+        if isinstance(event, StepDone) and event.step == 2:
+            stop.set()
+    assert isinstance(events[-2], CheckpointSaved) and events[-2].step == 2
+    assert isinstance(events[-1], Finished) and events[-1].stopped and events[-1].step == 2
+
+
+def test_resume_equals_an_uninterrupted_run(domains, tmp_path):
+    config = TrainConfig(steps=8, seed=3, **TINY)
+    full = [e.losses for e in run_all(config, domains, tmp_path / "full") if isinstance(e, StepDone)]
+    stream = train(config, *domains, tmp_path / "split")
+    first = []
+    for event in stream:
+        if isinstance(event, StepDone):
+            first.append(event.losses)
+            if event.step == 5:  # the image pools (size 4) are full and being sampled by now
+                break
+    stream.close()
+    rest = [e.losses for e in run_all(config, domains, tmp_path / "split", resume=True) if isinstance(e, StepDone)]
+    assert len(first + rest) == len(full) == 8
+    for step, (a, b) in enumerate(zip(full, first + rest), start=1):
+        for name in a:
+            assert a[name] == pytest.approx(b[name], rel=1e-5, abs=1e-6), (step, name)
+    final_full, final_split = load_model(tmp_path / "full"), load_model(tmp_path / "split")
+    for (k, x), y in zip(final_full.state_dict().items(), final_split.state_dict().values()):
+        torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6, msg=k)
+
+
+def test_resume_needs_a_run_folder(domains, tmp_path):
+    with pytest.raises(CycleGANError, match="holds no resumable run"):
+        run_all(TrainConfig(**TINY), domains, tmp_path / "nothing", resume=True)
+    with pytest.raises(CycleGANError, match="not a training run folder"):
+        read_run(tmp_path)
+
+
+def test_fine_tune_keeps_the_init_architecture_and_weights(domains, tmp_path, tiny_config):
+    init = load_model(save_model(__import__("cyclegan_core").CycleGAN(tiny_config.replace(norm="instance_affine")),
+                                 tmp_path / "init"))
+    config = TrainConfig(steps=1, init=str(tmp_path / "init"), lr=1e-12, **{**TINY, "ngf": 16, "n_blocks": 4})
+    run_all(config, domains, tmp_path / "run")
+    tuned = load_model(tmp_path / "run")
+    c = tuned.config
+    assert (c.ngf, c.n_blocks, c.norm, c.domain_a, c.domain_b) == (8, 2, "instance_affine", "apple", "orange")
+    assert "fine-tuned from" in c.provenance
+    for (name, a), b in zip(init.state_dict().items(), tuned.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0, msg=name)
+
+
+def test_epochs_count_passes_over_the_larger_domain(domains, tmp_path):
+    events = run_all(TrainConfig(epochs=2, batch_size=2, preview_every=100, **TINY), domains, tmp_path / "run")
+    assert events[0].total_steps == 2 * math.ceil(3 / 2) and events[-1].step == 4
+
+
+def test_bad_configs_are_refused():
+    with pytest.raises(CycleGANError, match="crop_size 64 is larger than load_size 36"):
+        TrainConfig(crop_size=64, load_size=36)
+    with pytest.raises(CycleGANError, match="gan_mode"):
+        TrainConfig(gan_mode="wgan")
+
+
+def test_empty_domain_stops_before_training(domains, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CycleGANError, match="domain B: 0 usable"):
+        list(train(TrainConfig(**TINY), domains[0], tmp_path / "empty", tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+
+
+# --- losses and the pool -------------------------------------------------------------------------
+
+def test_losses_match_their_equations():
+    pred = torch.tensor([[0.5, 1.5]])
+    assert gan_loss(pred, True).item() == pytest.approx(((0.5 - 1) ** 2 + (1.5 - 1) ** 2) / 2)
+    assert gan_loss(pred, False).item() == pytest.approx((0.25 + 2.25) / 2)
+    assert gan_loss(torch.zeros(3), True, "vanilla").item() == pytest.approx(math.log(2))
+    assert discriminator_loss(torch.ones(4), torch.zeros(4)).item() == 0.0
+    assert discriminator_loss(torch.zeros(4), torch.ones(4)).item() == pytest.approx(1.0)
+    x, y = torch.zeros(2, 3), torch.full((2, 3), 0.5)
+    assert cycle_loss(y, x).item() == pytest.approx(5.0) and cycle_loss(y, x, 2.0).item() == pytest.approx(1.0)
+    assert identity_loss(y, x, 5.0).item() == pytest.approx(2.5)
+    with pytest.raises(ValueError):
+        gan_loss(pred, True, "wgan")
+
+
+def test_image_pool_history():
+    torch.manual_seed(0)
+    pool = ImagePool(3)
+    first = torch.arange(3.0).view(3, 1, 1, 1)
+    assert torch.equal(pool.query(first), first)  # filling: returns what it got
+    later = torch.full((20, 1, 1, 1), 9.0)
+    out = pool.query(later)
+    assert out.shape == later.shape
+    assert {float(v) for v in out.flatten()} <= {0.0, 1.0, 2.0, 9.0}
+    assert any(float(v) != 9.0 for v in out.flatten()), "old images are sometimes returned"
+    restored = ImagePool(3)
+    restored.load_state(pool.state())
+    assert torch.equal(restored.state(), pool.state())
+    assert torch.equal(ImagePool(0).query(later), later)
