@@ -70,7 +70,7 @@ def block_means(rgb: np.ndarray, block: int = 8) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=800)
     parser.add_argument("--crop", type=int, default=64)
     parser.add_argument("--photo-size", type=int, default=160, help="shorter side of the training photos")
     parser.add_argument("--lr", type=float, default=2e-4)

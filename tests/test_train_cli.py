@@ -1,0 +1,107 @@
+"""`python -m cyclegan_core train`: from folders and from zips, resume, Ctrl-C; the result translates."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+
+import numpy as np
+from PIL import Image
+
+from cyclegan_core import load_model
+from test_cli import ROOT
+
+TINY_ARGS = ["--crop-size", "32", "--load-size", "36", "--precision", "fp32", "--preview-every", "2"]
+
+
+def cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "cyclegan_core", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=timeout)
+
+
+def make_domain(folder, count, tint, seed):
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        Image.fromarray((rng.integers(0, 256, (40, 44, 3)) * np.array(tint)).astype(np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def zipped(folder):
+    path = folder.with_suffix(".zip")
+    with zipfile.ZipFile(path, "w") as z:
+        for f in folder.iterdir():
+            z.write(f, f"{folder.name}/{f.name}")
+        z.writestr(f"{folder.name}/junk.txt", "not an image")
+    return path
+
+
+def test_train_from_folders_then_translate_with_the_run(tmp_path, photo):
+    a = make_domain(tmp_path / "a", 3, (1, 0.5, 0.5), 0)
+    b = make_domain(tmp_path / "b", 2, (0.5, 0.5, 1), 1)
+    run = tmp_path / "run"
+    result = cli("train", "--data-a", a, "--data-b", b, "--out", run, "--steps", "3", "--domains", "red", "blue",
+                 *TINY_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert "training red ↔ blue" in result.stdout and "A 3 image(s), B 2 image(s)" in result.stdout
+    assert "finished at step 3 of 3" in result.stdout
+    assert "checkpoint saved at step 3" in result.stderr
+    assert load_model(run).config.n_blocks == 6  # the small preset
+
+    photo.save(tmp_path / "in.png")
+    out = tmp_path / "out.png"
+    result = cli("translate", "--model", run, "--direction", "AtoB", tmp_path / "in.png", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(out).size == photo.size
+
+
+def test_train_from_zips_reports_skipped_then_resume_extends(tmp_path):
+    a = zipped(make_domain(tmp_path / "a", 2, (1, 0.5, 0.5), 0))
+    b = zipped(make_domain(tmp_path / "b", 2, (0.5, 0.5, 1), 1))
+    run = tmp_path / "run"
+    result = cli("train", "--data-a", a, "--data-b", b, "--out", run, "--steps", "2", "--preset", "small", *TINY_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert "skipped a.zip:a/junk.txt: not an image" in result.stderr
+
+    result = cli("train", "--resume", run, "--steps", "4")
+    assert result.returncode == 0, result.stderr
+    assert "resuming" in result.stdout and "step 2 of 4" in result.stdout and "finished at step 4 of 4" in result.stdout
+    assert sorted(p.name for p in (run / "previews").iterdir()) == ["step_000002.png", "step_000004.png"]
+
+
+def test_refuses_to_overwrite_a_run_and_explains_missing_arguments(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "something").write_text("precious")
+    result = cli("train", "--data-a", tmp_path, "--data-b", tmp_path, "--out", tmp_path / "run")
+    assert result.returncode == 2 and "is not empty" in result.stderr
+    result = cli("train", "--data-a", tmp_path)
+    assert result.returncode == 2 and "--out are required" in result.stderr
+
+
+def test_empty_domain_is_a_clear_error(tmp_path):
+    a = make_domain(tmp_path / "a", 1, (1, 1, 1), 0)
+    (tmp_path / "empty").mkdir()
+    result = cli("train", "--data-a", a, "--data-b", tmp_path / "empty", "--out", tmp_path / "run", *TINY_ARGS)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "error: domain B: 0 usable image(s)" in result.stderr
+
+
+def test_ctrl_c_stops_after_the_step_and_saves(tmp_path):
+    a = make_domain(tmp_path / "a", 2, (1, 0.5, 0.5), 0)
+    b = make_domain(tmp_path / "b", 2, (0.5, 0.5, 1), 1)
+    run = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "cyclegan_core", "train", "--data-a", str(a), "--data-b", str(b),
+                                "--out", str(run), "--steps", "100000", *TINY_ARGS], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (run / "previews").is_dir():  # the first preview (step 2) proves steps are running
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert "stopping after this step" in stderr and "stopped at step" in stdout and "resume with:" in stdout
+    assert "Traceback" not in stderr
+    assert load_model(run) is not None and (run / "training_state.safetensors").is_file()
