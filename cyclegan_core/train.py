@@ -188,6 +188,8 @@ def train(config: TrainConfig, data_a: Source, data_b: Source, out: Path | str, 
     data = UnpairedData(domain_a, domain_b, config.crop_size)
     total = config.steps if config.epochs is None else config.epochs * math.ceil(len(data) / config.batch_size)
 
+    if not resume and (out / STATE_NAME).exists() or not resume and is_model_folder(out):
+        raise DataError(f"{out} already holds a model or a run; resume it, or train into a new folder")
     run = _Run(config, out, device, resume)
     precision = resolve_precision(config.precision, run.device)
     if not resume:
