@@ -6,6 +6,8 @@ from __future__ import annotations
 import gradio as gr
 
 from .model_cache import ModelCache
+from .train_tab import build_train_tab
+from .training import TrainingSlot
 from .translate_tab import build_translate_tab
 
 INTRO = """# CycleGAN Studio
@@ -20,11 +22,14 @@ THEME = gr.themes.Default(font=("ui-sans-serif", "system-ui", "sans-serif"),
 
 def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
     cache = cache or ModelCache(capacity=4)
+    slot = TrainingSlot()
     with gr.Blocks(title="CycleGAN Studio", analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
         with gr.Tabs():
             with gr.Tab("Translate", id="translate", elem_id="tab-translate"):
-                build_translate_tab(demo, cache)
+                task, extra = build_translate_tab(demo, cache)
+            with gr.Tab("Train", id="train", elem_id="tab-train"):
+                build_train_tab(demo, cache, slot, task, extra)
     # Two CPU cores: one job at a time per event family, a bounded waiting line.
     demo.queue(max_size=32, default_concurrency_limit=1)
     return demo

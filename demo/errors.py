@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
 import logging
 
 import gradio as gr
@@ -13,21 +15,33 @@ log = logging.getLogger("cyclegan_studio")
 
 
 def user_errors(fn):
-    """Core errors become their own message; anything unexpected is logged and summarised."""
+    """Core errors become their own message; anything unexpected is logged and summarised.
+    Works for plain handlers and for streaming (generator) handlers."""
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    @contextlib.contextmanager
+    def translated():
         try:
-            return fn(*args, **kwargs)
+            yield
         except gr.Error:
             raise
         except CycleGANError as e:
             raise gr.Error(str(e), print_exception=False) from None
         except MemoryError:
-            raise gr.Error("Out of memory for this image: try a smaller one.", print_exception=False) from None
+            raise gr.Error("Out of memory: try a smaller image or crop size.", print_exception=False) from None
         except Exception as e:  # keep serving; show what happened
             log.exception("unexpected error in %s", fn.__name__)
             raise gr.Error(f"Something went wrong ({type(e).__name__}: {e}). The app is still running; "
-                           f"try again or with another image.", print_exception=False) from None
+                           f"try again.", print_exception=False) from None
 
-    return wrapper
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def stream(*args, **kwargs):
+            with translated():
+                yield from fn(*args, **kwargs)
+        return stream
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        with translated():
+            return fn(*args, **kwargs)
+    return call

@@ -68,8 +68,13 @@ def fit_to_limit(image: Image.Image, limit: int) -> tuple[Image.Image, str]:
     return image.resize(size, Image.Resampling.LANCZOS), note
 
 
-def build_translate_tab(demo: gr.Blocks, cache: ModelCache) -> None:
-    """Create the tab's components in the current Blocks context and wire its events."""
+def task_choices(extra: list[dict] | None) -> list[str]:
+    return [t.label for t in _tasks(extra)]
+
+
+def build_translate_tab(demo: gr.Blocks, cache: ModelCache) -> tuple[gr.Dropdown, gr.State]:
+    """Create the tab's components in the current Blocks context and wire its events. Returns the
+    task list and the session's extra tasks, which the Train tab updates when a model is made."""
     extra = gr.State([])  # Hub models loaded in this browser session (dicts of Task)
     details = gr.State({})
 
@@ -77,7 +82,7 @@ def build_translate_tab(demo: gr.Blocks, cache: ModelCache) -> None:
         with gr.Column():
             image_in = gr.Image(label="Your image", type="filepath", image_mode=None,
                                 sources=["upload", "clipboard", "webcam"], elem_id="input-image")
-            task = gr.Dropdown(choices=[t.label for t in _tasks([])], value=DEFAULT_TASK, label="Task",
+            task = gr.Dropdown(choices=task_choices([]), value=DEFAULT_TASK, label="Task",
                                elem_id="task", allow_custom_value=True)
             show_cycle = gr.Checkbox(label="Show the cycle: translate back as well, F(G(x))", value=False,
                                      elem_id="show-cycle")
@@ -147,10 +152,10 @@ def build_translate_tab(demo: gr.Blocks, cache: ModelCache) -> None:
         new = model_tasks(text, text, model.config.domain_a, model.config.domain_b)
         extra_tasks = [*(extra_tasks or []), *(asdict(t) for t in new if asdict(t) not in (extra_tasks or []))]
         gr.Info(f"Loaded {text}: {model.config.domain_a} ↔ {model.config.domain_b}")
-        return gr.Dropdown(choices=[t.label for t in _tasks(extra_tasks)], value=new[0].label), extra_tasks
+        return gr.Dropdown(choices=task_choices(extra_tasks), value=new[0].label), extra_tasks
 
     def refresh(current, extra_tasks):
-        labels = [t.label for t in _tasks(extra_tasks)]
+        labels = task_choices(extra_tasks)
         return gr.Dropdown(choices=labels, value=current if current in labels else DEFAULT_TASK)
 
     event = run.click(translate, inputs=[image_in, task, extra], outputs=[image_out, details], api_name="translate",
@@ -162,3 +167,4 @@ def build_translate_tab(demo: gr.Blocks, cache: ModelCache) -> None:
     gr.on([hub_load.click, hub_repo.submit], load_model, inputs=[hub_repo, extra], outputs=[task, extra],
           api_name="load_model", concurrency_limit=1, concurrency_id="load")
     demo.load(refresh, inputs=[task, extra], outputs=[task], api_visibility="private")
+    return task, extra

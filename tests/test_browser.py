@@ -54,3 +54,55 @@ def test_cycle_view_then_a_corrupt_upload_explains_itself(app_url, browser_page,
     page.locator("#cycle-image").wait_for(state="hidden")  # no stale result next to the error
     assert "Cycle:" not in page.inner_text("#translate-info")
     page.screenshot(path=str(ARTIFACTS / "bad-upload.png"), full_page=True)
+
+
+def test_train_in_the_browser_watch_it_stop_and_translate_with_it(app_url, browser_page, tmp_path, photo):
+    import numpy as np
+    from PIL import Image
+
+    page = browser_page
+    rng = np.random.default_rng(0)
+    files = {"a": [], "b": []}
+    for key, tint in (("a", (1.0, 0.4, 0.4)), ("b", (0.4, 0.4, 1.0))):
+        for i in range(3):
+            path = tmp_path / f"{key}{i}.png"
+            Image.fromarray((rng.integers(0, 256, (72, 80, 3)) * np.array(tint)).astype(np.uint8)).save(path)
+            files[key].append(str(path))
+
+    page.goto(app_url)
+    page.click("#tab-train-button") if page.locator("#tab-train-button").count() else page.get_by_role(
+        "tab", name="Train").click()
+    page.fill("#name-a textarea, #name-a input", "red")
+    page.fill("#name-b textarea, #name-b input", "blue")
+    page.set_input_files("#files-a input[type=file]", files["a"])
+    page.set_input_files("#files-b input[type=file]", files["b"])
+    page.locator("#info-a", has_text="3 usable image(s)").wait_for()
+    page.locator("#info-b", has_text="3 usable image(s)").wait_for()
+    page.click("#init input")
+    page.get_by_role("option", name="horse2zebra (official, horse ↔ zebra)").click()
+    page.fill("#run-name textarea, #run-name input", "browser-run") if page.locator("#run-name").is_visible() else None
+    page.get_by_text("More settings").click()
+    page.fill("#run-name textarea, #run-name input", "browser-run")
+
+    page.click("#train-start")
+    page.locator("#previews img").first.wait_for()  # at least one preview
+    page.locator("#train-status", has_text="Step").wait_for()
+    page.locator("#loss-plot canvas, #loss-plot svg").first.wait_for()  # the loss plot is drawn
+    page.screenshot(path=str(ARTIFACTS / "train.png"), full_page=True)
+    page.click("#train-stop")
+    page.locator("#train-status", has_text="browser-run: red → blue").wait_for()
+    status = page.inner_text("#train-status")
+    assert "Stopped at step" in status or "Finished at step" in status
+
+    page.get_by_role("tab", name="Translate").click()
+    assert page.input_value("#task input") == "browser-run: red → blue"  # the new model is chosen already
+    path = tmp_path / "photo.png"
+    photo.save(path)
+    page.set_input_files("#input-image input[type=file]", str(path))
+    page.locator("#input-image img").first.wait_for()
+    page.click("#translate-button")
+    page.locator("#translate-info", has_text="red → blue").wait_for()
+    output = page.locator("#output-image img").first
+    page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=output.element_handle())
+    assert output.evaluate("el => [el.naturalWidth, el.naturalHeight]") == [301, 157]
+    page.screenshot(path=str(ARTIFACTS / "translate-with-trained.png"), full_page=True)
