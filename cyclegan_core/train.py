@@ -201,6 +201,7 @@ def train(config: TrainConfig, data_a: Source, data_b: Source, out: Path | str, 
                   precision, resume)
 
     preview_a, preview_b = data.preview_pair(config.crop_size)
+    first_step = run.step + 1  # previewed at once: what the (initial) model does, within seconds
     timer = time.perf_counter()
     seconds_per_step = 0.0
     stopped = False
@@ -217,7 +218,7 @@ def train(config: TrainConfig, data_a: Source, data_b: Source, out: Path | str, 
             timer = now
             run.log.append({"step": run.step, **losses, "lr": lr})
             yield StepDone(run.step, total, losses, lr, seconds_per_step)
-            if run.step % config.preview_every == 0 or run.step == total:
+            if run.step % config.preview_every == 0 or run.step == total or run.step == first_step:
                 yield run.preview(preview_a, preview_b, precision)
             if run.step % config.checkpoint_every == 0 and run.step < total:
                 yield CheckpointSaved(run.step, run.save())

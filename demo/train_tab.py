@@ -76,14 +76,16 @@ def build_train_tab(demo: gr.Blocks, cache: ModelCache, slot: TrainingSlot, task
                 "press Start, and watch both translations learn. Fine-tuning an existing model is what makes a "
                 "short run on a CPU useful; the loss plot and the previews update as it trains.")
     domains = []
-    for key, default in (("a", "A"), ("b", "B")):
-        with gr.Column(variant="panel"):
-            name = gr.Textbox(value=default, label=f"Domain {default}: name", elem_id=f"name-{key}")
-            files = gr.File(file_count="multiple", type="filepath", label=f"Domain {default}: images or zip files",
-                            elem_id=f"files-{key}")
-            folder = gr.UploadButton(f"Add a folder to {default}", file_count="directory", elem_id=f"folder-{key}")
-            info = gr.Markdown(f"**{default}**: no files yet.", elem_id=f"info-{key}")
-        domains.append((name, files, folder, info))
+    with gr.Row(equal_height=False):
+        for key, default in (("a", "A"), ("b", "B")):
+            with gr.Column(variant="panel"):
+                name = gr.Textbox(value=default, label=f"Domain {default}: name", elem_id=f"name-{key}")
+                files = gr.File(file_count="multiple", type="filepath", label=f"Domain {default}: images or zip "
+                                f"files", elem_id=f"files-{key}")
+                folder = gr.UploadButton(f"Add a folder to {default}", file_count="directory",
+                                         elem_id=f"folder-{key}")
+                info = gr.Markdown(f"**{default}**: no files yet.", elem_id=f"info-{key}")
+            domains.append((name, files, folder, info))
     with gr.Row():
         init = gr.Dropdown(choices=init_choices(), value="", label="Start from", elem_id="init", scale=2)
         steps = gr.Slider(10, 5000, value=300, step=10, label="Steps", elem_id="steps")

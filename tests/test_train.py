@@ -37,7 +37,7 @@ def test_events_arrive_in_order_with_finite_changing_losses(domains, tmp_path):
     config = TrainConfig(steps=6, preview_every=2, checkpoint_every=4, **TINY)
     events = run_all(config, domains, tmp_path / "run")
     kinds = [type(e).__name__ + (f"@{e.step}" if not isinstance(e, Started) else "") for e in events]
-    assert kinds == ["Started", "StepDone@1", "StepDone@2", "Preview@2", "StepDone@3", "StepDone@4", "Preview@4",
+    assert kinds == ["Started", "StepDone@1", "Preview@1", "StepDone@2", "Preview@2", "StepDone@3", "StepDone@4", "Preview@4",
                      "CheckpointSaved@4", "StepDone@5", "StepDone@6", "Preview@6", "CheckpointSaved@6", "Finished@6"]
     started = events[0]
     assert (started.images_a, started.images_b, started.total_steps, started.step) == (3, 2, 6, 0)

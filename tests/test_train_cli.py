@@ -47,7 +47,7 @@ def test_train_from_folders_then_translate_with_the_run(tmp_path, photo):
     assert result.returncode == 0, result.stderr
     assert "training red ↔ blue" in result.stdout and "A 3 image(s), B 2 image(s)" in result.stdout
     assert "finished at step 3 of 3" in result.stdout
-    assert "checkpoint saved at step 3" in result.stderr
+    assert "checkpoint saved at step 3" in result.stdout
     assert load_model(run).config.n_blocks == 6  # the small preset
 
     photo.save(tmp_path / "in.png")
@@ -68,7 +68,8 @@ def test_train_from_zips_reports_skipped_then_resume_extends(tmp_path):
     result = cli("train", "--resume", run, "--steps", "4")
     assert result.returncode == 0, result.stderr
     assert "resuming" in result.stdout and "step 2 of 4" in result.stdout and "finished at step 4 of 4" in result.stdout
-    assert sorted(p.name for p in (run / "previews").iterdir()) == ["step_000002.png", "step_000004.png"]
+    assert sorted(p.name for p in (run / "previews").iterdir()) == ["step_000001.png", "step_000002.png",
+                                                               "step_000003.png", "step_000004.png"]
 
 
 def test_refuses_to_overwrite_a_run_and_explains_missing_arguments(tmp_path):
