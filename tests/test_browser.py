@@ -70,8 +70,7 @@ def test_train_in_the_browser_watch_it_stop_and_translate_with_it(app_url, brows
             files[key].append(str(path))
 
     page.goto(app_url)
-    page.click("#tab-train-button") if page.locator("#tab-train-button").count() else page.get_by_role(
-        "tab", name="Train").click()
+    page.get_by_role("tab", name="Train").click()
     page.fill("#name-a textarea, #name-a input", "red")
     page.fill("#name-b textarea, #name-b input", "blue")
     page.set_input_files("#files-a input[type=file]", files["a"])
@@ -80,7 +79,6 @@ def test_train_in_the_browser_watch_it_stop_and_translate_with_it(app_url, brows
     page.locator("#info-b", has_text="3 usable image(s)").wait_for()
     page.click("#init input")
     page.get_by_role("option", name="horse2zebra (official, horse ↔ zebra)").click()
-    page.fill("#run-name textarea, #run-name input", "browser-run") if page.locator("#run-name").is_visible() else None
     page.get_by_text("More settings").click()
     page.fill("#run-name textarea, #run-name input", "browser-run")
 
@@ -106,3 +104,63 @@ def test_train_in_the_browser_watch_it_stop_and_translate_with_it(app_url, brows
     page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=output.element_handle())
     assert output.evaluate("el => [el.naturalWidth, el.naturalHeight]") == [301, 157]
     page.screenshot(path=str(ARTIFACTS / "translate-with-trained.png"), full_page=True)
+
+
+def test_fine_tune_of_a_full_size_zoo_model_previews_within_a_minute_and_resumes(app_url, browser_page, tmp_path,
+                                                                                offline_sandbox, monkeypatch):
+    """Acceptance: 9-block zoo-format model, 128² crops, on this CPU: first preview within a minute;
+    Stop, then Resume continues from the same step without losing any."""
+    import json
+    import time
+
+    import numpy as np
+    from PIL import Image
+
+    from conftest import official_pth_bytes
+    from servers import FakeUpstream
+
+    full = {f"{name}.pth": official_pth_bytes(seed, ngf=64, n_blocks=9)
+            for seed, name in enumerate(["summer2winter_yosemite", "winter2summer_yosemite"])}
+    upstream = FakeUpstream(full)
+    with upstream:
+        monkeypatch.setenv("CYCLEGAN_UPSTREAM_URL", upstream.url)
+        page = browser_page
+        rng = np.random.default_rng(1)
+        page.goto(app_url)
+        page.get_by_role("tab", name="Train").click()
+        for key in ("a", "b"):
+            paths = []
+            for i in range(2):
+                path = tmp_path / f"{key}{i}.jpg"
+                Image.fromarray(rng.integers(0, 256, (180, 240, 3), dtype=np.uint8)).save(path)
+                paths.append(str(path))
+            page.set_input_files(f"#files-{key} input[type=file]", paths)
+        page.fill("#name-a textarea, #name-a input", "summer")
+        page.fill("#name-b textarea, #name-b input", "winter")
+        page.locator("#info-b", has_text="2 usable image(s)").wait_for()
+        page.click("#init input")
+        page.get_by_role("option", name="summer2winter (official, summer ↔ winter)").click()
+        assert page.input_value("#crop input") == "128"
+
+        clicked = time.monotonic()
+        page.click("#train-start")
+        page.locator("#previews img").first.wait_for(timeout=60_000)
+        first_preview = time.monotonic() - clicked
+        assert first_preview < 60, f"first preview after {first_preview:.0f} s"
+        page.locator("#train-status", has_text="s/step").wait_for(timeout=60_000)
+        page.click("#train-stop")
+        page.locator("#train-status", has_text="Stopped at step").wait_for(timeout=120_000)
+        run = offline_sandbox / "weights" / "summer2winter"
+        done = len(json.loads((run / "log.json").read_text())["records"])
+        assert done >= 1 and f"Stopped at step {done} / 300" in page.inner_text("#train-status")
+
+        assert page.input_value("#resume-run input") == "summer2winter"
+        page.click("#train-resume")
+        page.locator("#train-status", has_text=f"step {done} of 300").wait_for(timeout=60_000)
+        page.locator("#train-status", has_text="s/step").wait_for(timeout=120_000)
+        page.click("#train-stop")
+        page.locator("#train-status", has_text="Stopped at step").wait_for(timeout=120_000)
+        records = json.loads((run / "log.json").read_text())["records"]
+        assert [r["step"] for r in records] == list(range(1, len(records) + 1)) and len(records) > done
+        page.screenshot(path=str(ARTIFACTS / "train-full-size-resumed.png"), full_page=True)
+        print(f"first preview after {first_preview:.1f} s; stopped at {done}, resumed to {len(records)}")
