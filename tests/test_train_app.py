@@ -68,12 +68,17 @@ def test_train_streams_progress_plot_previews_and_gives_a_usable_model(client, u
     assert np.array_equal(np.asarray(out.convert("RGB")), np.asarray(model.translate(photo, "AtoB")))
 
 
-def test_stop_then_resume_loses_no_steps(client, uploads, offline_sandbox):
+def test_stop_then_resume_loses_no_steps(client, uploads, offline_sandbox, photo, tmp_path):
     job = submit_train(client, uploads["a"], uploads["b"], 2000, "long")
     deadline = time.monotonic() + 120
     while not any(t.startswith("Step **") for t in statuses(job.outputs())):
         assert time.monotonic() < deadline and not job.done()
         time.sleep(0.3)
+    # Translation keeps working while the run trains (slower: they share the CPU).
+    path = tmp_path / "p.png"
+    photo.save(path)
+    out = Image.open(client.predict(handle_file(str(path)), "summer → winter", api_name="/translate"))
+    assert out.size == photo.size and not job.done()
     assert client.predict(api_name="/stop").startswith("Stopping long")
     job.result()
     stopped = statuses(job.outputs())[-1]
