@@ -17,7 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
 
-DEFAULT_MAX_PIXELS = 4096 * 4096  # 16.8 MP; configurable per call or with CYCLEGAN_MAX_PIXELS
+DEFAULT_MAX_PIXELS = 8192 * 8192  # 67 MP (large images are tiled); per call or CYCLEGAN_MAX_PIXELS
 
 ImageInput = Union[Image.Image, np.ndarray, str, os.PathLike, bytes]
 

@@ -7,6 +7,7 @@ but at the image's own resolution: the reference squashes every photo to 256², 
 from __future__ import annotations
 
 import contextlib
+import os
 
 import numpy as np
 import torch
@@ -67,8 +68,16 @@ def pad_to_multiple(x: torch.Tensor, multiple: int = 4, minimum: int = 8) -> tup
     return x, (height, width)
 
 
+DEFAULT_WHOLE_IMAGE_PIXELS = 2048 * 1024  # above this, tiles (memory bounded by the tile, not the image)
+
+
+def whole_image_pixels() -> int:
+    value = os.environ.get("CYCLEGAN_WHOLE_PIXELS")
+    return int(value) if value else DEFAULT_WHOLE_IMAGE_PIXELS
+
+
 def run_generator(generator: torch.nn.Module, x: torch.Tensor, precision: str) -> torch.Tensor:
-    """Apply a generator to a 1×3×H×W tensor of any size; returns the same size, float32."""
+    """Apply a generator to a whole 1×3×H×W tensor of any size in one pass; same size out, float32."""
     device = next(generator.parameters()).device
     padded, (height, width) = pad_to_multiple(x.to(device))
     with torch.inference_mode(), autocast(precision, device):

@@ -14,8 +14,9 @@ from torch import nn
 
 from .config import ModelConfig
 from .images import ImageInput, load_image
-from .inference import image_to_tensor, resolve_precision, run_generator, tensor_to_image
+from .inference import image_to_tensor, resolve_precision, run_generator, tensor_to_image, whole_image_pixels
 from .networks import ResnetGenerator, init_weights
+from .tiling import translate_tiled
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -58,8 +59,12 @@ class CycleGAN(nn.Module):
         return f"{src} → {dst}"
 
     def translate_tensor(self, x: torch.Tensor, direction: str, precision: str = "auto") -> torch.Tensor:
-        """1×3×H×W in [-1, 1] → same shape, any H and W."""
-        return run_generator(self.generator(direction), x, resolve_precision(precision, self.device))
+        """1×3×H×W in [-1, 1] → same shape, any H and W: in one pass up to `whole_image_pixels()`
+        (2.1 MP by default, `CYCLEGAN_WHOLE_PIXELS`), above that in seam-free tiles."""
+        generator, precision = self.generator(direction), resolve_precision(precision, self.device)
+        if x.shape[-2] * x.shape[-1] > whole_image_pixels():
+            return translate_tiled(generator, x, precision)
+        return run_generator(generator, x, precision)
 
     def translate(self, image: ImageInput, direction: str, precision: str = "auto",
                   max_pixels: int | None = None) -> Image.Image:
