@@ -171,7 +171,13 @@ def build_train_tab(demo: gr.Blocks, cache: ModelCache, slot: TrainingSlot, task
         with slot.hold(run_dir) as stop_flag:
             data_a = copy_uploads(files_a, run_dir / "data" / "A")
             data_b = copy_uploads(files_b, run_dir / "data" / "B")
-            yield from stream(train(config, data_a, data_b, run_dir, stop=stop_flag), run_dir, extra_tasks, progress)
+            try:
+                yield from stream(train(config, data_a, data_b, run_dir, stop=stop_flag), run_dir, extra_tasks,
+                                  progress)
+            except Exception:
+                if not is_model_folder(run_dir):  # nothing was trained: drop the copied uploads
+                    shutil.rmtree(run_dir, ignore_errors=True)
+                raise
 
     @user_errors
     def resume_training(run_name, n_steps, extra_tasks, progress=gr.Progress()):

@@ -111,7 +111,7 @@ def test_a_zip_with_junk_reports_what_was_skipped(client, uploads, tmp_path):
     assert "notes.txt (not an image)" in report and "broken.jpg (unreadable" in report
 
 
-def test_an_empty_domain_gives_a_clear_error(client, uploads, tmp_path):
+def test_an_empty_domain_gives_a_clear_error(client, uploads, tmp_path, offline_sandbox):
     with pytest.raises(Exception, match="domain blue has no images yet"):
         client.predict([handle_file(str(p)) for p in uploads["a"]], [], "red", "blue", "", 10, 64, "fp32", 10, 0.5,
                        "x", api_name="/train")
@@ -120,6 +120,7 @@ def test_an_empty_domain_gives_a_clear_error(client, uploads, tmp_path):
     with pytest.raises(Exception, match="domain B: 0 usable image"):
         client.predict([handle_file(str(p)) for p in uploads["a"]], [handle_file(str(junk))], "red", "blue", "", 10,
                        64, "fp32", 10, 0.5, "y", api_name="/train")
+    assert not (offline_sandbox / "weights" / "y").exists()  # no half-made run is left behind
 
 
 def test_one_run_at_a_time(tmp_path):
