@@ -14,12 +14,12 @@ from tqdm.auto import tqdm
 from .convert import convert_official
 from .train import PRESETS, CheckpointSaved, Finished, Started, StepDone, TrainConfig, read_run, train
 from .errors import CycleGANError, ImageError
+from .images import IMAGE_SUFFIXES
 from .inference import PRECISIONS
 from .model import DIRECTIONS
 from .sources import load
 from .zoo import ZOO, weights_dir
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 
 
 def main(argv: list[str] | None = None) -> int:

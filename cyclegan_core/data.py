@@ -10,7 +10,6 @@ counted with a reason; a domain with too few usable images is a clear error.
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 import zipfile
@@ -23,9 +22,8 @@ from PIL import Image
 from torchvision.transforms import v2
 
 from .errors import CycleGANError, ImageError
-from .images import load_image
+from .images import IMAGE_SUFFIXES, load_image
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 MAX_ZIP_MEMBERS = 20_000
 MAX_MEMBER_BYTES = 200 * 2**20  # one image, uncompressed
 MAX_ZIP_BYTES = 4 * 2**30  # all members, uncompressed

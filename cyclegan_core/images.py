@@ -17,6 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 DEFAULT_MAX_PIXELS = 8192 * 8192  # 67 MP (large images are tiled); per call or CYCLEGAN_MAX_PIXELS
 
 ImageInput = Union[Image.Image, np.ndarray, str, os.PathLike, bytes]

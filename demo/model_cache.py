@@ -31,12 +31,15 @@ class ModelCache:
             with self._lock:
                 if source in self._models:
                     return self._models[source]
-            model = self.loader(source)
+            try:
+                model = self.loader(source)
+            finally:
+                with self._lock:
+                    self._loading.pop(source, None)
             with self._lock:
                 self._models[source] = model
                 while len(self._models) > self.capacity:
                     self._models.popitem(last=False)
-                self._loading.pop(source, None)
             return model
 
     def forget(self, source: str) -> None:

@@ -94,7 +94,7 @@ def test_stop_then_resume_loses_no_steps(client, uploads, offline_sandbox, photo
     client.predict(api_name="/stop")
     resumed.result()
     texts = statuses(resumed.outputs())
-    assert texts[0].startswith(f"Resuming **red ↔ blue** in `long`") and f"step {done} of 2000" in texts[0]
+    assert texts[0].startswith("Resuming **red ↔ blue** in `long`") and f"step {done} of 2000" in texts[0]
     log = __import__("json").loads((offline_sandbox / "weights" / "long" / "log.json").read_text())["records"]
     assert [r["step"] for r in log] == list(range(1, len(log) + 1)) and len(log) > done
 

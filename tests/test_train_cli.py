@@ -1,6 +1,5 @@
 """`python -m cyclegan_core train`: from folders and from zips, resume, Ctrl-C; the result translates."""
 
-import os
 import signal
 import subprocess
 import sys
