@@ -68,12 +68,14 @@ def pad_to_multiple(x: torch.Tensor, multiple: int = 4, minimum: int = 8) -> tup
     return x, (height, width)
 
 
-DEFAULT_WHOLE_IMAGE_PIXELS = 2048 * 1024  # above this, tiles (memory bounded by the tile, not the image)
+DEFAULT_STREAM_PIXELS = 4096 * 4096  # exact streamed translation up to here (≈1.6 GB of buffers)
 
 
-def whole_image_pixels() -> int:
-    value = os.environ.get("CYCLEGAN_WHOLE_PIXELS")
-    return int(value) if value else DEFAULT_WHOLE_IMAGE_PIXELS
+def stream_pixels() -> int:
+    """Largest image translated exactly (`streaming.py`); larger ones are tiled with statistics
+    from a copy downscaled to this size (`tiling.py`). `CYCLEGAN_STREAM_PIXELS` overrides."""
+    value = os.environ.get("CYCLEGAN_STREAM_PIXELS")
+    return int(value) if value else DEFAULT_STREAM_PIXELS
 
 
 def run_generator(generator: torch.nn.Module, x: torch.Tensor, precision: str) -> torch.Tensor:

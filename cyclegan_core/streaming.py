@@ -4,16 +4,18 @@ InstanceNorm (Ulyanov et al.; the paper's Sec. 4) normalises every channel with 
 variance of the *whole* image, which is what makes naive tiling show seams. Here the ResNet
 generator (`networks.ResnetGenerator`, c7s1-64, d128, d256, n×R256, u128, u64, c7s1-3) is run
 pass by pass over the whole image: each pass computes one norm's input in fixed-size windows,
-merges its per-channel moments over the whole image, and only then is that norm applied. The
-result is the whole-image pass up to float rounding (≈70 dB PSNR on a trained generator), so
-there is nothing to blend and no seam can appear.
+merges its per-channel moments over the whole image, and only then is that norm applied (in
+place, with its ReLU, to the stored activation). The result is the whole-image pass up to float
+rounding, so there is nothing to blend and no seam can appear.
 
-Memory: between passes the 1/4-resolution residual stream (4·ngf channels) is kept in fp16, in
-three buffers (block input x, first conv y, second conv z): 96 bytes per input pixel for ngf 64,
-1.5 GB at 4096². Everything else is one window at a time. Encoder and decoder layers are
-recomputed per pass instead of stored at full resolution (≈10 % more arithmetic than one pass).
-Windows all have the same shape (the last one in a row or column is shifted inward), so a
-compiled window function compiles once (see `fast.py`).
+Speed: windows are small enough to stay in cache (a 256² window core at full resolution) and run
+channels-last; in bf16 on a CPU with AMX or AVX512-BF16 the convolutions reach ≈2 TFLOP/s on two
+cores, about 5× fp32 (`benchmarks/translate_speed.py`). Memory: between passes, activations at
+1/4 and 1/2 resolution are stored (three 1/4-resolution buffers during the residual blocks: the
+residual stream x, the first conv y, the second conv z), in bf16 for bf16 compute (96 bytes per
+input pixel at ngf 64: 1.6 GB at 4096²), in fp16 (same size; redone in fp32 if a value
+overflows) or fp32. Full-resolution layers are never stored: they are recomputed in the two
+passes that need them (≈5 % more arithmetic than one pass).
 """
 
 from __future__ import annotations
@@ -25,17 +27,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .inference import autocast, pad_to_multiple
+from .inference import pad_to_multiple
 from .networks import ResnetGenerator
 
 CORE = 64  # window core, in 1/4-resolution pixels (256 px at full resolution)
 FULL_HALO = 2  # context (1/4-resolution pixels, i.e. 8 px) for passes with full-resolution layers
 HALO = 1  # context for passes whose layers are all 3×3 at 1/4 or 1/2 resolution
-STORAGE_DTYPE = torch.float16  # ≈70 dB vs fp32 storage; bf16 storage would give ≈60 dB
+BAND_ELEMENTS = 1 << 20  # values per chunk of an in-place pointwise update (keeps it in cache)
+
+COMPUTE = {"fp32": torch.float32, "bf16": torch.bfloat16}
+STORAGES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+CHANNELS_LAST = torch.channels_last
 
 
 class _Overflow(Exception):
-    """A stored activation did not fit in fp16; the pass is redone with fp32 storage."""
+    """A stored activation did not fit in fp16; the translation is redone with fp32 storage."""
 
 
 class Moments:
@@ -48,9 +54,12 @@ class Moments:
         self.squares = torch.zeros(channels, dtype=torch.float64)
 
     def add(self, t: torch.Tensor) -> None:
-        self.count += t.shape[0] * t.shape[2] * t.shape[3]
-        self.sum += t.sum(dim=(0, 2, 3)).double().cpu()
-        self.squares += torch.linalg.vector_norm(t, 2, dim=(0, 2, 3)).double().square().cpu()
+        """Add a 1×C×h×w tensor (any dtype; summed in float32)."""
+        pixels = torch.empty(t.shape[2], t.shape[3], t.shape[1])  # h×w×C float32, our own copy
+        pixels.copy_(t[0].permute(1, 2, 0))
+        self.count += t.shape[2] * t.shape[3]
+        self.sum += pixels.sum(dim=1).sum(dim=0).double()  # rows first: much faster than one flat sum
+        self.squares += pixels.square_().sum(dim=1).sum(dim=0).double()
 
     def statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, var) as 1×C×1×1 float32, the shape `tiling.fixed_norm_statistics` takes."""
@@ -71,7 +80,9 @@ def norm_affine(norm: nn.InstanceNorm2d, moments: Moments) -> tuple[torch.Tensor
 
 
 # Window functions: plain functions of tensors (weights are arguments), so one compiled version
-# serves every residual block. (s, t) is a norm as a per-channel affine map (`norm_affine`).
+# serves every layer of the same kind. Their inputs are stored activations with norm and ReLU
+# already applied, except where a full-resolution layer is recomputed on the fly; (s, t) is a
+# norm as a per-channel affine map (`norm_affine`).
 
 def enc1(x, w0, b0):
     """c7s1-64 before its norm, from the input image."""
@@ -79,23 +90,19 @@ def enc1(x, w0, b0):
 
 
 def enc2(x, w0, b0, s0, t0, w1, b1):
-    """d128 before its norm, from the input image."""
-    return F.conv2d(torch.relu(enc1(x, w0, b0) * s0 + t0), w1, b1, stride=2, padding=1)
+    """d128 before its norm, from the input image (c7s1-64 recomputed, normalised, ReLU)."""
+    return F.conv2d(torch.relu(torch.addcmul(t0, enc1(x, w0, b0), s0)), w1, b1, stride=2, padding=1)
 
 
-def enc3(c, s1, t1, w2, b2):
-    """d256 before its norm, from d128 before its norm."""
-    return F.conv2d(torch.relu(c * s1 + t1), w2, b2, stride=2, padding=1)
+def enc3(x, w0, b0, s0, t0, w1, b1, s1, t1, w2, b2):
+    """d256 before its norm, from the input image (c7s1-64 and d128 recomputed)."""
+    d128 = torch.relu(torch.addcmul(t1, enc2(x, w0, b0, s0, t0, w1, b1), s1))
+    return F.conv2d(d128, w2, b2, stride=2, padding=1)
 
 
-def block_conv1(x, w, b):
-    """A residual block's first 3×3 conv (reflection padded), before its norm."""
+def conv3(x, w, b):
+    """A residual block's 3×3 conv (reflection padded), before its norm."""
     return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), w, b)
-
-
-def block_conv2(y, s, t, w, b):
-    """Norm + ReLU of the first conv, then the second 3×3 conv, before its norm."""
-    return F.conv2d(F.pad(torch.relu(y * s + t), (1, 1, 1, 1), mode="reflect"), w, b)
 
 
 def dec1(x, w0, b0):
@@ -103,18 +110,19 @@ def dec1(x, w0, b0):
     return F.conv_transpose2d(x, w0, b0, stride=2, padding=1, output_padding=1)
 
 
-def dec2(u, s0, t0, w1, b1):
-    """u64 before its norm, from u128 before its norm."""
-    return F.conv_transpose2d(torch.relu(u * s0 + t0), w1, b1, stride=2, padding=1, output_padding=1)
+def dec2(x, w0, b0, s0, t0, w1, b1):
+    """u64 before its norm, from the residual stream (u128 recomputed, normalised, ReLU)."""
+    u128 = torch.relu(torch.addcmul(t0, dec1(x, w0, b0), s0))
+    return F.conv_transpose2d(u128, w1, b1, stride=2, padding=1, output_padding=1)
 
 
-def dec3(u, s0, t0, w1, b1, s1, t1, w2, b2):
-    """c7s1-3 and Tanh, the output, from u128 before its norm."""
-    h = torch.relu(dec2(u, s0, t0, w1, b1) * s1 + t1)
-    return torch.tanh(F.conv2d(F.pad(h, (3, 3, 3, 3), mode="reflect"), w2, b2))
+def dec3(x, w0, b0, s0, t0, w1, b1, s1, t1, w2, b2):
+    """c7s1-3 and Tanh, the output, from the residual stream (u128 and u64 recomputed)."""
+    u64 = torch.relu(torch.addcmul(t1, dec2(x, w0, b0, s0, t0, w1, b1), s1))
+    return torch.tanh(F.conv2d(F.pad(u64, (3, 3, 3, 3), mode="reflect"), w2, b2))
 
 
-WINDOW_FUNCTIONS = {f.__name__: f for f in (enc1, enc2, enc3, block_conv1, block_conv2, dec1, dec2, dec3)}
+WINDOW_FUNCTIONS = {f.__name__: f for f in (enc1, enc2, enc3, conv3, dec1, dec2, dec3)}
 
 
 @dataclass(frozen=True)
@@ -144,18 +152,16 @@ class Window:
 
 
 def spans(length: int, core: int, halo: int) -> list[tuple[int, int, int, int]]:
-    """(start, end, own_start, own_end) along one axis: windows of one size, min(length, core + 2·halo),
-    each owning up to `core` pixels at least `halo` from its inner edges; owned spans partition
+    """(start, end, own_start, own_end) along one axis: ⌈length / core⌉ windows of one size, each
+    owning an equal share (≤ core) at least `halo` from its inner edges; owned spans partition
     [0, length)."""
-    size = core + 2 * halo
-    if length <= size:
-        return [(0, length, 0, length)]
-    result, own = [], 0
-    while own < length:
-        own_end = min(own + core, length)
+    count = -(-length // core)
+    share = -(-length // count)
+    size = min(length, share + 2 * halo)
+    result = []
+    for own in range(0, length, share):
         start = min(max(own - halo, 0), length - size)
-        result.append((start, start + size, own, own_end))
-        own = own_end
+        result.append((start, start + size, own, min(own + share, length)))
     return result
 
 
@@ -170,16 +176,12 @@ def generator_parts(generator: ResnetGenerator):
     layers = list(generator.model)
     n_blocks = len(layers) - 19
     blocks = layers[10:10 + n_blocks]
-    up = layers[10 + n_blocks:]
+    up_layers = layers[10 + n_blocks:]
     return {
         "enc": (layers[1], layers[2], layers[4], layers[5], layers[7], layers[8]),
         "blocks": [(b.conv_block[1], b.conv_block[2], b.conv_block[5], b.conv_block[6]) for b in blocks],
-        "dec": (up[0], up[1], up[3], up[4], up[7]),
+        "dec": (up_layers[0], up_layers[1], up_layers[3], up_layers[4], up_layers[7]),
     }
-
-
-def _wb(conv: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    return conv.weight.detach(), conv.bias.detach()
 
 
 Runner = Callable[[str, tuple], torch.Tensor]
@@ -189,95 +191,146 @@ def eager_runner(name: str, args: tuple) -> torch.Tensor:
     return WINDOW_FUNCTIONS[name](*args)
 
 
+def storage_for(requested: str, resolved: str) -> str:
+    """Dtype of the activations stored between passes. bf16 compute stores bf16 (fp32's range:
+    nothing can overflow); an explicit "fp32" keeps fp32 (exact to ≈1e-6); "auto" that resolved
+    to fp32 stores fp16, half the memory at ≈85 dB (redone in fp32 if a value overflows)."""
+    if resolved == "bf16":
+        return "bf16"
+    return "fp32" if requested == "fp32" else "fp16"
+
+
 @torch.inference_mode()
 def translate_streamed(generator: ResnetGenerator, x: torch.Tensor, precision: str = "fp32",
-                       runner: Runner = eager_runner, core: int = CORE,
+                       storage: str | None = None, runner: Runner = eager_runner, core: int = CORE,
                        return_statistics: bool = False):
-    """1×3×H×W in [-1, 1] → same size, equal to `generator(x)` with whole-image statistics.
+    """1×3×H×W in [-1, 1] → same size (float32), equal to `generator(x)` (whole-image statistics).
 
-    `runner(name, args)` evaluates one window function (eager by default; `fast.py` passes a
-    compiled one). With `return_statistics`, also returns every norm's (mean, var) in module order.
+    `precision` is the compute dtype ("fp32" or "bf16"); `storage` the dtype of the activations
+    kept between passes (default: `storage_for(precision, precision)`; "fp16" falls back to fp32 if a
+    value overflows). `runner(name, args)` evaluates one window function (eager by default;
+    `fast.py` passes compiled ones). With `return_statistics`, also returns every norm's
+    (mean, var) in module order.
     """
+    if precision not in COMPUTE:
+        raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(COMPUTE)}")
+    storage = storage or storage_for(precision, precision)
+    if storage not in STORAGES:
+        raise ValueError(f"unknown storage {storage!r}; expected one of {', '.join(STORAGES)}")
     try:
-        return _translate_streamed(generator, x, precision, runner, core, STORAGE_DTYPE, return_statistics)
+        return _translate_streamed(generator, x, COMPUTE[precision], STORAGES[storage], runner, core,
+                                   return_statistics)
     except _Overflow:
-        return _translate_streamed(generator, x, precision, runner, core, torch.float32, return_statistics)
+        return _translate_streamed(generator, x, COMPUTE[precision], torch.float32, runner, core,
+                                   return_statistics)
 
 
-def _translate_streamed(generator, x, precision, runner, core, storage, return_statistics):
+def _translate_streamed(generator, x, compute, storage, runner, core, return_statistics):
     device = next(generator.parameters()).device
     padded, (height, width) = pad_to_multiple(x.to(device))
     hq, wq = padded.shape[-2] // 4, padded.shape[-1] // 4
     parts = generator_parts(generator)
     statistics: list = []
 
+    def cast(t: torch.Tensor) -> torch.Tensor:
+        return t.detach().to(compute).contiguous(memory_format=CHANNELS_LAST)
+
+    def wb(conv: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        return cast(conv.weight), conv.bias.detach().to(compute)
+
     def run_pass(name: str, source: torch.Tensor, source_scale: int, out_scale: int, halo: int, args: tuple,
-                 store: torch.Tensor | None = None, norm: nn.InstanceNorm2d | None = None):
+                 norm: nn.InstanceNorm2d | None = None, store: torch.Tensor | None = None):
         """One sweep of a window function over the whole image: the owned parts of its output go
-        to `store` (if kept), and their moments over the whole image give `norm`'s affine map."""
+        to `store` (if kept), and their moments over the whole image give `norm`'s (affine map).
+
+        `store` may be `source` itself: a window row's results are then written once no later
+        window reads those rows (one row of windows is held back), saving a whole buffer."""
         moments = Moments(norm.num_features) if norm is not None else None
-        for window in sweep(hq, wq, halo, core):
-            with autocast(precision, device):
-                out = runner(name, (window.input(source, source_scale).float(), *args)).float()
-            owned = window.owned(out, out_scale)
-            if moments is not None:
-                moments.add(owned)
-            if store is None:
-                continue
-            if store.dtype is torch.float16:
-                _check_fits_fp16(owned)
-            window.target(store, out_scale).copy_(owned)
+        pending: list = []
+        rows = spans(hq, core, halo)
+        for index, (y0, y1, oy0, oy1) in enumerate(rows):
+            for x0, x1, ox0, ox1 in spans(wq, core, halo):
+                window = Window(y0, y1, x0, x1, oy0, oy1, ox0, ox1)
+                out = runner(name, (cast(window.input(source, source_scale)), *args))
+                owned = window.owned(out, out_scale)
+                if moments is not None:
+                    moments.add(owned)
+                if store is not None:
+                    if store.dtype is torch.float16:
+                        _check_fits_fp16(owned)
+                    pending.append((window, owned))
+            next_start = rows[index + 1][0] if index + 1 < len(rows) else hq
+            if store is not source:
+                next_start = hq
+            while pending and pending[0][0].oy1 <= next_start:
+                window, owned = pending.pop(0)
+                window.target(store, out_scale).copy_(owned)
         if norm is None:
             return None
         statistics.append(moments.statistics())
-        return norm_affine(norm, moments)
+        return tuple(v.to(device) for v in norm_affine(norm, moments))
 
-    def buffer(channels: int, scale: int) -> torch.Tensor:
-        return torch.empty(1, channels, hq * scale, wq * scale, dtype=storage, device=device)
+    def on_the_fly(affine) -> tuple:
+        """A norm's affine map as arguments of a window function (compute dtype)."""
+        return tuple(v.to(compute) for v in affine)
 
-    # Encoder: c7s1-64, d128, d256; each norm's statistics from a pass over the whole image.
+    # Encoder: c7s1-64, d128, d256, each norm's statistics from a pass over the whole image; the
+    # full- and half-resolution layers are recomputed from the input, never stored.
     c0, n0, c1, n1, c2, n2 = parts["enc"]
-    w0, w1, w2 = _wb(c0), _wb(c1), _wb(c2)
-    a0 = run_pass("enc1", padded, 4, 4, FULL_HALO, w0, norm=n0)  # full resolution: not kept
-    d128 = buffer(c1.out_channels, 2)
-    a1 = run_pass("enc2", padded, 4, 2, FULL_HALO, (*w0, *a0, *w1), store=d128, norm=n1)
-    state = buffer(c2.out_channels, 1)
-    a2 = run_pass("enc3", d128, 2, 1, HALO, (*a1, *w2), store=state, norm=n2)
-    del d128
-    _pointwise(state, lambda v, rows: torch.relu(v * a2[0] + a2[1]))
+    w0, w1, w2 = wb(c0), wb(c1), wb(c2)
+    a0 = run_pass("enc1", padded, 4, 4, FULL_HALO, w0, norm=n0)
+    a1 = run_pass("enc2", padded, 4, 2, FULL_HALO, (*w0, *on_the_fly(a0), *w1), norm=n1)
+    channels = c2.out_channels
+    state = torch.empty(1, channels, hq, wq, dtype=storage, device=device, memory_format=CHANNELS_LAST)
+    a2 = run_pass("enc3", padded, 4, 1, FULL_HALO, (*w0, *on_the_fly(a0), *w1, *on_the_fly(a1), *w2),
+                  norm=n2, store=state)
+    _pointwise(state, lambda v, rows: _affine_relu_(v, a2))
 
-    # Residual blocks (R256): x + norm(conv(relu(norm(conv(x))))).
-    first, second = torch.empty_like(state), torch.empty_like(state)
+    # Residual blocks (R256): x ← x + norm(conv(relu(norm(conv(x))))); the second conv's output
+    # replaces the first's in the same buffer.
+    inner = torch.empty_like(state)
     for conv_a, norm_a, conv_b, norm_b in parts["blocks"]:
-        aa = run_pass("block_conv1", state, 1, 1, HALO, _wb(conv_a), store=first, norm=norm_a)
-        ab = run_pass("block_conv2", first, 1, 1, HALO, (*aa, *_wb(conv_b)), store=second, norm=norm_b)
-        _pointwise(state, lambda v, rows: v + (second[..., rows, :].float() * ab[0] + ab[1]))
-    del first, second
+        aa = run_pass("conv3", state, 1, 1, HALO, wb(conv_a), norm=norm_a, store=inner)
+        _pointwise(inner, lambda v, rows: _affine_relu_(v, aa))
+        ab = run_pass("conv3", inner, 1, 1, HALO, wb(conv_b), norm=norm_b, store=inner)
+        _pointwise(state, lambda v, rows: v.addcmul_(inner[..., rows, :].float(), ab[0]).add_(ab[1]))
+    del inner
 
-    # Decoder: u128, u64, c7s1-3 + Tanh, the last pass writing the output.
+    # Decoder: u128, u64, c7s1-3 + Tanh, recomputed from the residual stream in each pass; the
+    # last pass writes the output.
     u0, m0, u1, m1, last = parts["dec"]
-    u128 = buffer(u0.out_channels, 2)
-    d0 = run_pass("dec1", state, 1, 2, HALO, _wb(u0), store=u128, norm=m0)
-    del state
-    d1 = run_pass("dec2", u128, 2, 4, HALO, (*d0, *_wb(u1)), norm=m1)  # full resolution: not kept
+    v0, v1, v2 = wb(u0), wb(u1), wb(last)
+    d0 = run_pass("dec1", state, 1, 2, HALO, v0, norm=m0)
+    d1 = run_pass("dec2", state, 1, 4, FULL_HALO, (*v0, *on_the_fly(d0), *v1), norm=m1)
     out = torch.empty(1, last.out_channels, hq * 4, wq * 4, device=device)
-    run_pass("dec3", u128, 2, 4, FULL_HALO, (*d0, *_wb(u1), *d1, *_wb(last)), store=out)
+    run_pass("dec3", state, 1, 4, FULL_HALO, (*v0, *on_the_fly(d0), *v1, *on_the_fly(d1), *v2), store=out)
     out = out[..., :height, :width]
     return (out, statistics) if return_statistics else out
 
 
+def _affine_relu_(v: torch.Tensor, affine: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """v ← relu(v·scale + shift) in place: a norm followed by its ReLU."""
+    scale, shift = affine
+    return torch.addcmul(shift, v, scale, out=v).relu_()
+
+
 def _check_fits_fp16(t: torch.Tensor) -> None:
-    low, high = torch.aminmax(t)
-    if max(-float(low), float(high)) > torch.finfo(torch.float16).max:
+    """Raise _Overflow if a value of `t` exceeds fp16's range (it would become inf)."""
+    if not torch.isfinite(t.to(torch.float16)).all():
         raise _Overflow
 
 
-def _pointwise(state: torch.Tensor, fn, rows_per_chunk: int = 32) -> None:
-    """state ← fn(state, rows) in float32, a band of rows at a time (no full-size float32 temporary)."""
-    for r in range(0, state.shape[-2], rows_per_chunk):
-        rows = slice(r, r + rows_per_chunk)
-        band = state[..., rows, :]
-        value = fn(band.float(), rows)
-        if state.dtype is torch.float16:
+def _pointwise(buffer: torch.Tensor, fn, elements: int = BAND_ELEMENTS) -> None:
+    """buffer ← fn(buffer, rows), computed in float32 a band of rows at a time (in cache, and no
+    full-size float32 temporary); fp16 results are checked for overflow."""
+    rows = max(1, elements // (buffer.shape[1] * buffer.shape[3]))
+    for r in range(0, buffer.shape[-2], rows):
+        band_rows = slice(r, r + rows)
+        band = buffer[..., band_rows, :]
+        if buffer.dtype is torch.float32:
+            fn(band, band_rows)
+            continue
+        value = fn(band.float(), band_rows)
+        if buffer.dtype is torch.float16:
             _check_fits_fp16(value)
         band.copy_(value)

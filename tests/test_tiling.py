@@ -62,9 +62,9 @@ def test_real_generator_with_half_resolution_thumbnail_statistics(trained, psnr_
     assert 30 <= psnr_fn(tiled, whole) < 60  # 31.4 dB measured: thumbnail at half the side
 
 
-def test_translate_switches_to_tiles_above_the_whole_image_limit(tiny_model, photo, monkeypatch, psnr_fn):
+def test_translate_switches_to_tiles_above_the_streaming_budget(tiny_model, photo, monkeypatch, psnr_fn):
     whole = np.asarray(tiny_model.translate(photo, "AtoB", precision="fp32"))
-    monkeypatch.setenv("CYCLEGAN_WHOLE_PIXELS", "10000")
+    monkeypatch.setenv("CYCLEGAN_STREAM_PIXELS", "20000")
     tiled = np.asarray(tiny_model.translate(photo, "AtoB", precision="fp32"))
     assert tiled.shape == whole.shape and psnr_fn(tiled, whole) >= 30
     assert not np.array_equal(tiled, whole)  # it really took the tiled path

@@ -21,8 +21,10 @@ def test_odd_size_keeps_size_and_mode(tiny_model, photo):
     # The padded border does not leak: the result is the crop of translating a padded copy.
     x = image_to_tensor(photo)
     padded, _ = pad_to_multiple(x)
-    full = tiny_model.G_AB(padded)[..., :157, :301]
-    assert np.array_equal(translate(tiny_model, photo), np.asarray(tensor_to_image(full)))
+    full = np.asarray(tensor_to_image(tiny_model.G_AB(padded)[..., :157, :301])).astype(int)
+    ours = translate(tiny_model, photo).astype(int)
+    # Equal up to float rounding (streamed window by window): at most one level, very rarely.
+    assert np.abs(ours - full).max() <= 1 and np.mean(ours != full) < 1e-3
 
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 7), (2, 3), (5, 9), (9, 5), (300, 156)])
@@ -50,7 +52,7 @@ def test_exif_orientation_is_applied(tiny_model, photo, tmp_path):
     stored.save(path, exif=exif.tobytes(), quality=95)
     upright = load_image(path)
     assert upright.size == (40, 60)
-    out = tiny_model.translate(path, "AtoB")
+    out = tiny_model.translate(path, "AtoB", precision="fp32")
     assert out.size == (40, 60)
     stored_pixels = np.asarray(Image.open(path).convert("RGB"))  # as decoded, before orientation
     expected = np.rot90(stored_pixels, k=-1)  # 90° clockwise
@@ -60,7 +62,7 @@ def test_exif_orientation_is_applied(tiny_model, photo, tmp_path):
 def test_transparent_pixels_are_composited_on_white(tiny_model):
     rgba = np.random.default_rng(1).integers(0, 256, (20, 24, 4), dtype=np.uint8)
     rgba[..., 3] = 0
-    out = tiny_model.translate(Image.fromarray(rgba, "RGBA"), "AtoB")
+    out = tiny_model.translate(Image.fromarray(rgba, "RGBA"), "AtoB", precision="fp32")
     assert out.mode == "RGB" and out.size == (24, 20)
     assert np.array_equal(np.asarray(out), translate(tiny_model, Image.new("RGB", (24, 20), "white")))
     half = rgba.copy()
@@ -71,7 +73,7 @@ def test_transparent_pixels_are_composited_on_white(tiny_model):
 @pytest.mark.parametrize("mode", ["L", "P", "CMYK", "LA", "1"])
 def test_colour_modes_become_rgb(tiny_model, photo, mode):
     image = photo.convert(mode)
-    out = tiny_model.translate(image, "AtoB")
+    out = tiny_model.translate(image, "AtoB", precision="fp32")
     assert (out.mode, out.size) == ("RGB", photo.size)
     if mode == "L":
         assert np.array_equal(np.asarray(out), translate(tiny_model, image.convert("RGB")))
