@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from .convert import convert_official
 from .train import PRESETS, CheckpointSaved, Finished, Started, StepDone, TrainConfig, read_run, train
 from .errors import CycleGANError, ImageError
+from .fast import WindowCompiler, should_compile
 from .images import IMAGE_SUFFIXES
 from .inference import PRECISIONS
 from .model import DIRECTIONS
@@ -193,6 +194,8 @@ def run_translate(args) -> int:
         print("error: no input files found", file=sys.stderr)
         return 1
     model = load(args.model, device=args.device)
+    if len(files) > 1 and should_compile(model.device):  # worth it for a batch; never waited for
+        model.compiler = WindowCompiler()
     targets = [args.out] if single else output_names(files, args.out)
     done, skipped = 0, 0
     start = time.perf_counter()

@@ -1,29 +1,31 @@
-"""The compiled fast path: torch.compile'd window functions, warmed up off the request path.
+"""Optional torch.compile'd window functions, compiled off the request path.
 
-`streaming.translate_streamed` evaluates a generator as eight small tensor functions over
-windows (`streaming.WINDOW_FUNCTIONS`). Compiled with `dynamic=True`, each is compiled once for
-every window shape, image size and model (weights are arguments), fusing each norm's affine
-map, ReLU and padding into the convolution's input (≈1.4× on the residual blocks on a 2-core
-CPU). Compiling takes tens of seconds, so `WindowCompiler.start()` does it in a background
-thread while requests run eagerly; `runner()` switches to the compiled functions once all are
-ready. Compiled artefacts are cached on disk (Inductor's cache, in `compile_cache_dir()`), so a
-restart recompiles in seconds. If compiling fails (no C compiler, unsupported platform) the
-error is kept and everything stays eager.
+`streaming.translate_streamed` evaluates a generator as small tensor functions over windows
+(`streaming.WINDOW_FUNCTIONS`); `WindowCompiler.runner()` returns a runner that uses a compiled
+version of a function only for argument shapes already compiled. A new shape is run eagerly at
+once and handed to a background thread that compiles it (and warms it up), so a request never
+waits for the compiler. Compiled artefacts persist across restarts in Inductor's cache
+(`compile_cache_dir()`). If compiling fails (no C compiler, unsupported platform), the error is
+kept and everything stays eager.
+
+Whether it pays is measured by `benchmarks/translate_speed.py --compile`: on the 2-core
+development CPU (AMX bf16) the convolutions, which oneDNN runs the same way compiled or not,
+are ≈90 % of the time, so compiling gains 4–10 % for ≈17 s of compiling per window shape. The
+default (`CYCLEGAN_COMPILE=auto`) therefore compiles only on CUDA devices; `on` forces it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
 from pathlib import Path
 
 import torch
 
-from .inference import PRECISIONS
-from .networks import ResnetGenerator
-from .streaming import WINDOW_FUNCTIONS, Runner, eager_runner, translate_streamed
+from .streaming import WINDOW_FUNCTIONS, Runner
 
 log = logging.getLogger(__name__)
 
@@ -38,79 +40,97 @@ def compile_cache_dir() -> Path:
 
 
 def compile_mode() -> str:
-    """`CYCLEGAN_COMPILE`: `auto` (compile in long-running processes: the app, multi-image CLI runs),
-    `on`, or `off`."""
+    """`CYCLEGAN_COMPILE`: `auto` (compile where it pays: CUDA devices), `on`, or `off`."""
     mode = os.environ.get("CYCLEGAN_COMPILE", "auto").lower()
     if mode not in COMPILE_MODES:
         raise ValueError(f"CYCLEGAN_COMPILE={mode!r}; expected one of {', '.join(COMPILE_MODES)}")
     return mode
 
 
+def should_compile(device: torch.device) -> bool:
+    mode = compile_mode()
+    return mode == "on" or (mode == "auto" and device.type == "cuda")
+
+
+def _signature(name: str, args: tuple) -> tuple:
+    return (name, *((tuple(a.shape), a.dtype, a.device.type) for a in args))
+
+
 class WindowCompiler:
-    """Compiles the window functions for one precision ("fp32" or "bf16") in the background."""
+    """Compiles window functions in a background thread, one argument signature at a time.
 
-    def __init__(self, precision: str = "fp32"):
-        if precision not in PRECISIONS or precision == "auto":
-            raise ValueError(f"a compiled path needs a resolved precision (fp32 or bf16), not {precision!r}")
-        self.precision = precision
+    `runner()` never blocks: compiled where that signature is ready, eager otherwise."""
+
+    def __init__(self):
         self.error: BaseException | None = None
-        self.seconds: float | None = None  # how long warm-up took
-        self._compiled: dict = {}
-        self._ready = threading.Event()
-        self._done = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.compiled_count = 0
+        self.seconds = 0.0  # total time spent compiling
+        self._functions: dict = {}
+        self._ready: set = set()
+        self._queued: set = set()
         self._lock = threading.Lock()
-
-    @property
-    def ready(self) -> bool:
-        return self._ready.is_set()
+        self._work: queue.Queue = queue.Queue()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._thread: threading.Thread | None = None
 
     @property
     def state(self) -> str:
-        if self.ready:
-            return "compiled"
         if self.error is not None:
             return f"eager (compile failed: {type(self.error).__name__}: {self.error})"
-        return "eager (compiling in the background)" if self._thread else "eager"
-
-    def start(self) -> "WindowCompiler":
-        """Begin compiling in a daemon thread (once); returns at once."""
         with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._warm_up, name="cyclegan-compile", daemon=True)
-                self._thread.start()
-        return self
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until compiling has finished or failed (for scripts and tests); True if compiled."""
-        self.start()
-        self._done.wait(timeout)
-        return self.ready
+            pending = len(self._queued) - len(self._ready)
+        if pending:
+            return f"compiling {pending} window shape(s) in the background; eager meanwhile"
+        return f"compiled ({self.compiled_count} window shapes)" if self.compiled_count else "eager (nothing compiled yet)"
 
     def runner(self) -> Runner:
-        """The compiled window functions if ready, else eager ones. Never blocks."""
-        return self._run_compiled if self.ready else eager_runner
+        return self._run
 
-    def _run_compiled(self, name: str, args: tuple) -> torch.Tensor:
-        return self._compiled[name](*args)
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the background queue is empty (scripts and tests); True if nothing failed."""
+        self._idle.wait(timeout)
+        return self.error is None
 
-    def _warm_up(self) -> None:
-        started = time.perf_counter()
-        try:
-            os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(compile_cache_dir()))
-            compiled = {name: torch.compile(fn, dynamic=True) for name, fn in WINDOW_FUNCTIONS.items()}
-            # A tiny random generator and image exercise every function; with dynamic shapes the
-            # result serves every model and image size. Two sizes: the second must not recompile.
-            generator = ResnetGenerator(ngf=8, n_blocks=1).eval()
-            for size in ((40, 48), (72, 56)):
-                translate_streamed(generator, torch.zeros(1, 3, *size), self.precision,
-                                   runner=lambda name, args: compiled[name](*args), core=4)
-            self._compiled = compiled
-            self.seconds = time.perf_counter() - started
-            self._ready.set()
-            log.info("compiled window functions (%s) in %.1f s", self.precision, self.seconds)
-        except Exception as error:  # noqa: BLE001 — any failure means: stay eager, say why
-            self.error = error
-            log.warning("torch.compile unavailable, translating eagerly: %s", error)
-        finally:
-            self._done.set()
+    def _run(self, name: str, args: tuple) -> torch.Tensor:
+        key = _signature(name, args)
+        with self._lock:
+            ready = key in self._ready
+            if not ready and self.error is None and key not in self._queued:
+                self._queued.add(key)
+                self._idle.clear()
+                # Copies: the caller's buffers change after this call returns.
+                self._work.put((key, name, tuple(a.detach().clone() for a in args)))
+                self._start()
+        if ready:
+            return self._functions[name](*args)
+        return WINDOW_FUNCTIONS[name](*args)
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._worker, name="cyclegan-compile", daemon=True)
+            self._thread.start()
+
+    def _worker(self) -> None:
+        while True:
+            key, name, args = self._work.get()
+            started = time.perf_counter()
+            try:
+                if self.error is None:
+                    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(compile_cache_dir()))
+                    function = self._functions.get(name)
+                    if function is None:
+                        function = self._functions[name] = torch.compile(WINDOW_FUNCTIONS[name], dynamic=False)
+                    with torch.inference_mode():
+                        function(*args)  # compiles this signature
+                    with self._lock:
+                        self._ready.add(key)
+                        self.compiled_count += 1
+                        self.seconds += time.perf_counter() - started
+            except Exception as error:  # noqa: BLE001 — any failure means: stay eager, say why
+                self.error = error
+                log.warning("torch.compile unavailable, translating eagerly: %s", error)
+            finally:
+                with self._lock:
+                    if self._work.empty():
+                        self._idle.set()

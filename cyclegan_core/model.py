@@ -41,7 +41,7 @@ class CycleGAN(nn.Module):
         if initialise:
             init_weights(self.G_AB)
             init_weights(self.G_BA)
-        self.compiler: WindowCompiler | None = None  # set by long-running callers (app, CLI batches)
+        self.compiler: WindowCompiler | None = None  # set where compiling pays (`fast.should_compile`)
         self.eval()
 
     @property
@@ -69,13 +69,12 @@ class CycleGAN(nn.Module):
         seam-free tiles above. `precision="fp32"` is fp32 end to end (reference parity, ≈1e-6);
         `auto` is bf16 where the hardware has it (≈60 dB PSNR vs fp32 on a trained generator),
         else fp32 with fp16 storage between passes (≈85 dB). Uses `self.compiler`'s compiled
-        window functions once they are ready (never waits for them).
+        window functions where they are ready (never waits for them).
         """
         generator = self.generator(direction)
         resolved = resolve_precision(precision, self.device)
         storage = storage_for(precision, resolved)
-        compiler = self.compiler
-        runner = compiler.runner() if compiler is not None and compiler.precision == resolved else eager_runner
+        runner = self.compiler.runner() if self.compiler is not None else eager_runner
         budget = stream_pixels() // (2 if storage == "fp32" else 1)
         if x.shape[-2] * x.shape[-1] > budget:
             return translate_tiled(generator, x, resolved, stats_pixels=budget, storage=storage, runner=runner)

@@ -11,6 +11,7 @@ from collections import OrderedDict
 from typing import Callable
 
 from cyclegan_core import CycleGAN, load
+from cyclegan_core.fast import WindowCompiler, should_compile
 
 
 class ModelCache:
@@ -20,6 +21,7 @@ class ModelCache:
         self._models: OrderedDict[str, CycleGAN] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
+        self._compiler: WindowCompiler | None = None  # shared: compiled windows serve every model
 
     def get(self, source: str) -> CycleGAN:
         with self._lock:
@@ -37,6 +39,9 @@ class ModelCache:
                 with self._lock:
                     self._loading.pop(source, None)
             with self._lock:
+                if should_compile(model.device):  # compiles in the background, never blocks
+                    self._compiler = self._compiler or WindowCompiler()
+                    model.compiler = self._compiler
                 self._models[source] = model
                 while len(self._models) > self.capacity:
                     self._models.popitem(last=False)
