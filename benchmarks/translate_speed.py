@@ -1,43 +1,80 @@
-"""Translation speed and memory: the reference way (eager fp32, whole image) against our default
-path (`model.translate_tensor`, precision "auto", tiles above the whole-image limit), in ONE
-process, on the paper's 9-block generator.
+"""Translation speed and memory: the reference way (eager fp32, whole image in one pass) against our
+default path (`model.translate_tensor`, precision "auto": streamed windows with whole-image
+InstanceNorm statistics), in ONE process, on the paper's 9-block generator (trained weights).
 
-For each size: seconds/image, images/s, speed ratio, peak RSS growth, PSNR of our output against
-the fp32 whole-image output, and for tiled sizes the seam metric (mean |error| on tile-boundary
-columns ÷ mean |error| elsewhere; 1.0 means no seam). The eager baseline is skipped where a
-whole-image pass would not fit the memory budget (it is what tiling exists for).
+For each size: seconds/image, images/s, speed-up over the baseline, % of this CPU's measured bf16
+limit (peak conv throughput × the generator's FLOPs), peak RSS of the process during our run, PSNR
+against the fp32 whole-image output, and two seam metrics: mean |error| on window-boundary columns
+÷ elsewhere (needs the baseline), and mean |horizontal step| of the output across window
+boundaries ÷ elsewhere (needs no reference). 1.00 means no seam. The eager baseline is not run
+where a whole-image pass would not fit in memory (≈24 GB at 4096²).
 
-    python benchmarks/translate_speed.py [--sizes 256 1024 4096] [--repeats 3]
+    python benchmarks/translate_speed.py [--sizes 256 1024 4096] [--compile]
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import os
+import platform
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cyclegan_core import CycleGAN, ModelConfig  # noqa: E402
-from cyclegan_core.inference import resolve_precision, run_generator, whole_image_pixels  # noqa: E402
+from cyclegan_core.fast import WindowCompiler  # noqa: E402
+from cyclegan_core.inference import resolve_precision, run_generator, stream_pixels  # noqa: E402
+from cyclegan_core.streaming import CORE, HALO, spans  # noqa: E402
+
+TARGETS = {256: "≥ 7 img/s and ≥ 2.4× baseline", 1024: "≤ 2.5 s and ≥ 3× baseline",
+           4096: "≤ 45 s, peak RSS ≤ 2.5 GB, no seam"}
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+class PeakRSS:
+    """Samples this process's resident memory every 5 ms while active; `.peak` in MB."""
+
+    def __init__(self):
+        self.peak = 0.0
+        self._stop = threading.Event()
+
+    @staticmethod
+    def current() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+    def _sample(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.current())
+            time.sleep(0.005)
+
+    def __enter__(self):
+        self.peak = self.current()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.current())
 
 
-def timed(fn, repeats: int, warm_up: bool = True):
+def timed(fn, repeats: int, warm_up: bool):
     if warm_up:
         fn()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        out = fn()
-    return (time.perf_counter() - start) / repeats, out
+    with PeakRSS() as rss:
+        start = time.perf_counter()
+        for _ in range(repeats):
+            out = fn()
+        seconds = (time.perf_counter() - start) / repeats
+    return seconds, out, rss.peak
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -45,9 +82,54 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255 ** 2 / mse)
 
 
+def generator_flops(size: int, ngf: int = 64, n_blocks: int = 9) -> float:
+    """Multiply-adds × 2 of the ResNet generator on a size² image (convolutions only)."""
+    full, half, quarter = size * size, (size // 2) ** 2, (size // 4) ** 2
+    macs = (full * ngf * 3 * 49 + half * 2 * ngf * ngf * 9 + quarter * 4 * ngf * 2 * ngf * 9
+            + n_blocks * 2 * quarter * (4 * ngf) ** 2 * 9
+            + quarter * 4 * ngf * 2 * ngf * 9 + half * 2 * ngf * ngf * 9 + full * 3 * ngf * 49)
+    return 2 * macs
+
+
+def peak_conv_gflops(precision: str) -> float:
+    """The best sustained throughput of a residual-block conv (3×3, 256 ch) on this machine."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    x = torch.randn(1, 256, 130, 130, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(256, 256, 3, 3, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    flops = 2 * 256 * 256 * 9 * 128 * 128
+    best = float("inf")
+    with torch.inference_mode():
+        for _ in range(12):
+            start = time.perf_counter()
+            F.conv2d(x, w)
+            best = min(best, time.perf_counter() - start)
+    return flops / best / 1e9
+
+
+def seam_columns(size: int) -> torch.Tensor:
+    """Columns where streamed windows meet (every owned span's start but the first), ±2 px."""
+    cols = torch.zeros(size, dtype=torch.bool)
+    for _, _, own_start, _ in spans(size // 4, CORE, HALO)[1:]:
+        cols[max(0, own_start * 4 - 2):own_start * 4 + 2] = True
+    return cols
+
+
+def seam_metrics(ours: torch.Tensor, base: torch.Tensor | None) -> tuple[float, float]:
+    cols = seam_columns(ours.shape[-1])
+    if not cols.any():
+        return float("nan"), float("nan")
+    error_ratio = float("nan")
+    if base is not None:
+        error = (ours - base).abs().mean(dim=(0, 1))
+        error_ratio = float(error[:, cols].mean() / error[:, ~cols].mean())
+    step = (ours[..., 1:] - ours[..., :-1]).abs().mean(dim=(0, 1))  # step between column c and c+1
+    step_cols = cols[1:]
+    return error_ratio, float(step[:, step_cols].mean() / step[:, ~step_cols].mean())
+
+
 def trained_or_random() -> tuple[CycleGAN, str]:
-    """A real trained 9-block generator where available (random weights exaggerate statistics
-    errors: the residual stack amplifies them), else the official architecture at random."""
+    """A real trained 9-block generator where available (random weights exaggerate bf16 errors),
+    else the official architecture at random."""
     import importlib.util
     spec = importlib.util.find_spec("vintagify")
     if spec and spec.submodule_search_locations:
@@ -59,43 +141,76 @@ def trained_or_random() -> tuple[CycleGAN, str]:
     return CycleGAN(ModelConfig()), "random (install requirements-dev.txt for trained weights)"
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 4096])
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--baseline-max-pixels", type=int, default=2048 * 2048,
                         help="largest image the eager baseline is run on (memory)")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time the torch.compile'd windows (after compiling them) up to 1024²")
     args = parser.parse_args()
     model, weights = trained_or_random()
     from skimage import data
     photo = Image.fromarray(data.astronaut())
     auto = resolve_precision("auto", torch.device("cpu"))
-    print(f"weights: {weights}")
-    print(f"default path: precision {auto}, whole image up to {whole_image_pixels() / 1e6:.1f} MP, tiles above")
-    print(f"{'size':>6s} {'base s':>8s} {'ours s':>8s} {'img/s':>7s} {'ratio':>6s} {'PSNR':>7s} {'seam':>6s} "
-          f"{'peak RSS':>9s}")
-    summary = []
+    peak = peak_conv_gflops(auto)
+    print(f"machine: {cpu_name()}, {torch.get_num_threads()} threads, "
+          f"torch {torch.__version__}; weights: {weights}")
+    print(f"default path: precision {auto}, streamed (exact statistics) up to {stream_pixels() / 1e6:.1f} MP; "
+          f"measured {auto} conv peak {peak:.0f} GFLOP/s")
+    header = (f"{'size':>6s} {'path':>9s} {'s/img':>8s} {'img/s':>7s} {'× base':>7s} {'% limit':>8s} "
+              f"{'PSNR dB':>8s} {'seam err':>9s} {'seam step':>9s} {'peak RSS':>9s}")
+    print(header)
+    summary, verdicts = [], []
     for size in args.sizes:
         x = torch.from_numpy(np.array(photo.resize((size, size), Image.Resampling.BICUBIC))).permute(2, 0, 1)
         x = x.unsqueeze(0).float().div(127.5).sub(1)
-        repeats = args.repeats if size <= 1024 else 1
-        small = size <= 1024  # large sizes: one timed run, no warm-up (minutes each on 2 cores)
-        ours_s, ours = timed(lambda: model.translate_tensor(x, "AtoB"), repeats, warm_up=small)
-        base_s, base, ratio, quality, seam = None, None, float("nan"), float("nan"), float("nan")
+        repeats = 5 if size <= 256 else 2 if size <= 1024 else 1
+        warm = size <= 1024
+        base_s, base = None, None
         if size * size <= args.baseline_max_pixels:
-            base_s, base = timed(lambda: run_generator(model.G_AB, x, "fp32"), repeats, warm_up=small)
-            ratio, quality = base_s / ours_s, psnr(ours, base)
-            if size * size > whole_image_pixels():
-                error = (ours - base).abs().mean(dim=(0, 1))
-                cols = torch.zeros(size, dtype=torch.bool)
-                for start in range(448, size, 448):  # default tiles: 512 with 64 overlap
-                    cols[start:start + 64] = True
-                seam = float(error[:, cols].mean() / error[:, ~cols].mean())
-        base_text = f"{base_s:8.2f}" if base_s else f"{'—':>8s}"
-        print(f"{size:6d} {base_text} {ours_s:8.2f} {1 / ours_s:7.2f} {ratio:6.2f} {quality:7.2f} {seam:6.2f} "
-              f"{peak_rss_mb():8.0f}M", flush=True)
-        summary.append(f"{size}²: {ours_s:.2f} s" + (f" ({ratio:.2f}× baseline, {quality:.1f} dB)" if base_s else ""))
-    print(f"\ntranslate_speed: precision {auto}; " + "; ".join(summary) + f"; peak RSS {peak_rss_mb():.0f} MB")
+            base_s, base, base_rss = timed(lambda: run_generator(model.G_AB, x, "fp32"), repeats, warm)
+            print(f"{size:6d} {'baseline':>9s} {base_s:8.3f} {1 / base_s:7.2f} {1.0:7.2f} "
+                  f"{100 * generator_flops(size) / base_s / 1e9 / peak:7.1f}% {'':>8s} {'':>9s} {'':>9s} "
+                  f"{base_rss:8.0f}M", flush=True)
+        for label in ("ours", "compiled") if args.compile and size <= 1024 else ("ours",):
+            compiler = None
+            if label == "compiled":  # after the eager rows: the compiler's workers stay around
+                compiler = WindowCompiler()
+                model.compiler = compiler
+                model.translate_tensor(x, "AtoB")  # queues every window shape of this size
+                compiler.wait()
+            model.compiler = compiler
+            ours_s, ours, rss = timed(lambda: model.translate_tensor(x, "AtoB"), repeats, warm)
+            model.compiler = None
+            ratio = base_s / ours_s if base_s else float("nan")
+            quality = psnr(ours, base) if base is not None else float("nan")
+            seam_err, seam_step = seam_metrics(ours, base)
+            share = 100 * generator_flops(size) / ours_s / 1e9 / peak
+            print(f"{size:6d} {label:>9s} {ours_s:8.3f} {1 / ours_s:7.2f} {ratio:7.2f} {share:7.1f}% "
+                  f"{quality:8.1f} {seam_err:9.2f} {seam_step:9.2f} {rss:8.0f}M", flush=True)
+            if label != "ours":
+                continue
+            summary.append(f"{size}²: {ours_s:.3f} s = {1 / ours_s:.2f} img/s"
+                           + (f", {ratio:.2f}× baseline, {quality:.1f} dB" if base_s else "")
+                           + f", {rss / 1024:.2f} GB")
+            met = {256: 1 / ours_s >= 7 and ratio >= 2.4, 1024: ours_s <= 2.5 and ratio >= 3,
+                   4096: ours_s <= 45 and rss <= 2.5 * 1024 and not seam_step > 1.1}.get(size)
+            if met is not None:
+                verdicts.append(f"{size}² {'met' if met else 'MISSED'} ({TARGETS[size]})")
+    print(f"\ntranslate_speed: precision {auto}; " + "; ".join(summary))
+    if verdicts:
+        print("targets: " + "; ".join(verdicts))
 
 
 if __name__ == "__main__":
