@@ -31,8 +31,11 @@ from .inference import pad_to_multiple
 from .networks import ResnetGenerator
 
 CORE = 64  # window core, in 1/4-resolution pixels (256 px at full resolution)
-FULL_HALO = 2  # context (1/4-resolution pixels, i.e. 8 px) for passes with full-resolution layers
-HALO = 1  # context for passes whose layers are all 3×3 at 1/4 or 1/2 resolution
+# Context around each window, in 1/4-resolution pixels: 1 (4 px at full resolution) covers one
+# 7×7 or two 3×3 layers' reach (window-edge padding spoils at most 3 full-resolution pixels);
+# 2 where three layers are chained (`enc3`, `dec3`). The tests check every pass with tiny windows.
+HALO = 1
+DEEP_HALO = 2
 KEEP_HALF_BYTES = 512 << 20  # store d128 / u128 up to this size (8.4 MP in bf16 at ngf 64)
 BAND_ELEMENTS = 1 << 20  # values per chunk of an in-place pointwise update (keeps it in cache)
 
@@ -313,19 +316,19 @@ def _translate_streamed(generator, x, compute, storage, runner, core, return_sta
     # recomputed from the input too.
     c0, n0, c1, n1, c2, n2 = parts["enc"]
     w0, w1, w2 = wb(c0), wb(c1), wb(c2)
-    a0 = run_pass("enc1", padded, 4, 4, FULL_HALO, w0, norm=n0)
+    a0 = run_pass("enc1", padded, 4, 4, HALO, w0, norm=n0)
     channels = c2.out_channels
     if keep_half:
         d128 = buffer(c1.out_channels, 2)
-        a1 = run_pass("enc2", padded, 4, 2, FULL_HALO, (*w0, *on_the_fly(a0), *w1), norm=n1, store=d128)
+        a1 = run_pass("enc2", padded, 4, 2, HALO, (*w0, *on_the_fly(a0), *w1), norm=n1, store=d128)
         _pointwise(d128, lambda v, rows: _affine_relu_(v, a1))
         state = buffer(channels, 1)
         a2 = run_pass("down", d128, 2, 1, HALO, w2, norm=n2, store=state)
         del d128
     else:
-        a1 = run_pass("enc2", padded, 4, 2, FULL_HALO, (*w0, *on_the_fly(a0), *w1), norm=n1)
+        a1 = run_pass("enc2", padded, 4, 2, HALO, (*w0, *on_the_fly(a0), *w1), norm=n1)
         state = buffer(channels, 1)
-        a2 = run_pass("enc3", padded, 4, 1, FULL_HALO, (*w0, *on_the_fly(a0), *w1, *on_the_fly(a1), *w2),
+        a2 = run_pass("enc3", padded, 4, 1, DEEP_HALO, (*w0, *on_the_fly(a0), *w1, *on_the_fly(a1), *w2),
                       norm=n2, store=state)
     _pointwise(state, lambda v, rows: _affine_relu_(v, a2))
 
@@ -351,12 +354,12 @@ def _translate_streamed(generator, x, compute, storage, runner, core, return_sta
         _pointwise(u128, lambda v, rows: _affine_relu_(v, d0))
         d1 = run_pass("up", u128, 2, 4, HALO, v1, norm=m1)
         out = torch.empty(1, out_channels, hq * 4, wq * 4, device=device)
-        run_pass("head", u128, 2, 4, FULL_HALO, (*v1, *on_the_fly(d1), *v2), store=out)
+        run_pass("head", u128, 2, 4, HALO, (*v1, *on_the_fly(d1), *v2), store=out)
     else:
         d0 = run_pass("up", state, 1, 2, HALO, v0, norm=m0)
-        d1 = run_pass("dec2", state, 1, 4, FULL_HALO, (*v0, *on_the_fly(d0), *v1), norm=m1)
+        d1 = run_pass("dec2", state, 1, 4, HALO, (*v0, *on_the_fly(d0), *v1), norm=m1)
         out = torch.empty(1, out_channels, hq * 4, wq * 4, device=device)
-        run_pass("dec3", state, 1, 4, FULL_HALO, (*v0, *on_the_fly(d0), *v1, *on_the_fly(d1), *v2), store=out)
+        run_pass("dec3", state, 1, 4, DEEP_HALO, (*v0, *on_the_fly(d0), *v1, *on_the_fly(d1), *v2), store=out)
     out = out[..., :height, :width]
     return (out, statistics) if return_statistics else out
 
