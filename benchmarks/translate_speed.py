@@ -171,12 +171,10 @@ def main() -> None:
     peak = peak_conv_gflops(auto)
     print(f"machine: {cpu_name()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}; weights: {weights}")
-    print(f"default path: precision {auto}, streamed (exact statistics) up to {stream_pixels() / 1e6:.1f} MP; "
-          f"measured {auto} conv peak {peak:.0f} GFLOP/s")
+    print(f"default path: precision {auto}, streamed (exact statistics) up to {stream_pixels() / 1e6:.1f} MP")
     header = (f"{'size':>6s} {'path':>9s} {'s/img':>8s} {'best s':>8s} {'img/s':>7s} {'× base':>7s} {'% limit':>8s} "
               f"{'PSNR dB':>8s} {'seam':>6s} {'peak RSS':>9s}")
-    print(header)
-    summary, verdicts = [], []
+    summary, verdicts, rows = [], [], []
     for size in args.sizes:
         x = torch.from_numpy(np.array(photo.resize((size, size), Image.Resampling.BICUBIC))).permute(2, 0, 1)
         x = x.unsqueeze(0).float().div(127.5).sub(1)
@@ -202,19 +200,15 @@ def main() -> None:
         results = interleaved(functions, repeats, warm_up=size <= 1024)
         base_s, _, base, _ = results.get("baseline", (None, None, None, None))
         for label, (seconds, best, out, rss) in results.items():
-            share = 100 * generator_flops(size) / seconds / 1e9 / peak
-            if label == "baseline":
-                print(f"{size:6d} {label:>9s} {seconds:8.3f} {best:8.3f} {1 / seconds:7.2f} {1.0:7.2f} {share:7.1f}% "
-                      f"{'':>8s} {'':>6s} {rss:8.0f}M", flush=True)
-                continue
-            ratio = base_s / seconds if base_s else float("nan")
-            quality = psnr(out, base) if base is not None else float("nan")
-            # Seams are judged against the baseline, or where it cannot run, against a streamed
-            # run on another window grid (its boundaries fall elsewhere).
-            reference = base if base is not None else translate_streamed(model.G_AB, x, auto, core=CORE - 24)
-            seam = seam_metric(out, reference)
-            print(f"{size:6d} {label:>9s} {seconds:8.3f} {best:8.3f} {1 / seconds:7.2f} {ratio:7.2f} {share:7.1f}% "
-                  f"{quality:8.1f} {seam:6.2f} {rss:8.0f}M", flush=True)
+            ratio, quality, seam = base_s / seconds if base_s else float("nan"), float("nan"), float("nan")
+            if label != "baseline":
+                quality = psnr(out, base) if base is not None else float("nan")
+                # Seams are judged against the baseline, or where it cannot run, against a
+                # streamed run on another window grid (its boundaries fall elsewhere).
+                reference = base if base is not None else translate_streamed(model.G_AB, x, auto, core=CORE - 24)
+                seam = seam_metric(out, reference)
+            rows.append((size, label, seconds, best, ratio, quality, seam, rss))
+            print(f"{size}² {label}: {seconds:.3f} s", file=sys.stderr, flush=True)
             if label != "ours":
                 continue
             summary.append(f"{size}²: {seconds:.3f} s = {1 / seconds:.2f} img/s"
@@ -225,8 +219,14 @@ def main() -> None:
             if met is not None:
                 verdicts.append(f"{size}² {'met' if met else 'MISSED'} ({TARGETS[size]})")
     peak = max(peak, peak_conv_gflops(auto))  # again: a slow spell at the start must not flatter us
-    print(f"measured {auto} conv peak (best of start and end): {peak:.0f} GFLOP/s; "
-          f"% limit above used the start's figure")
+    print(f"measured {auto} conv peak (best at start and end): {peak:.0f} GFLOP/s")
+    print(header)
+    for size, label, seconds, best, ratio, quality, seam, rss in rows:
+        share = 100 * generator_flops(size) / seconds / 1e9 / peak
+        cells = [f"{v:{width}.{digits}f}" if v == v else f"{'—':>{width}s}"  # NaN: not measured
+                 for v, width, digits in ((ratio, 7, 2), (quality, 8, 1), (seam, 6, 2))]
+        print(f"{size:6d} {label:>9s} {seconds:8.3f} {best:8.3f} {1 / seconds:7.2f} {cells[0]} {share:7.1f}% "
+              f"{cells[1]} {cells[2]} {rss:8.0f}M")
     print(f"\ntranslate_speed: precision {auto}; " + "; ".join(summary))
     if verdicts:
         print("targets: " + "; ".join(verdicts))

@@ -10,8 +10,9 @@ kept and everything stays eager.
 
 Whether it pays is measured by `benchmarks/translate_speed.py --compile`: on the 2-core
 development CPU (AMX bf16) the convolutions, which oneDNN runs the same way compiled or not,
-are ≈90 % of the time, so compiling gains 4–10 % for ≈17 s of compiling per window shape. The
-default (`CYCLEGAN_COMPILE=auto`) therefore compiles only on CUDA devices; `on` forces it.
+dominate, and compiling brought no consistent gain (within ±10 %) for ≈17 s of compiling per
+window shape. The default (`CYCLEGAN_COMPILE=auto`) therefore compiles only on CUDA devices;
+`on` forces it.
 """
 
 from __future__ import annotations
