@@ -10,12 +10,18 @@ rounding, so there is nothing to blend and no seam can appear.
 
 Speed: windows are small enough to stay in cache (a 256² window core at full resolution) and run
 channels-last; in bf16 on a CPU with AMX or AVX512-BF16 the convolutions reach ≈2 TFLOP/s on two
-cores, about 5× fp32 (`benchmarks/translate_speed.py`). Memory: between passes, activations at
-1/4 and 1/2 resolution are stored (three 1/4-resolution buffers during the residual blocks: the
-residual stream x, the first conv y, the second conv z), in bf16 for bf16 compute (96 bytes per
-input pixel at ngf 64: 1.6 GB at 4096²), in fp16 (same size; redone in fp32 if a value
-overflows) or fp32. Full-resolution layers are never stored: they are recomputed in the two
-passes that need them (≈5 % more arithmetic than one pass).
+cores, about 5× fp32 (`benchmarks/translate_speed.py`). Windows of a pass share one shape (the
+last in a row or column is shifted inward), so compiled window functions (`fast.py`) compile once
+per image size.
+
+Memory: only 1/4- and 1/2-resolution activations are stored between passes. During the residual
+blocks two 1/4-resolution buffers are live, the residual stream x and the block's inner
+activation (the second conv's output is written over the first's, a row of windows behind): 64
+bytes per input pixel at ngf 64 in bf16, 1.07 GB at 4096², against ≈24 GB for a whole-image pass.
+Full-resolution layers are never stored but recomputed in the passes that need them; the
+half-resolution ones (d128, u128) are stored while that costs ≤ `KEEP_HALF_BYTES`, recomputed
+above. Storage is bf16 for bf16 compute, fp32 for exact fp32, or fp16 (fp32 compute at half the
+memory; redone with fp32 storage if a value overflows).
 """
 
 from __future__ import annotations
@@ -227,7 +233,7 @@ def translate_streamed(generator: ResnetGenerator, x: torch.Tensor, precision: s
     `precision` is the compute dtype ("fp32" or "bf16"); `storage` the dtype of the activations
     kept between passes (default: `storage_for(precision, precision)`; "fp16" falls back to fp32 if
     a value overflows). `keep_half` stores the half-resolution activations (d128, u128) instead of
-    recomputing them (≈15 % faster, 64 bytes per input pixel more at ngf 64 in bf16); by default
+    recomputing them (≈9 % faster, 64 bytes per input pixel more at ngf 64 in bf16); by default
     only while that costs at most `KEEP_HALF_BYTES`. `runner(name, args)` evaluates one window
     function (eager by default; `fast.py` passes compiled ones). With `return_statistics`, also
     returns every norm's (mean, var) in module order.
