@@ -65,11 +65,11 @@ class Moments:
 
     def add(self, t: torch.Tensor) -> None:
         """Add a 1×C×h×w tensor (any dtype; summed in float32)."""
-        pixels = torch.empty(t.shape[2], t.shape[3], t.shape[1])  # h×w×C float32, our own copy
+        pixels = torch.empty(t.shape[2], t.shape[3], t.shape[1], device=t.device)  # h×w×C fp32, a copy
         pixels.copy_(t[0].permute(1, 2, 0))
         self.count += t.shape[2] * t.shape[3]
-        self.sum += pixels.sum(dim=1).sum(dim=0).double()  # rows first: much faster than one flat sum
-        self.squares += pixels.square_().sum(dim=1).sum(dim=0).double()
+        self.sum += pixels.sum(dim=1).sum(dim=0).double().cpu()  # rows first: much faster than flat
+        self.squares += pixels.square_().sum(dim=1).sum(dim=0).double().cpu()
 
     def statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, var) as 1×C×1×1 float32, the shape `tiling.fixed_norm_statistics` takes."""

@@ -29,7 +29,7 @@ from .tasks import Task, all_tasks, model_tasks, parse_task
 EXAMPLES = Path(__file__).parent / "examples"
 DEFAULT_TASK = "summer → winter"
 # Translation is streamed in bounded memory (exact up to 16.8 MP, ≈2 GB), so phone photos go
-# through at full size (12 MP: ≈25 s on two AMX cores); larger ones are downscaled to this, with
+# through at full size (12 MP: ≈28 s on two AMX cores); larger ones are downscaled to this, with
 # a note, to keep a shared Space responsive. The CLI and Python API take any size up to their cap.
 DEFAULT_APP_MAX_PIXELS = 4096 * 4096
 
