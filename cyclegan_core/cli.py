@@ -16,7 +16,7 @@ from .train import PRESETS, CheckpointSaved, Finished, Started, StepDone, TrainC
 from .errors import CycleGANError, ImageError
 from .fast import WindowCompiler, should_compile
 from .images import IMAGE_SUFFIXES
-from .inference import PRECISIONS
+from .inference import PRECISIONS, configure_threads
 from .model import DIRECTIONS
 from .sources import load
 from .zoo import ZOO, weights_dir
@@ -25,6 +25,7 @@ from .zoo import ZOO, weights_dir
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_threads()
     try:
         return args.run(args)
     except CycleGANError as e:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,6 +34,26 @@ def cpu_has_native_bf16() -> bool:
     """AVX512-BF16 or AMX-BF16. Without them oneDNN emulates bf16 and is ~3× slower than fp32."""
     capabilities = torch.cpu.get_capabilities()
     return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
+
+
+def usable_cpus(cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """CPUs this process may really use: its affinity, further limited by a cgroup CPU quota
+    (containers such as Hugging Face Spaces often see the host's cores but may use only two)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = cgroup_cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cpus
+
+
+def configure_threads() -> int:
+    """Use no more intra-op threads than usable CPUs (more only contend); returns the count."""
+    threads = min(torch.get_num_threads(), usable_cpus())
+    torch.set_num_threads(threads)
+    return threads
 
 
 def autocast(precision: str, device: torch.device):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gradio as gr
 
+from cyclegan_core.inference import configure_threads
+
 from .model_cache import ModelCache
 from .train_tab import build_train_tab
 from .training import TrainingSlot
@@ -21,6 +23,7 @@ THEME = gr.themes.Default(font=("ui-sans-serif", "system-ui", "sans-serif"),
 
 
 def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
+    configure_threads()  # a Space's container may see the host's cores but own only two
     cache = cache or ModelCache(capacity=4)
     slot = TrainingSlot()
     with gr.Blocks(title="CycleGAN Studio", analytics_enabled=False) as demo:

@@ -198,3 +198,16 @@ def test_bf16_stays_within_40_db_of_fp32_on_a_trained_generator(trained_generato
     bf16 = model.translate(photo, "AtoB", precision="bf16")
     assert psnr_fn(fp32, bf16) >= 40
     assert psnr_fn(fp32, photo) < 30  # a trained generator really changes the photo
+
+
+def test_usable_cpus_respects_a_cgroup_quota(tmp_path):
+    from cyclegan_core.inference import usable_cpus
+    affinity = usable_cpus(tmp_path / "missing")  # no cgroup file: the affinity mask
+    assert affinity >= 1
+    quota = tmp_path / "cpu.max"
+    quota.write_text("100000 100000\n")  # one CPU's worth of time
+    assert usable_cpus(quota) == 1
+    quota.write_text("max 100000\n")
+    assert usable_cpus(quota) == affinity
+    quota.write_text("50000 100000\n")  # half a CPU still gets one thread
+    assert usable_cpus(quota) == 1
