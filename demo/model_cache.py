@@ -39,7 +39,7 @@ class ModelCache:
                 with self._lock:
                     self._loading.pop(source, None)
             with self._lock:
-                if should_compile(model.device):  # compiles in the background, never blocks
+                if isinstance(model, CycleGAN) and should_compile(model.device):  # background, never blocks
                     self._compiler = self._compiler or WindowCompiler()
                     model.compiler = self._compiler
                 self._models[source] = model
