@@ -27,7 +27,7 @@ memory; redone with fp32 storage if a value overflows).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -163,9 +163,6 @@ class Window:
     ox0: int
     ox1: int
 
-    def input(self, t: torch.Tensor, scale: int = 1) -> torch.Tensor:
-        return t[..., self.y0 * scale:self.y1 * scale, self.x0 * scale:self.x1 * scale]
-
     def owned(self, out: torch.Tensor, scale: int = 1) -> torch.Tensor:
         """The owned part of this window's output, which is at `scale` × the 1/4 resolution."""
         return out[..., (self.oy0 - self.y0) * scale:(self.oy1 - self.y0) * scale,
@@ -187,12 +184,6 @@ def spans(length: int, core: int, halo: int) -> list[tuple[int, int, int, int]]:
         start = min(max(own - halo, 0), length - size)
         result.append((start, start + size, own, min(own + share, length)))
     return result
-
-
-def sweep(height: int, width: int, halo: int, core: int = CORE) -> Iterator[Window]:
-    for y0, y1, oy0, oy1 in spans(height, core, halo):
-        for x0, x1, ox0, ox1 in spans(width, core, halo):
-            yield Window(y0, y1, x0, x1, oy0, oy1, ox0, ox1)
 
 
 def generator_parts(generator: ResnetGenerator):
@@ -345,7 +336,7 @@ def _translate_streamed(generator, x, compute, storage, runner, core, return_sta
         aa = run_pass("conv3", state, 1, 1, 0, wb(conv_a), norm=norm_a, store=inner, extend=1)
         _pointwise(inner, lambda v, rows: _affine_relu_(v, aa))
         ab = run_pass("conv3", inner, 1, 1, 0, wb(conv_b), norm=norm_b, store=inner, extend=1)
-        _pointwise(state, lambda v, rows: v.addcmul_(inner[..., rows, :].float(), ab[0]).add_(ab[1]))
+        _pointwise(state, lambda v, rows, z=inner: v.addcmul_(z[..., rows, :].float(), ab[0]).add_(ab[1]))
     del inner
 
     # Decoder: u128, u64, c7s1-3 + Tanh, the last pass writing the output. u128 is stored if
