@@ -89,7 +89,7 @@ def pad_to_multiple(x: torch.Tensor, multiple: int = 4, minimum: int = 8) -> tup
     return x, (height, width)
 
 
-DEFAULT_STREAM_PIXELS = 4096 * 4096  # exact streamed translation up to here (≈1.6 GB of buffers)
+DEFAULT_STREAM_PIXELS = 4096 * 4096  # exact streamed translation up to here (≈1.1 GB of bf16 buffers)
 
 
 def stream_pixels() -> int:
