@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from cyclegan_core.config import ModelConfig  # noqa: E402
-from cyclegan_core.inference import cpu_has_native_bf16, resolve_precision  # noqa: E402
+from cyclegan_core.model_config import ModelConfig  # noqa: E402
+from cyclegan_core.runtime import cpu_has_native_bf16, resolve_precision  # noqa: E402
 from cyclegan_core.train import PRESETS, TrainConfig, _Run  # noqa: E402
 
 

@@ -28,8 +28,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cyclegan_core import CycleGAN, ModelConfig  # noqa: E402
-from cyclegan_core.fast import WindowCompiler  # noqa: E402
-from cyclegan_core.inference import resolve_precision, run_generator, stream_pixels  # noqa: E402
+from cyclegan_core.compiled import WindowCompiler  # noqa: E402
+from cyclegan_core.runtime import resolve_precision  # noqa: E402
+from cyclegan_core.translation import stream_pixels, translate_whole  # noqa: E402
 from cyclegan_core.streaming import CORE, spans, translate_streamed  # noqa: E402
 
 TARGETS = {256: "≥ 7 img/s and ≥ 2.4× baseline", 1024: "≤ 2.5 s and ≥ 3× baseline",
@@ -181,7 +182,7 @@ def main() -> None:
         repeats = 10 if size <= 256 else 3 if size <= 1024 else 1
         functions = {}
         if size * size <= args.baseline_max_pixels:
-            functions["baseline"] = lambda: run_generator(model.G_AB, x, "fp32")
+            functions["baseline"] = lambda: translate_whole(model.G_AB, x, "fp32")
         functions["ours"] = lambda: model.translate_tensor(x, "AtoB")
         if args.compile and size <= 1024:
             compiler = WindowCompiler()

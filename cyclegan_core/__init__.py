@@ -1,16 +1,57 @@
-"""CycleGAN Studio's core: networks, model folders, model sources and translation. No UI here."""
+"""CycleGAN Studio's core: the paper's networks, model folders, model sources, translation at any
+size, and training. No UI here (the app in `demo/` is thin wiring over this package).
 
-from .checkpoint import is_model_folder, load_model, save_model
-from .config import ModelConfig
-from .convert import convert_official
-from .errors import CycleGANError, ImageError, ModelFormatError, ModelNotFoundError
+Zhu et al., "Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial Networks",
+ICCV 2017. `G_AB` is the paper's G: A → B, `G_BA` its F, `D_A` its D_X and `D_B` its D_Y.
+
+Modules, one concern each (read them in this order to follow the paper, then the machinery):
+
+    networks.py        the ResNet generator and 70×70 PatchGAN, in the reference layout
+    losses.py          LSGAN / cycle / identity losses (Eq. 1–3, Sec. 5.2)
+    image_pool.py      the history of generated images for D updates (Sec. 4)
+    model.py           CycleGAN: both generators, translate and cycle an image
+    model_config.py    ModelConfig, the config.json of a model
+    model_folder.py    model folders (config.json + model.safetensors): save, strict load
+    images.py          images in (any format, EXIF, modes) and image ↔ tensor conversion
+    translation.py     which path translates a tensor: whole, streamed or tiled
+    streaming.py       exact any-size translation in windows, whole-image InstanceNorm statistics
+    tiling.py          beyond the streaming budget: tiles with a thumbnail's statistics
+    compiled.py        optional torch.compile of the streaming window functions, off the request path
+    runtime.py         precision policy (fp32/bf16) and CPU threads
+    data.py            unpaired training data: folders, zips (read safely), file lists
+    train_config.py    TrainConfig, everything that defines a training run
+    trainer.py         CycleGANTrainer: one training iteration (generator and discriminator steps)
+    training_state.py  a trainer's full state in one file, for exact resume
+    train.py           the training loop, a generator of events
+    runs.py            run folders: record, log, previews, save/restore, resume checks
+    store.py           the local model store (weights/): list models and runs, new run, delete
+    zoo.py             the official models offered by name
+    sources.py         load(source): a folder, a zoo name (local, Hub, upstream) or a Hub repo
+    hub.py             model folders from the Hugging Face Hub
+    convert.py         the reference implementation's .pth generators → a model folder
+    download.py        HTTP: a short reachability probe and a verified download
+    atomic.py          atomic file writes
+    errors.py          the errors a user can act on
+    cli.py             `python -m cyclegan_core {convert,translate,train,fetch}` (__main__.py runs it)
+"""
+
+from .errors import CycleGANError, DataError, ImageError, ModelFormatError, ModelNotFoundError, RunError
 from .images import load_image
 from .model import DIRECTIONS, CycleGAN, CycleResult
+from .model_config import ModelConfig
+from .model_folder import is_model_folder, load_model, save_model
+from .convert import convert_official
+from .runs import RunFolder
 from .sources import load
-from .zoo import ZOO, weights_dir
+from .store import ModelStore, weights_dir
+from .train import train
+from .train_config import TrainConfig
+from .trainer import CycleGANTrainer
+from .zoo import ZOO
 
 __all__ = [
-    "CycleGAN", "CycleGANError", "CycleResult", "DIRECTIONS", "ImageError", "ModelConfig", "ModelFormatError",
-    "ModelNotFoundError", "ZOO", "convert_official", "is_model_folder", "load", "load_image", "load_model",
-    "save_model", "weights_dir",
+    "CycleGAN", "CycleGANError", "CycleGANTrainer", "CycleResult", "DIRECTIONS", "DataError", "ImageError",
+    "ModelConfig", "ModelFormatError", "ModelNotFoundError", "ModelStore", "RunError", "RunFolder", "TrainConfig",
+    "ZOO", "convert_official", "is_model_folder", "load", "load_image", "load_model", "save_model", "train",
+    "weights_dir",
 ]

@@ -11,16 +11,19 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .compiled import WindowCompiler, should_compile
 from .convert import convert_official
-from .train import PRESETS, CheckpointSaved, Finished, Started, StepDone, TrainConfig, read_run, train
 from .errors import CycleGANError, ImageError
-from .fast import WindowCompiler, should_compile
 from .images import IMAGE_SUFFIXES
-from .inference import PRECISIONS, configure_threads
+from .losses import GAN_MODES
 from .model import DIRECTIONS
+from .runs import RunFolder
+from .runtime import PRECISIONS, configure_threads
 from .sources import load
-from .zoo import ZOO, weights_dir
-
+from .store import ModelStore
+from .train import CheckpointSaved, Finished, Started, StepDone, train
+from .train_config import PRESETS, TrainConfig
+from .zoo import ZOO
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=int, default=None, help="refuse images larger than this many pixels")
     p.set_defaults(run=run_translate)
 
+    d = TrainConfig()  # every default below is TrainConfig's
     p = commands.add_parser("train", help="train or fine-tune a CycleGAN on two unpaired image sets",
                             description="Train on two unpaired domains (each a folder, a zip, or several files). "
                                         "The run folder is a model folder at once (translate --model RUN_DIR) and "
@@ -81,54 +85,68 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", metavar="SOURCE", help="fine-tune from a model: zoo name, folder or Hub repo id "
                                                     "(default: train from scratch)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="small",
-                   help="architecture when training from scratch: small = ngf 32, 6 blocks (default); "
-                        "full = ngf 64, 9 blocks as in the paper")
-    p.add_argument("--steps", type=int, help="total steps (default 2000; with --resume: the new total)")
+                   help="architecture when training from scratch: " + "; ".join(
+                       f"{name} = ngf {v['ngf']}, {v['n_blocks']} blocks" for name, v in PRESETS.items())
+                   + " (default small; full is the paper's)")
+    p.add_argument("--steps", type=int, help=f"total steps (default {d.steps}; with --resume: the new total)")
     p.add_argument("--epochs", type=int, help="instead of --steps: passes over the larger domain")
-    p.add_argument("--crop-size", type=int, default=128, help="training crop (default 128)")
+    p.add_argument("--crop-size", type=int, help=f"training crop (default {d.crop_size})")
     p.add_argument("--load-size", type=int, help="shorter side before cropping (default crop × 286/256)")
-    p.add_argument("--batch-size", type=int, default=1)
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--lambda-cycle", type=float, default=10.0, help="λ of the cycle loss, both directions (Eq. 2)")
-    p.add_argument("--lambda-identity", type=float, default=0.5, help="identity loss weight, as a fraction of λ")
-    p.add_argument("--gan-mode", choices=("lsgan", "vanilla"), default="lsgan")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto")
+    p.add_argument("--batch-size", type=int, help=f"default {d.batch_size}")
+    p.add_argument("--lr", type=float, help=f"Adam learning rate (default {d.lr:g})")
+    p.add_argument("--lambda-cycle", type=float, help=f"λ of the cycle loss, both directions (Eq. 2; default "
+                                                      f"{d.lambda_A:g})")
+    p.add_argument("--lambda-identity", type=float, help=f"identity loss weight, as a fraction of λ (default "
+                                                         f"{d.lambda_identity:g})")
+    p.add_argument("--gan-mode", choices=GAN_MODES, help=f"default {d.gan_mode}")
+    p.add_argument("--precision", choices=PRECISIONS, help=f"default {d.precision}: bf16 where the hardware "
+                                                           f"runs it natively, else fp32")
     p.add_argument("--domains", nargs=2, metavar=("A", "B"), help="domain names recorded in config.json")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--preview-every", type=int, default=50, help="save previews/step_N.png every N steps")
-    p.add_argument("--checkpoint-every", type=int, default=500, help="save a resumable checkpoint every N steps")
+    p.add_argument("--seed", type=int, help=f"default {d.seed}")
+    p.add_argument("--preview-every", type=int, help=f"save previews/step_N.png every N steps (default "
+                                                     f"{d.preview_every})")
+    p.add_argument("--checkpoint-every", type=int, help=f"save a resumable checkpoint every N steps (default "
+                                                        f"{d.checkpoint_every})")
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=run_train)
 
     p = commands.add_parser("fetch", help="download a zoo model into weights/ (for offline use later)",
-                            description=f"Resolve a zoo model ({', '.join(ZOO)}) and cache it in {weights_dir()}.")
+                            description=f"Resolve a zoo model ({', '.join(ZOO)}) and cache it in "
+                                        f"{ModelStore().root}.")
     p.add_argument("names", nargs="+", choices=sorted(ZOO), metavar="NAME", help=f"one of {', '.join(ZOO)}")
     p.set_defaults(run=run_fetch)
     return parser
 
 
+def train_config(args) -> TrainConfig:
+    """A fresh run's TrainConfig from the options given; the rest are TrainConfig's defaults."""
+    domains = args.domains or (None, None)
+    given = {"steps": args.steps, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+             "crop_size": args.crop_size, "load_size": args.load_size, "lambda_A": args.lambda_cycle,
+             "lambda_B": args.lambda_cycle, "lambda_identity": args.lambda_identity, "gan_mode": args.gan_mode,
+             "precision": args.precision, "seed": args.seed, "preview_every": args.preview_every,
+             "checkpoint_every": args.checkpoint_every, "init": args.init, "domain_a": domains[0],
+             "domain_b": domains[1]}
+    return TrainConfig(**{k: v for k, v in given.items() if v is not None}, **PRESETS[args.preset])
+
+
 def run_train(args) -> int:
     if args.resume:
-        config, data_a, data_b = read_run(args.resume)
-        changes = {k: v for k, v in (("steps", args.steps), ("epochs", args.epochs)) if v is not None}
-        config, out, resume = config.replace(**changes), args.resume, True
-        data_a = _data_arg(args.data_a) if args.data_a else data_a
-        data_b = _data_arg(args.data_b) if args.data_b else data_b
+        record = RunFolder(args.resume).resume_record(steps=args.steps, epochs=args.epochs)
+        config, out, resume = record.config, args.resume, True
+        data_a = _data_arg(args.data_a) if args.data_a else record.data_a
+        data_b = _data_arg(args.data_b) if args.data_b else record.data_b
     else:
         if not (args.data_a and args.data_b and args.out):
             print("error: --data-a, --data-b and --out are required (or --resume RUN_DIR)", file=sys.stderr)
             return 2
-        if args.out.exists() and any(args.out.iterdir()):
-            print(f"error: {args.out} is not empty; choose a new run folder or --resume it", file=sys.stderr)
+        try:
+            RunFolder(args.out).require_new()
+        except CycleGANError as e:
+            print(f"error: {e}", file=sys.stderr)
             return 2
         data_a, data_b, out, resume = _data_arg(args.data_a), _data_arg(args.data_b), args.out, False
-        config = TrainConfig(
-            steps=args.steps or 2000, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-            crop_size=args.crop_size, load_size=args.load_size or round(args.crop_size * 286 / 256),
-            lambda_A=args.lambda_cycle, lambda_B=args.lambda_cycle, lambda_identity=args.lambda_identity,
-            gan_mode=args.gan_mode, precision=args.precision, seed=args.seed, preview_every=args.preview_every,
-            checkpoint_every=args.checkpoint_every, init=args.init, domain_a=(args.domains or (None, None))[0],
-            domain_b=(args.domains or (None, None))[1], **PRESETS[args.preset])
+        config = train_config(args)
     stop = threading.Event()
     previous = signal.getsignal(signal.SIGINT)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import load_state_strict, save_model
-from .config import ModelConfig
+from .model_folder import load_state_strict, save_model
+from .model_config import ModelConfig
 from .errors import ModelFormatError
 from .model import CycleGAN
 

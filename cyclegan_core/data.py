@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from .errors import CycleGANError, ImageError
+from .errors import DataError, ImageError
 from .images import IMAGE_SUFFIXES, load_image
 
 MAX_ZIP_MEMBERS = 20_000
@@ -30,10 +30,6 @@ MAX_ZIP_BYTES = 4 * 2**30  # all members, uncompressed
 MAX_RATIO = 200  # compression ratio beyond which a large member is treated as a bomb
 
 Source = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
-
-
-class DataError(CycleGANError):
-    """Training data that cannot be used as given."""
 
 
 @dataclass

@@ -15,3 +15,11 @@ class ModelNotFoundError(CycleGANError):
 
 class ImageError(CycleGANError):
     """An input image cannot be used (unreadable, corrupt, too large, …)."""
+
+
+class DataError(CycleGANError):
+    """Training data that cannot be used as given (missing, empty, unsafe zip, …)."""
+
+
+class RunError(CycleGANError):
+    """A training run folder or its training state cannot be used (missing, finished, clashing, damaged)."""

@@ -18,9 +18,9 @@ from huggingface_hub import constants as hf_constants
 from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
                                     RepositoryNotFoundError, RevisionNotFoundError)
 
-from .config import CONFIG_NAME, WEIGHTS_NAME
+from .model_folder import CONFIG_NAME, WEIGHTS_NAME
 from .errors import ModelNotFoundError
-from .net import probe
+from .download import probe
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(/[\w.-]+)*(@[\w./-]+)?$")
 

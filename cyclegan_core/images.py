@@ -1,7 +1,10 @@
-"""Turning whatever the user gives us into an upright 8-bit RGB image, or a clear error.
+"""Images in and out: whatever the user gives us → an upright 8-bit RGB image (or a clear error),
+and RGB images ↔ the generators' 1×3×H×W tensors in [-1, 1].
 
 EXIF orientation is applied (phones store photos sideways), transparency is composited on
-white, and grayscale, palette, CMYK and 16-bit images become plain RGB.
+white, and grayscale, palette, CMYK and 16-bit images become plain RGB. The tensor conversion is
+the reference implementation's test-mode preprocessing (ToTensor + Normalize(0.5, 0.5)), at the
+image's own resolution: the reference squashes every photo to 256², we pad instead.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from pathlib import Path
 from typing import Union
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
@@ -106,3 +111,30 @@ def _describe(source) -> str:
         return "the uploaded image"
     return "the image"
 
+
+def image_to_tensor(image: Image.Image) -> torch.Tensor:
+    """RGB PIL image → 1×3×H×W float tensor in [-1, 1] (x / 127.5 − 1, as Normalize(0.5, 0.5))."""
+    array = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy())
+    return array.permute(2, 0, 1).unsqueeze(0).float().div(127.5).sub(1.0)
+
+
+def tensor_to_image(tensor: torch.Tensor) -> Image.Image:
+    """1×3×H×W tensor in [-1, 1] → RGB PIL image, rounding (y + 1) / 2 · 255 to the nearest level."""
+    array = tensor.detach().float().squeeze(0).add(1.0).mul(127.5).round().clamp(0, 255)
+    return Image.fromarray(array.to(torch.uint8).permute(1, 2, 0).cpu().numpy(), "RGB")
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int = 4, minimum: int = 8) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad H and W (bottom/right) up to a multiple of `multiple` and at least `minimum`.
+
+    The generator's two stride-2 convolutions return exactly the input size only for multiples
+    of 4. Reflection padding keeps the border's texture and statistics; where a side is too thin
+    to reflect (1–2 px strips) the edge is replicated instead. Returns the padded tensor and (H, W).
+    """
+    height, width = x.shape[-2:]
+    pad_h = max(-(-height // multiple) * multiple, minimum) - height
+    pad_w = max(-(-width // multiple) * multiple, minimum) - width
+    if pad_h or pad_w:
+        mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+    return x, (height, width)

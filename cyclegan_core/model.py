@@ -12,13 +12,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .config import ModelConfig
-from .fast import WindowCompiler
-from .images import ImageInput, load_image
-from .inference import image_to_tensor, resolve_precision, stream_pixels, tensor_to_image
+from .compiled import WindowCompiler
+from .images import ImageInput, image_to_tensor, load_image, tensor_to_image
+from .model_config import ModelConfig
 from .networks import ResnetGenerator, init_weights
-from .streaming import eager_runner, storage_for, translate_streamed
-from .tiling import translate_tiled
+from .streaming import eager_runner
+from .translation import translate_tensor
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -41,7 +40,7 @@ class CycleGAN(nn.Module):
         if initialise:
             init_weights(self.G_AB)
             init_weights(self.G_BA)
-        self.compiler: WindowCompiler | None = None  # set where compiling pays (`fast.should_compile`)
+        self.compiler: WindowCompiler | None = None  # set where compiling pays (`compiled.should_compile`)
         self.eval()
 
     @property
@@ -62,23 +61,12 @@ class CycleGAN(nn.Module):
         return f"{src} → {dst}"
 
     def translate_tensor(self, x: torch.Tensor, direction: str, precision: str = "auto") -> torch.Tensor:
-        """1×3×H×W in [-1, 1] → same shape, any H and W, equal to the whole-image pass.
-
-        Streamed window by window with exact whole-image InstanceNorm statistics up to
-        `stream_pixels()` (16.8 MP by default, `CYCLEGAN_STREAM_PIXELS`; half that in fp32), in
-        seam-free tiles above. `precision="fp32"` is fp32 end to end (reference parity, ≈1e-6);
-        `auto` is bf16 where the hardware has it (≈60 dB PSNR vs fp32 on a trained generator),
-        else fp32 with fp16 storage between passes (≈85 dB). Uses `self.compiler`'s compiled
-        window functions where they are ready (never waits for them).
-        """
-        generator = self.generator(direction)
-        resolved = resolve_precision(precision, self.device)
-        storage = storage_for(precision, resolved)
+        """1×3×H×W in [-1, 1] → same shape, any H and W, equal to the whole-image pass
+        (`translation.translate_tensor`: streamed, or tiled above the streaming budget).
+        `precision="fp32"` is the reference implementation's maths; `auto` is bf16 where the
+        hardware has it. Uses `self.compiler`'s compiled window functions where they are ready."""
         runner = self.compiler.runner() if self.compiler is not None else eager_runner
-        budget = stream_pixels() // (2 if storage == "fp32" else 1)
-        if x.shape[-2] * x.shape[-1] > budget:
-            return translate_tiled(generator, x, resolved, stats_pixels=budget, storage=storage, runner=runner)
-        return translate_streamed(generator, x, resolved, storage=storage, runner=runner)
+        return translate_tensor(self.generator(direction), x, precision, runner)
 
     def translate(self, image: ImageInput, direction: str, precision: str = "auto",
                   max_pixels: int | None = None) -> Image.Image:

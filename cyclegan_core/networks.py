@@ -4,6 +4,8 @@ Zhu et al., "Unpaired Image-to-Image Translation using Cycle-Consistent Adversar
 (ICCV 2017), Appendix 7.2. Module indices match junyanz/pytorch-CycleGAN-and-pix2pix
 (`models/networks.py`), so the official pretrained generators load with `strict=True`:
 `model.1` is the first conv, `model.10 … model.18` the nine residual blocks, `model.26` the last conv.
+Code that needs a layer by its role uses the named accessors (`ResnetGenerator.stem`,
+`.downsampling`, `.blocks`, `.upsampling`, `.head`; `ResnetBlock.conv1` …), never these indices.
 """
 
 from __future__ import annotations
@@ -45,12 +47,35 @@ class ResnetBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv_block(x)
 
+    # Read-only views of `conv_block`'s layers (registered there only, so the state-dict keys stay
+    # the reference's `conv_block.1`, `.2`, `.5`, `.6`).
+
+    @property
+    def conv1(self) -> nn.Conv2d:
+        """The first 3×3 conv (applied after reflection padding by 1)."""
+        return _children(self.conv_block, nn.Conv2d)[0]
+
+    @property
+    def norm1(self) -> nn.InstanceNorm2d:
+        """The first conv's norm, followed by ReLU."""
+        return _children(self.conv_block, nn.InstanceNorm2d)[0]
+
+    @property
+    def conv2(self) -> nn.Conv2d:
+        """The second 3×3 conv (applied after reflection padding by 1)."""
+        return _children(self.conv_block, nn.Conv2d)[1]
+
+    @property
+    def norm2(self) -> nn.InstanceNorm2d:
+        """The second conv's norm (no ReLU: its output is added to the block's input)."""
+        return _children(self.conv_block, nn.InstanceNorm2d)[1]
+
 
 class ResnetGenerator(nn.Module):
     """c7s1-64, d128, d256, n×R256, u128, u64, c7s1-3, Tanh (the paper's G and F).
 
     Input and output are RGB in [-1, 1]. Any size works; the two stride-2 convolutions mean
-    sizes that are multiples of 4 come back exactly (callers pad, see `inference.pad_to_multiple`).
+    sizes that are multiples of 4 come back exactly (callers pad, see `images.pad_to_multiple`).
     """
 
     def __init__(self, ngf: int = 64, n_blocks: int = 9, norm: str = "instance",
@@ -85,6 +110,46 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    # The layers by the paper's names: read-only views that find them in `self.model` by type
+    # (each is registered there only, so the state-dict keys stay the reference's `model.N`).
+
+    @property
+    def stem(self) -> tuple[nn.Conv2d, nn.InstanceNorm2d]:
+        """c7s1-64: the 7×7 conv (after reflection padding by 3) and its norm, followed by ReLU."""
+        return _children(self.model, nn.Conv2d)[0], self._norms[0]
+
+    @property
+    def downsampling(self) -> list[tuple[nn.Conv2d, nn.InstanceNorm2d]]:
+        """d128, d256: (stride-2 3×3 conv, norm) pairs, each followed by ReLU."""
+        convs = _children(self.model, nn.Conv2d)[1:-1]
+        return list(zip(convs, self._norms[1:1 + len(convs)]))
+
+    @property
+    def blocks(self) -> list[ResnetBlock]:
+        """The n R256 residual blocks, in order."""
+        return _children(self.model, ResnetBlock)
+
+    @property
+    def upsampling(self) -> list[tuple[nn.ConvTranspose2d, nn.InstanceNorm2d]]:
+        """u128, u64: (fractionally strided 3×3 conv, norm) pairs, each followed by ReLU."""
+        convs = _children(self.model, nn.ConvTranspose2d)
+        return list(zip(convs, self._norms[-len(convs):]))
+
+    @property
+    def head(self) -> nn.Conv2d:
+        """c7s1-3: the last 7×7 conv (after reflection padding by 3), followed by Tanh; no norm."""
+        return _children(self.model, nn.Conv2d)[-1]
+
+    @property
+    def _norms(self) -> list[nn.InstanceNorm2d]:
+        """The norms outside the residual blocks: c7s1-64's, d128's, d256's, u128's, u64's."""
+        return _children(self.model, nn.InstanceNorm2d)
+
+
+def _children(sequence: nn.Sequential, kind: type) -> list:
+    """The direct children of `sequence` that are instances of `kind`, in order."""
+    return [module for module in sequence if isinstance(module, kind)]
 
 
 class NLayerDiscriminator(nn.Module):

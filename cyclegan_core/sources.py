@@ -1,17 +1,32 @@
-"""`cyclegan_core.load(source)`: one entry point for every place a model can come from."""
+"""`cyclegan_core.load(source)`: one entry point for every place a model can come from.
+
+A source is a local model folder, a zoo name or a Hub repo id. A zoo name such as `horse2zebra`
+is looked up in this order:
+  1. `weights/horse2zebra/` (a model folder in the local store; `CYCLEGAN_WEIGHTS_DIR` moves it);
+  2. the Hub repo named by `CYCLEGAN_HUB_REPO` (`owner/name[@revision]`), subfolder `horse2zebra/`;
+  3. the reference implementation's released `.pth` files, downloaded from `CYCLEGAN_UPSTREAM_URL`
+     (default: the reference project's pretrained-models server), converted once and cached
+     into `weights/horse2zebra/`.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import torch
 
-from .checkpoint import load_model
-from .errors import ModelNotFoundError
+from .convert import convert_official
+from .download import download, probe
+from .errors import CycleGANError, ModelNotFoundError
 from .hub import download_model_folder, parse_hub_source
 from .model import CycleGAN
-from .zoo import ZOO, load_zoo
+from .model_folder import CONFIG_NAME, WEIGHTS_NAME, is_model_folder, load_model
+from .store import weights_dir
+from .zoo import OFFICIAL_LICENSE, ZOO, ZooEntry
+
+DEFAULT_UPSTREAM_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models"
 
 
 def default_device() -> str:
@@ -32,3 +47,62 @@ def load(source: str | os.PathLike, device: str | None = None) -> CycleGAN:
         return load_model(download_model_folder(hub), device)
     raise ModelNotFoundError(f"{text!r} is not a local model folder, a zoo name ({', '.join(ZOO)}) "
                              f"or a Hub repo id (owner/name[/subfolder][@revision])")
+
+
+def upstream_url() -> str:
+    return os.environ.get("CYCLEGAN_UPSTREAM_URL", DEFAULT_UPSTREAM_URL).rstrip("/")
+
+
+def load_zoo(name: str, device: str = "cpu") -> CycleGAN:
+    """Load a zoo model from the first source that has it; say what was tried if none does."""
+    entry = ZOO[name]
+    local = weights_dir() / name
+    if is_model_folder(local):
+        return load_model(local, device)
+    tried = [f"local folder {local}: not there"]
+    hub_repo = os.environ.get("CYCLEGAN_HUB_REPO")
+    if hub_repo:
+        repo = parse_hub_source(hub_repo)
+        if repo is None:
+            tried.append(f"CYCLEGAN_HUB_REPO={hub_repo!r}: not a Hub repo id (owner/name[@revision])")
+        else:
+            try:
+                return load_model(download_model_folder(repo._replace(subfolder=name)), device)
+            except CycleGANError as e:
+                tried.append(f"Hub: {e}")
+    else:
+        tried.append("Hub: CYCLEGAN_HUB_REPO is not set")
+    try:
+        fetch_upstream(entry, local)
+        return load_model(local, device)
+    except (CycleGANError, OSError) as e:
+        tried.append(f"upstream: {e}")
+    raise ModelNotFoundError(
+        f"zoo model {name!r} is not available. Tried:\n  - " + "\n  - ".join(tried) +
+        f"\nTo use it offline, put a model folder ({CONFIG_NAME} + {WEIGHTS_NAME}) at {local}, or download "
+        f"{entry.a_to_b_file}.pth and {entry.b_to_a_file}.pth from the reference project and run:\n"
+        f"  python -m cyclegan_core convert {entry.a_to_b_file}.pth {entry.b_to_a_file}.pth "
+        f"--out {local} --domains {entry.domain_a} {entry.domain_b}")
+
+
+def fetch_upstream(entry: ZooEntry, out: Path) -> None:
+    """Download both official generators, verify them, convert into the model folder `out`."""
+    base = upstream_url()
+    reason = probe(f"{base}/{entry.a_to_b_file}.pth")
+    if reason is not None:
+        raise ModelNotFoundError(f"{base} cannot be reached ({reason})")
+    downloads = out.parent / ".downloads"
+    files, digests = [], []
+    try:
+        for stem in (entry.a_to_b_file, entry.b_to_a_file):
+            files.append(downloads / f"{stem}.pth")
+            digests.append(download(f"{base}/{stem}.pth", files[-1], desc=f"{stem}.pth"))
+        provenance = (f"Official CycleGAN generators {entry.a_to_b_file}.pth (A→B, sha256 {digests[0]}) and "
+                      f"{entry.b_to_a_file}.pth (B→A, sha256 {digests[1]}) from {base}, converted by cyclegan_core")
+        convert_official(files[0], files[1], out, domains=(entry.domain_a, entry.domain_b),
+                         provenance=provenance, license=OFFICIAL_LICENSE)
+    finally:
+        for f in files:
+            f.unlink(missing_ok=True)
+        if downloads.is_dir() and not any(downloads.iterdir()):
+            shutil.rmtree(downloads, ignore_errors=True)

@@ -9,31 +9,35 @@ place, with its ReLU, to the stored activation). The result is the whole-image p
 rounding, so there is nothing to blend and no seam can appear.
 
 Speed: windows are small enough to stay in cache (a 256² window core at full resolution) and run
-channels-last; in bf16 on a CPU with AMX or AVX512-BF16 the convolutions reach ≈2 TFLOP/s on two
-cores, about 5× fp32 (`benchmarks/translate_speed.py`). Windows of a pass share one shape (the
-last in a row or column is shifted inward), so compiled window functions (`fast.py`) compile once
-per image size.
+channels-last, in bf16 where the CPU has native bf16 (AMX, AVX512-BF16); `benchmarks/translate_speed.py`
+measures it (results in benchmarks/README.md). Windows of a pass share one shape (the last in a row
+or column is shifted inward), so compiled window functions (`compiled.py`) compile once per image
+size.
 
 Memory: only 1/4- and 1/2-resolution activations are stored between passes. During the residual
 blocks two 1/4-resolution buffers are live, the residual stream x and the block's inner
 activation (the second conv's output is written over the first's, a row of windows behind): 64
-bytes per input pixel at ngf 64 in bf16, 1.07 GB at 4096², against ≈24 GB for a whole-image pass.
-Full-resolution layers are never stored but recomputed in the passes that need them; the
-half-resolution ones (d128, u128) are stored while that costs ≤ `KEEP_HALF_BYTES`, recomputed
-above. Storage is bf16 for bf16 compute, fp32 for exact fp32, or fp16 (fp32 compute at half the
+bytes per input pixel at ngf 64 in bf16, 1.07 GB at 4096², where a whole-image pass holds
+full-resolution activations (256 bytes per pixel for each 64-channel fp32 one). Full-resolution
+layers are never stored but recomputed in the passes that need them; the half-resolution ones
+(d128, u128) are stored while that costs ≤ `KEEP_HALF_BYTES`, recomputed above. Storage is bf16 for bf16 compute, fp32 for exact fp32, or fp16 (fp32 compute at half the
 memory; redone with fp32 storage if a value overflows).
+
+Structure: `translate_streamed` checks its options and runs a `StreamedTranslation`, whose
+`encode` (c7s1-64, d128, d256), `residual_blocks` (n × R256) and `decode` (u128, u64, c7s1-3 +
+Tanh) each sweep window functions (defined below) over the image with `run_pass`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .inference import pad_to_multiple
+from .images import pad_to_multiple
 from .networks import ResnetGenerator
 
 CORE = 64  # window core, in 1/4-resolution pixels (256 px at full resolution)
@@ -169,6 +173,7 @@ class Window:
                    (self.ox0 - self.x0) * scale:(self.ox1 - self.x0) * scale]
 
     def target(self, t: torch.Tensor, scale: int = 1) -> torch.Tensor:
+        """Where the owned part goes in `t`, a whole-image tensor at `scale` × the 1/4 resolution."""
         return t[..., self.oy0 * scale:self.oy1 * scale, self.ox0 * scale:self.ox1 * scale]
 
 
@@ -186,19 +191,6 @@ def spans(length: int, core: int, halo: int) -> list[tuple[int, int, int, int]]:
     return result
 
 
-def generator_parts(generator: ResnetGenerator):
-    """The generator's layers by role (indices as in the reference layout, see networks.py)."""
-    layers = list(generator.model)
-    n_blocks = len(layers) - 19
-    blocks = layers[10:10 + n_blocks]
-    up_layers = layers[10 + n_blocks:]
-    return {
-        "enc": (layers[1], layers[2], layers[4], layers[5], layers[7], layers[8]),
-        "blocks": [(b.conv_block[1], b.conv_block[2], b.conv_block[5], b.conv_block[6]) for b in blocks],
-        "dec": (up_layers[0], up_layers[1], up_layers[3], up_layers[4], up_layers[7]),
-    }
-
-
 Runner = Callable[[str, tuple], torch.Tensor]
 
 
@@ -208,8 +200,9 @@ def eager_runner(name: str, args: tuple) -> torch.Tensor:
 
 def storage_for(requested: str, resolved: str) -> str:
     """Dtype of the activations stored between passes. bf16 compute stores bf16 (fp32's range:
-    nothing can overflow); an explicit "fp32" keeps fp32 (exact to ≈1e-6); "auto" that resolved
-    to fp32 stores fp16, half the memory at ≈85 dB (redone in fp32 if a value overflows)."""
+    nothing can overflow); an explicit "fp32" keeps fp32 (the whole-image pass up to float
+    rounding); "auto" that resolved to fp32 stores fp16, half the memory (redone in fp32 if a
+    value overflows)."""
     if resolved == "bf16":
         return "bf16"
     return "fp32" if requested == "fp32" else "fp16"
@@ -224,10 +217,10 @@ def translate_streamed(generator: ResnetGenerator, x: torch.Tensor, precision: s
     `precision` is the compute dtype ("fp32" or "bf16"); `storage` the dtype of the activations
     kept between passes (default: `storage_for(precision, precision)`; "fp16" falls back to fp32 if
     a value overflows). `keep_half` stores the half-resolution activations (d128, u128) instead of
-    recomputing them (≈9 % faster, 64 bytes per input pixel more at ngf 64 in bf16); by default
-    only while that costs at most `KEEP_HALF_BYTES`. `runner(name, args)` evaluates one window
-    function (eager by default; `fast.py` passes compiled ones). With `return_statistics`, also
-    returns every norm's (mean, var) in module order.
+    recomputing them (faster, 64 bytes per input pixel more at ngf 64 in bf16); by default only
+    while that costs at most `KEEP_HALF_BYTES`. `runner(name, args)` evaluates one window function
+    (eager by default; `compiled.py` passes compiled ones). With `return_statistics`, also returns
+    every norm's (mean, var) in module order.
     """
     if precision not in COMPUTE:
         raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(COMPUTE)}")
@@ -235,53 +228,134 @@ def translate_streamed(generator: ResnetGenerator, x: torch.Tensor, precision: s
     if storage not in STORAGES:
         raise ValueError(f"unknown storage {storage!r}; expected one of {', '.join(STORAGES)}")
     if keep_half is None:
-        half_bytes = x.shape[-2] * x.shape[-1] // 4 * 2 * generator_parts(generator)["enc"][0].out_channels
-        keep_half = half_bytes * STORAGES[storage].itemsize <= KEEP_HALF_BYTES
-    arguments = (generator, x, COMPUTE[precision], STORAGES[storage], runner, core, return_statistics, keep_half)
+        keep_half = _half_resolution_bytes(generator, x, STORAGES[storage]) <= KEEP_HALF_BYTES
+    options = {"compute": COMPUTE[precision], "runner": runner, "core": core, "keep_half": keep_half}
+    result = _attempt(StreamedTranslation(generator, x, storage=STORAGES[storage], **options))
+    if result is None:  # a stored value overflowed fp16
+        result = _attempt(StreamedTranslation(generator, x, storage=torch.float32, **options))
+    out, statistics = result
+    return (out, statistics) if return_statistics else out
+
+
+def _half_resolution_bytes(generator: ResnetGenerator, x: torch.Tensor, storage: torch.dtype) -> int:
+    """Bytes of one stored half-resolution activation (d128 and u128 are the same size)."""
+    d128, _ = generator.downsampling[0]
+    return x.shape[-2] * x.shape[-1] // 4 * d128.out_channels * storage.itemsize
+
+
+def _attempt(translation: StreamedTranslation) -> tuple[torch.Tensor, list] | None:
+    """(output, statistics), or None if fp16 storage overflowed. Returning (rather than retrying
+    inside the `except`) lets the failed attempt's buffers go before the retry allocates its own."""
     try:
-        return _translate_streamed(*arguments)
+        return translation.run(), translation.statistics
     except _Overflow:
-        return _translate_streamed(*arguments[:3], torch.float32, *arguments[4:])
+        return None
 
 
-def _translate_streamed(generator, x, compute, storage, runner, core, return_statistics, keep_half):
-    device = next(generator.parameters()).device
-    padded, (height, width) = pad_to_multiple(x.to(device))
-    hq, wq = padded.shape[-2] // 4, padded.shape[-1] // 4
-    parts = generator_parts(generator)
-    statistics: list = []
+class StreamedTranslation:
+    """One streamed translation of one image: the generator as passes of window functions.
 
-    def cast(t: torch.Tensor) -> torch.Tensor:
-        return t.detach().to(compute).contiguous(memory_format=CHANNELS_LAST)
+    `run()` returns the output; `statistics` then holds every norm's (mean, var) in module order.
+    Between passes only the padded input, the residual stream, during the residual blocks their
+    inner activation, and with `keep_half` d128 or u128 are stored; `compute` and `storage` are
+    torch dtypes."""
 
-    def wb(conv: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-        return cast(conv.weight), conv.bias.detach().to(compute)
+    def __init__(self, generator: ResnetGenerator, x: torch.Tensor, compute: torch.dtype,
+                 storage: torch.dtype, runner: Runner, core: int, keep_half: bool):
+        self.generator, self.compute, self.storage = generator, compute, storage
+        self.runner, self.core, self.keep_half = runner, core, keep_half
+        self.device = next(generator.parameters()).device
+        self.padded, (self.height, self.width) = pad_to_multiple(x.to(self.device))
+        self.hq, self.wq = self.padded.shape[-2] // 4, self.padded.shape[-1] // 4  # the 1/4-resolution grid
+        self.statistics: list = []
+        self.stream: torch.Tensor | None = None  # the residual stream, between `encode` and `decode`
 
-    def window_input(source: torch.Tensor, window: Window, scale: int, extend: int) -> torch.Tensor:
-        height_s, width_s = source.shape[-2:]
-        y0, y1 = window.y0 * scale - extend, window.y1 * scale + extend
-        x0, x1 = window.x0 * scale - extend, window.x1 * scale + extend
-        inside = source[..., max(y0, 0):min(y1, height_s), max(x0, 0):min(x1, width_s)]
-        pads = (max(-x0, 0), max(x1 - width_s, 0), max(-y0, 0), max(y1 - height_s, 0))
-        t = cast(inside)
-        return F.pad(t, pads, mode="reflect") if any(pads) else t
+    def run(self) -> torch.Tensor:
+        """The output, 1×3×H×W float32 (`generator(x)` with whole-image statistics)."""
+        self.stream = self.encode()
+        self.residual_blocks(self.stream)
+        out = self.decode()  # releases the residual stream as soon as no pass reads it any more
+        return out[..., :self.height, :self.width]
 
-    def run_pass(name: str, source: torch.Tensor, source_scale: int, out_scale: int, halo: int, args: tuple,
-                 norm: nn.InstanceNorm2d | None = None, store: torch.Tensor | None = None, extend: int = 0):
-        """One sweep of a window function over the whole image: the owned parts of its output go
-        to `store` (if kept), and their moments over the whole image give `norm`'s (affine map).
+    def encode(self) -> torch.Tensor:
+        """c7s1-64, d128, d256, each normalised with its whole-image statistics and ReLU'd: the
+        residual stream, stored at 1/4 resolution.
 
-        `extend` fetches that many more source pixels around each window (the function's own
-        padding): real pixels inside the image, reflected at its borders, as the network pads.
-        `store` may be `source` itself: a window row's results are then written once no later
-        window reads those rows (one row of windows is held back), saving a whole buffer."""
+        c7s1-64 (full resolution) is never stored, but recomputed from the input in every pass
+        that needs it; d128 is stored if `keep_half`, else recomputed from the input too."""
+        (c0, n0), ((c1, n1), (c2, n2)) = self.generator.stem, self.generator.downsampling
+        w0, w1, w2 = self.weights(c0), self.weights(c1), self.weights(c2)
+        a0 = self.run_pass("enc1", self.padded, 4, 4, HALO, w0, norm=n0)
+        if self.keep_half:
+            d128 = self.buffer(c1.out_channels, 2)
+            a1 = self.run_pass("enc2", self.padded, 4, 2, HALO, (*w0, *self.on_the_fly(a0), *w1),
+                               norm=n1, store=d128)
+            _normalise_relu_(d128, a1)
+            stream = self.buffer(c2.out_channels, 1)
+            a2 = self.run_pass("down", d128, 2, 1, HALO, w2, norm=n2, store=stream)
+            del d128
+        else:
+            a1 = self.run_pass("enc2", self.padded, 4, 2, HALO, (*w0, *self.on_the_fly(a0), *w1), norm=n1)
+            stream = self.buffer(c2.out_channels, 1)
+            a2 = self.run_pass("enc3", self.padded, 4, 1, DEEP_HALO,
+                               (*w0, *self.on_the_fly(a0), *w1, *self.on_the_fly(a1), *w2), norm=n2, store=stream)
+        _normalise_relu_(stream, a2)
+        return stream
+
+    def residual_blocks(self, stream: torch.Tensor) -> None:
+        """R256 × n, in place: x ← x + norm2(conv2(relu(norm1(conv1(x))))). The block's inner
+        activation takes one more 1/4-resolution buffer; conv2's output replaces conv1's in it."""
+        inner = torch.empty_like(stream)
+        for block in self.generator.blocks:
+            a1 = self.run_pass("conv3", stream, 1, 1, 0, self.weights(block.conv1), norm=block.norm1,
+                               store=inner, extend=1)
+            _normalise_relu_(inner, a1)
+            a2 = self.run_pass("conv3", inner, 1, 1, 0, self.weights(block.conv2), norm=block.norm2,
+                               store=inner, extend=1)
+            _add_normalised_(stream, inner, a2)
+        del inner
+
+    def decode(self) -> torch.Tensor:
+        """u128, u64, c7s1-3 + Tanh: the output (padded size, float32), written by the last pass.
+
+        u128 is stored if `keep_half` (the residual stream is released then), else recomputed
+        from the residual stream in every pass, as is u64 (full resolution) in any case."""
+        (u0, m0), (u1, m1) = self.generator.upsampling
+        head = self.generator.head
+        v0, v1, v2 = self.weights(u0), self.weights(u1), self.weights(head)
+        if self.keep_half:
+            u128 = self.buffer(u0.out_channels, 2)
+            d0 = self.run_pass("up", self.stream, 1, 2, HALO, v0, norm=m0, store=u128)
+            self.stream = None  # no later pass reads the residual stream: free it now
+            _normalise_relu_(u128, d0)
+            d1 = self.run_pass("up", u128, 2, 4, HALO, v1, norm=m1)
+            out = self.output(head.out_channels)
+            self.run_pass("head", u128, 2, 4, HALO, (*v1, *self.on_the_fly(d1), *v2), store=out)
+        else:
+            d0 = self.run_pass("up", self.stream, 1, 2, HALO, v0, norm=m0)
+            d1 = self.run_pass("dec2", self.stream, 1, 4, HALO, (*v0, *self.on_the_fly(d0), *v1), norm=m1)
+            out = self.output(head.out_channels)
+            self.run_pass("dec3", self.stream, 1, 4, DEEP_HALO,
+                          (*v0, *self.on_the_fly(d0), *v1, *self.on_the_fly(d1), *v2), store=out)
+        return out
+
+    def run_pass(self, name: str, source: torch.Tensor, source_scale: int, out_scale: int, halo: int,
+                 args: tuple, norm: nn.InstanceNorm2d | None = None, store: torch.Tensor | None = None,
+                 extend: int = 0) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """One sweep of window function `name` over the whole image; returns `norm` as its affine
+        map (`norm_affine`) from the output's whole-image moments, if a norm is given.
+
+        `source` is at `source_scale` × the 1/4 resolution, the output at `out_scale` ×; its owned
+        parts go to `store` (if kept). `extend` fetches that many more source pixels around each
+        window (see `window_input`). `store` may be `source` itself: a window row's results are
+        then written once no later window reads those rows (one row of windows is held back)."""
         moments = Moments(norm.num_features) if norm is not None else None
         pending: list = []
-        rows = spans(hq, core, halo)
+        rows, columns = spans(self.hq, self.core, halo), spans(self.wq, self.core, halo)
         for index, (y0, y1, oy0, oy1) in enumerate(rows):
-            for x0, x1, ox0, ox1 in spans(wq, core, halo):
+            for x0, x1, ox0, ox1 in columns:
                 window = Window(y0, y1, x0, x1, oy0, oy1, ox0, ox1)
-                out = runner(name, (window_input(source, window, source_scale, extend), *args))
+                out = self.runner(name, (self.window_input(source, window, source_scale, extend), *args))
                 owned = window.owned(out, out_scale)
                 if moments is not None:
                     moments.add(owned)
@@ -289,76 +363,64 @@ def _translate_streamed(generator, x, compute, storage, runner, core, return_sta
                     if store.dtype is torch.float16:
                         _check_fits_fp16(owned)
                     pending.append((window, owned))
-            next_start = rows[index + 1][0] - -(-extend // source_scale) if index + 1 < len(rows) else hq
-            if store is not source:
-                next_start = hq
-            while pending and pending[0][0].oy1 <= next_start:
+            unread = self.unread_rows(rows, index, extend, source_scale) if store is source else self.hq
+            while pending and pending[0][0].oy1 <= unread:
                 window, owned = pending.pop(0)
                 window.target(store, out_scale).copy_(owned)
         if norm is None:
             return None
-        statistics.append(moments.statistics())
-        return tuple(v.to(device) for v in norm_affine(norm, moments))
+        self.statistics.append(moments.statistics())
+        return tuple(v.to(self.device) for v in norm_affine(norm, moments))
 
-    def buffer(channels: int, scale: int) -> torch.Tensor:
-        return torch.empty(1, channels, hq * scale, wq * scale, dtype=storage, device=device,
-                           memory_format=CHANNELS_LAST)
+    def unread_rows(self, rows: list, index: int, extend: int, source_scale: int) -> int:
+        """The first 1/4-resolution row that windows after row `index` of `rows` still read: those
+        above it may be overwritten (the next row's windows start `extend` source pixels higher)."""
+        if index + 1 == len(rows):
+            return self.hq
+        return rows[index + 1][0] - -(-extend // source_scale)
 
-    def on_the_fly(affine) -> tuple:
-        """A norm's affine map as arguments of a window function (compute dtype)."""
-        return tuple(v.to(compute) for v in affine)
+    def window_input(self, source: torch.Tensor, window: Window, scale: int, extend: int) -> torch.Tensor:
+        """The part of `source` (at `scale` × the 1/4 resolution) under `window`, `extend` pixels
+        more on every side: real pixels inside the image, reflected at its borders (as the network
+        pads), cast to the compute dtype, channels-last."""
+        height, width = source.shape[-2:]
+        y0, y1 = window.y0 * scale - extend, window.y1 * scale + extend
+        x0, x1 = window.x0 * scale - extend, window.x1 * scale + extend
+        inside = source[..., max(y0, 0):min(y1, height), max(x0, 0):min(x1, width)]
+        pads = (max(-x0, 0), max(x1 - width, 0), max(-y0, 0), max(y1 - height, 0))
+        t = self.cast(inside)
+        return F.pad(t, pads, mode="reflect") if any(pads) else t
 
-    # Encoder: c7s1-64, d128, d256, each norm's statistics from a pass over the whole image. The
-    # full-resolution layer is recomputed, never stored; d128 is stored if `keep_half`, else
-    # recomputed from the input too.
-    c0, n0, c1, n1, c2, n2 = parts["enc"]
-    w0, w1, w2 = wb(c0), wb(c1), wb(c2)
-    a0 = run_pass("enc1", padded, 4, 4, HALO, w0, norm=n0)
-    channels = c2.out_channels
-    if keep_half:
-        d128 = buffer(c1.out_channels, 2)
-        a1 = run_pass("enc2", padded, 4, 2, HALO, (*w0, *on_the_fly(a0), *w1), norm=n1, store=d128)
-        _pointwise(d128, lambda v, rows: _affine_relu_(v, a1))
-        state = buffer(channels, 1)
-        a2 = run_pass("down", d128, 2, 1, HALO, w2, norm=n2, store=state)
-        del d128
-    else:
-        a1 = run_pass("enc2", padded, 4, 2, HALO, (*w0, *on_the_fly(a0), *w1), norm=n1)
-        state = buffer(channels, 1)
-        a2 = run_pass("enc3", padded, 4, 1, DEEP_HALO, (*w0, *on_the_fly(a0), *w1, *on_the_fly(a1), *w2),
-                      norm=n2, store=state)
-    _pointwise(state, lambda v, rows: _affine_relu_(v, a2))
+    def cast(self, t: torch.Tensor) -> torch.Tensor:
+        return t.detach().to(self.compute).contiguous(memory_format=CHANNELS_LAST)
 
-    # Residual blocks (R256): x ← x + norm(conv(relu(norm(conv(x))))); the second conv's output
-    # replaces the first's in the same buffer.
-    inner = torch.empty_like(state)
-    for conv_a, norm_a, conv_b, norm_b in parts["blocks"]:
-        aa = run_pass("conv3", state, 1, 1, 0, wb(conv_a), norm=norm_a, store=inner, extend=1)
-        _pointwise(inner, lambda v, rows: _affine_relu_(v, aa))
-        ab = run_pass("conv3", inner, 1, 1, 0, wb(conv_b), norm=norm_b, store=inner, extend=1)
-        _pointwise(state, lambda v, rows, z=inner: v.addcmul_(z[..., rows, :].float(), ab[0]).add_(ab[1]))
-    del inner
+    def weights(self, conv: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        """A conv's (weight, bias) as window-function arguments."""
+        return self.cast(conv.weight), conv.bias.detach().to(self.compute)
 
-    # Decoder: u128, u64, c7s1-3 + Tanh, the last pass writing the output. u128 is stored if
-    # `keep_half` (the residual stream is freed then), else recomputed in each pass.
-    u0, m0, u1, m1, last = parts["dec"]
-    v0, v1, v2 = wb(u0), wb(u1), wb(last)
-    out_channels = last.out_channels
-    if keep_half:
-        u128 = buffer(u0.out_channels, 2)
-        d0 = run_pass("up", state, 1, 2, HALO, v0, norm=m0, store=u128)
-        del state
-        _pointwise(u128, lambda v, rows: _affine_relu_(v, d0))
-        d1 = run_pass("up", u128, 2, 4, HALO, v1, norm=m1)
-        out = torch.empty(1, out_channels, hq * 4, wq * 4, device=device)
-        run_pass("head", u128, 2, 4, HALO, (*v1, *on_the_fly(d1), *v2), store=out)
-    else:
-        d0 = run_pass("up", state, 1, 2, HALO, v0, norm=m0)
-        d1 = run_pass("dec2", state, 1, 4, HALO, (*v0, *on_the_fly(d0), *v1), norm=m1)
-        out = torch.empty(1, out_channels, hq * 4, wq * 4, device=device)
-        run_pass("dec3", state, 1, 4, DEEP_HALO, (*v0, *on_the_fly(d0), *v1, *on_the_fly(d1), *v2), store=out)
-    out = out[..., :height, :width]
-    return (out, statistics) if return_statistics else out
+    def on_the_fly(self, affine: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """A norm's affine map as arguments of a window function that recomputes its layer."""
+        return tuple(v.to(self.compute) for v in affine)
+
+    def buffer(self, channels: int, scale: int) -> torch.Tensor:
+        """A stored activation at `scale` × the 1/4 resolution, in the storage dtype."""
+        return torch.empty(1, channels, self.hq * scale, self.wq * scale, dtype=self.storage,
+                           device=self.device, memory_format=CHANNELS_LAST)
+
+    def output(self, channels: int) -> torch.Tensor:
+        """The output at full (padded) resolution."""
+        return torch.empty(1, channels, self.hq * 4, self.wq * 4, device=self.device)
+
+
+def _normalise_relu_(buffer: torch.Tensor, affine: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """buffer ← relu(norm(buffer)), in place: a stored activation's norm (as its affine map) and ReLU."""
+    _pointwise(buffer, lambda v, rows: _affine_relu_(v, affine))
+
+
+def _add_normalised_(stream: torch.Tensor, inner: torch.Tensor, affine: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """stream ← stream + norm(inner), in place: a residual block's second norm and skip connection."""
+    scale, shift = affine
+    _pointwise(stream, lambda v, rows: v.addcmul_(inner[..., rows, :].float(), scale).add_(shift))
 
 
 def _affine_relu_(v: torch.Tensor, affine: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:

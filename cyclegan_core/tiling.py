@@ -1,13 +1,13 @@
 """Beyond the streaming budget: overlapping tiles with a thumbnail's InstanceNorm statistics.
 
-`streaming.py` translates exactly up to `inference.stream_pixels()` (16.8 MP by default); its
+`streaming.py` translates exactly up to `translation.stream_pixels()`; its
 buffers grow with the image. Larger images (up to the pixel cap) are cut into tiles whose memory
 is bounded by the tile: every InstanceNorm layer normalises every tile with the statistics of a
 copy of the whole image downscaled to the streaming budget, streamed exactly (thumbnail instance
 normalisation, Chen et al., URST, AAAI 2022). Tiles carry a margin of real context, overlap their
 neighbours, and overlaps are blended with linear ramps. The closer the thumbnail to full size,
-the closer the result to a whole-image pass (at half the side: ≈31–36 dB on real photos, and no
-seam, since every tile shares the same statistics).
+the closer the result to a whole-image pass; there is no seam, since every tile shares the same
+statistics (tests/test_tiling.py measures both).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .inference import autocast, pad_to_multiple, stream_pixels
+from .images import pad_to_multiple
+from .runtime import autocast
 from .streaming import Runner, eager_runner, translate_streamed
 
 
@@ -81,15 +82,15 @@ def translate_tiled(generator: nn.Module, x: torch.Tensor, precision: str, tile:
                     runner: Runner = eager_runner) -> torch.Tensor:
     """1×3×H×W in [-1, 1] → same size, in tiles of `tile`² blended over `overlap` pixels, each tile
     run with `context` extra pixels on every side, InstanceNorm statistics from a thumbnail of at
-    most `stats_pixels` pixels (default `stream_pixels()`; the whole image when it is no larger:
-    then tiling is exact up to float rounding), streamed with `storage` (see `translate_streamed`).
+    most `stats_pixels` pixels (default, or when the image is no larger: the whole image, and then
+    tiling is exact up to float rounding), streamed with `storage` (see `translate_streamed`).
     Tiles, overlap and context are kept multiples of 4."""
     tile, overlap, context = (max(8, v - v % 4) if v else 0 for v in (tile, overlap, context))
     overlap = min(overlap, tile // 2)
     device = next(generator.parameters()).device
     x = x.to(device)
     height, width = x.shape[-2:]
-    stats = thumbnail_statistics(generator, x, stats_pixels or stream_pixels(), precision, storage, runner)
+    stats = thumbnail_statistics(generator, x, stats_pixels or height * width, precision, storage, runner)
     rows, cols = _starts(height, tile, tile - overlap), _starts(width, tile, tile - overlap)
     out = torch.zeros(1, 3, height, width)
     total = torch.zeros(1, 1, height, width)

@@ -1,29 +1,10 @@
-"""The model zoo: the official CycleGAN models, found locally, on the Hub, or upstream.
-
-Order for a zoo name such as `horse2zebra`:
-  1. `weights/horse2zebra/` (a model folder; `CYCLEGAN_WEIGHTS_DIR` moves `weights/`);
-  2. the Hub repo named by `CYCLEGAN_HUB_REPO` (`owner/name[@revision]`), subfolder `horse2zebra/`;
-  3. the reference implementation's released `.pth` files, downloaded from `CYCLEGAN_UPSTREAM_URL`
-     (default: the reference project's pretrained-models server), converted once and cached
-     into `weights/horse2zebra/`.
-"""
+"""The model zoo: the official CycleGAN models this app offers by name, and which of them suits a
+pair of domain names best. Where their weights come from is `sources.load_zoo`."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
-from .checkpoint import is_model_folder, load_model
-from .config import CONFIG_NAME, WEIGHTS_NAME
-from .convert import convert_official
-from .errors import CycleGANError, ModelNotFoundError
-from .hub import download_model_folder, parse_hub_source
-from .model import CycleGAN
-from .net import download, probe
-
-DEFAULT_UPSTREAM_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models"
 OFFICIAL_LICENSE = (
     "Weights released with junyanz/pytorch-CycleGAN-and-pix2pix under its BSD licence "
     "(Copyright (c) 2017, Jun-Yan Zhu and Taesung Park). The training photos come from "
@@ -32,82 +13,32 @@ OFFICIAL_LICENSE = (
 
 @dataclass(frozen=True)
 class ZooEntry:
-    """One official model: its two domains and the upstream file of each generator."""
+    """One official model: its two domains, the upstream file of each generator, and words that
+    suggest it as a starting point for fine-tuning."""
 
     name: str
     domain_a: str
     domain_b: str
     a_to_b_file: str  # the paper's G
     b_to_a_file: str  # the paper's F
+    keywords: tuple[str, ...] = ()
 
 
 ZOO = {
-    "horse2zebra": ZooEntry("horse2zebra", "horse", "zebra", "horse2zebra", "zebra2horse"),
-    "summer2winter": ZooEntry("summer2winter", "summer", "winter",
-                              "summer2winter_yosemite", "winter2summer_yosemite"),
+    "horse2zebra": ZooEntry("horse2zebra", "horse", "zebra", "horse2zebra", "zebra2horse",
+                            keywords=("horse", "zebra", "animal", "cat", "dog", "cow", "tiger", "pony", "donkey")),
+    "summer2winter": ZooEntry("summer2winter", "summer", "winter", "summer2winter_yosemite",
+                              "winter2summer_yosemite",
+                              keywords=("summer", "winter", "season", "snow", "landscape", "day", "night", "autumn",
+                                        "spring", "photo", "mountain")),
 }
 
 
-def weights_dir() -> Path:
-    """The local model store: `CYCLEGAN_WEIGHTS_DIR`, or `weights/` beside the package."""
-    env = os.environ.get("CYCLEGAN_WEIGHTS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "weights"
-
-
-def upstream_url() -> str:
-    return os.environ.get("CYCLEGAN_UPSTREAM_URL", DEFAULT_UPSTREAM_URL).rstrip("/")
-
-
-def load_zoo(name: str, device: str = "cpu") -> CycleGAN:
-    """Load a zoo model from the first source that has it; say what was tried if none does."""
-    entry = ZOO[name]
-    local = weights_dir() / name
-    if is_model_folder(local):
-        return load_model(local, device)
-    tried = [f"local folder {local}: not there"]
-    hub_repo = os.environ.get("CYCLEGAN_HUB_REPO")
-    if hub_repo:
-        repo = parse_hub_source(hub_repo)
-        if repo is None:
-            tried.append(f"CYCLEGAN_HUB_REPO={hub_repo!r}: not a Hub repo id (owner/name[@revision])")
-        else:
-            try:
-                return load_model(download_model_folder(repo._replace(subfolder=name)), device)
-            except CycleGANError as e:
-                tried.append(f"Hub: {e}")
-    else:
-        tried.append("Hub: CYCLEGAN_HUB_REPO is not set")
-    try:
-        fetch_upstream(entry, local)
-        return load_model(local, device)
-    except (CycleGANError, OSError) as e:
-        tried.append(f"upstream: {e}")
-    raise ModelNotFoundError(
-        f"zoo model {name!r} is not available. Tried:\n  - " + "\n  - ".join(tried) +
-        f"\nTo use it offline, put a model folder ({CONFIG_NAME} + {WEIGHTS_NAME}) at {local}, or download "
-        f"{entry.a_to_b_file}.pth and {entry.b_to_a_file}.pth from the reference project and run:\n"
-        f"  python -m cyclegan_core convert {entry.a_to_b_file}.pth {entry.b_to_a_file}.pth "
-        f"--out {local} --domains {entry.domain_a} {entry.domain_b}")
-
-
-def fetch_upstream(entry: ZooEntry, out: Path) -> None:
-    """Download both official generators, verify them, convert into the model folder `out`."""
-    base = upstream_url()
-    reason = probe(f"{base}/{entry.a_to_b_file}.pth")
-    if reason is not None:
-        raise ModelNotFoundError(f"{base} cannot be reached ({reason})")
-    downloads = out.parent / ".downloads"
-    files, digests = [], []
-    try:
-        for stem in (entry.a_to_b_file, entry.b_to_a_file):
-            files.append(downloads / f"{stem}.pth")
-            digests.append(download(f"{base}/{stem}.pth", files[-1], desc=f"{stem}.pth"))
-        provenance = (f"Official CycleGAN generators {entry.a_to_b_file}.pth (A→B, sha256 {digests[0]}) and "
-                      f"{entry.b_to_a_file}.pth (B→A, sha256 {digests[1]}) from {base}, converted by cyclegan_core")
-        convert_official(files[0], files[1], out, domains=(entry.domain_a, entry.domain_b),
-                         provenance=provenance, license=OFFICIAL_LICENSE)
-    finally:
-        for f in files:
-            f.unlink(missing_ok=True)
-        if downloads.is_dir() and not any(downloads.iterdir()):
-            shutil.rmtree(downloads, ignore_errors=True)
+def nearest_zoo_model(domain_a: str, domain_b: str) -> str | None:
+    """The zoo model whose keywords occur in the two domain names (checked in order
+    summer2winter, horse2zebra), or None: what to fine-tune from for, say, "cat" ↔ "dog"."""
+    words = f"{domain_a} {domain_b}".lower()
+    for name in ("summer2winter", "horse2zebra"):
+        if any(k in words for k in ZOO[name].keywords):
+            return name
+    return None

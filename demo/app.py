@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from cyclegan_core.inference import configure_threads
+from cyclegan_core.runtime import configure_threads
 
 from .model_cache import ModelCache
 from .train_tab import build_train_tab

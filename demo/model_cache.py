@@ -11,7 +11,7 @@ from collections import OrderedDict
 from typing import Callable
 
 from cyclegan_core import CycleGAN, load
-from cyclegan_core.fast import WindowCompiler, should_compile
+from cyclegan_core.compiled import WindowCompiler, should_compile
 
 
 class ModelCache:

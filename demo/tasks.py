@@ -7,12 +7,9 @@ anything `cyclegan_core.load` accepts (a zoo name, a model folder, a Hub repo id
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
-from cyclegan_core import ZOO, CycleGANError, is_model_folder, weights_dir
-from cyclegan_core.config import CONFIG_NAME
+from cyclegan_core import ZOO, CycleGANError, ModelStore
 
 
 @dataclass(frozen=True)
@@ -35,20 +32,11 @@ def model_tasks(source: str, name: str, domain_a: str, domain_b: str) -> list[Ta
             Task(source, "BtoA", f"{name}: {domain_b} → {domain_a}")]
 
 
-def local_tasks(folder: Path | None = None) -> list[Task]:
-    """Both directions of every model folder in `weights/` that is not a zoo model."""
-    folder = folder or weights_dir()
+def local_tasks(store: ModelStore | None = None) -> list[Task]:
+    """Both directions of every model in the local store that is not a zoo model."""
     tasks = []
-    if not folder.is_dir():
-        return tasks
-    for path in sorted(folder.iterdir()):
-        if path.name in ZOO or not is_model_folder(path):
-            continue
-        try:
-            domains = json.loads((path / CONFIG_NAME).read_text(encoding="utf-8"))["domains"]
-            tasks += model_tasks(str(path), path.name, str(domains["A"]), str(domains["B"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # a broken folder is reported when someone tries to load it, not here
+    for model in (store or ModelStore()).models():
+        tasks += model_tasks(str(model.path), model.name, model.config.domain_a, model.config.domain_b)
     return tasks
 
 

@@ -1,77 +1,176 @@
 """The Train tab: fine-tune on two uploaded unpaired image sets, watch it learn, use the result.
 
-Events (public API): `train` streams the run (status, loss plot, previews, download) and
-`stop` ends it after the current step; `resume` (UI) continues the session's last run. Runs
-live in `weights/<name>/` with a copy of their data, so they survive restarts and show up in
-the Translate tab at once.
+`TrainHandlers` holds the event handlers (plain methods, testable without a server);
+`build_train_tab` lays out the components and wires them. Events (public API): `train` streams
+a run (status, loss plot, previews, download) and `stop` ends it after the current step; `resume`
+continues a stored run. Runs live in the model store (`cyclegan_core.store`) with a copy of their
+data, so they survive restarts and show up in the Translate tab at once.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 import gradio as gr
 import pandas as pd
 
-from cyclegan_core import ZOO, CycleGANError, is_model_folder, weights_dir
-from cyclegan_core.train import (LOG_NAME, LOSS_NAMES, PRESETS, RUN_NAME, STATE_NAME, CheckpointSaved, Finished,
-                                 Preview, Started, StepDone, TrainConfig, read_run, train)
+from cyclegan_core import ZOO, CycleGANError, ModelStore, RunFolder, TrainConfig
+from cyclegan_core.model_folder import zip_model_folder
+from cyclegan_core.train import CheckpointSaved, Event, Finished, Preview, Started, StepDone, train
+from cyclegan_core.train_config import PRESETS
+from cyclegan_core.trainer import LOSS_NAMES
+from cyclegan_core.zoo import nearest_zoo_model
 
 from .errors import user_errors
 from .model_cache import ModelCache
-from .training import TrainingSlot, eta_text, inspect_domain, loss_rows, new_run_dir, zip_model
+from .training import TrainingSlot, eta_text, inspect_domain, loss_rows
 from .translate_tab import task_choices
 
 SMALL_PRESET = "small model from scratch (ngf 32, 6 blocks)"
 PREVIEW_EVERY = 10
-NEAREST_ZOO = {"summer2winter": ("summer", "winter", "season", "snow", "landscape", "day", "night", "autumn",
-                                 "spring", "photo", "mountain"),
-               "horse2zebra": ("horse", "zebra", "animal", "cat", "dog", "cow", "tiger", "pony", "donkey")}
+PLOT_EVERY_SECONDS = 2.0
 CAPTIONS = {"real_A": "real {a}", "fake_B": "→ {b} (G)", "rec_A": "→ back to {a} (F)",
             "real_B": "real {b}", "fake_A": "→ {a} (F)", "rec_B": "→ back to {b} (G)"}
+# The outputs every run handler yields, in this order.
+OUTPUTS = ("status", "plot", "gallery", "download", "task", "run_choice")
 
 
-def init_choices() -> list[tuple[str, str]]:
-    choices = [(SMALL_PRESET, "")]
-    choices += [(f"{name} (official, {e.domain_a} ↔ {e.domain_b})", name) for name, e in ZOO.items()]
-    folder = weights_dir()
-    if folder.is_dir():
-        choices += [(f"{p.name} (your model)", str(p)) for p in sorted(folder.iterdir())
-                    if p.name not in ZOO and is_model_folder(p)]
-    return choices
+class TrainHandlers:
+    """The tab's event handlers over a model store, a model cache and the one training slot."""
+
+    def __init__(self, cache: ModelCache, slot: TrainingSlot, store: ModelStore | None = None):
+        self.cache, self.slot = cache, slot
+        self.store = store or ModelStore()
+
+    # --- choices ---
+
+    def init_choices(self) -> list[tuple[str, str]]:
+        """What a run can start from: a small model from scratch, a zoo model or one of the store's."""
+        choices = [(SMALL_PRESET, "")]
+        choices += [(f"{name} (official, {e.domain_a} ↔ {e.domain_b})", name) for name, e in ZOO.items()]
+        choices += [(f"{m.name} (your model)", str(m.path)) for m in self.store.models()]
+        return choices
+
+    def resumable_runs(self) -> list[str]:
+        return [m.name for m in self.store.runs()]
+
+    def suggest_init(self, name_a: str, name_b: str, current: str):
+        """Suggest the zoo model nearest the domain names; never replace a model the user picked."""
+        if current in ("", *ZOO):
+            return gr.update(choices=self.init_choices(), value=nearest_zoo_model(name_a or "", name_b or "") or "")
+        return gr.update(choices=self.init_choices())
+
+    def refresh(self):
+        """On page load: start-from choices and resumable runs as they are now."""
+        return gr.update(choices=self.init_choices()), gr.update(choices=self.resumable_runs())
+
+    # --- uploads ---
+
+    @staticmethod
+    def describe(files: list[str] | None, name: str) -> str:
+        return inspect_domain(files, (name or "").strip() or "?")[1]
+
+    @staticmethod
+    def add_folder(new: list[str] | None, current: list[str] | None) -> list[str]:
+        return [*(current or []), *(new or [])]
+
+    # --- runs ---
+
+    def start(self, files_a, files_b, name_a, name_b, init_source, n_steps, crop_size, precision, lambda_cycle,
+              lambda_identity, model_name, extra_tasks, progress=gr.Progress()):
+        """Start a fresh run in the store on copies of the uploads; streams the OUTPUTS."""
+        name_a, name_b = (name_a or "A").strip(), (name_b or "B").strip()
+        for label, files in ((name_a, files_a), (name_b, files_b)):
+            if not files:
+                raise CycleGANError(f"domain {label} has no images yet: drop image files, a folder or a zip")
+        config = TrainConfig(steps=int(n_steps), crop_size=int(crop_size), precision=precision,
+                             lambda_A=float(lambda_cycle), lambda_B=float(lambda_cycle),
+                             lambda_identity=float(lambda_identity), init=init_source or None, domain_a=name_a,
+                             domain_b=name_b, preview_every=PREVIEW_EVERY,
+                             checkpoint_every=max(50, int(n_steps) // 5), **PRESETS["small"])
+        run = self.store.new_run(model_name or f"{name_a}2{name_b}")
+        try:
+            with self.slot.hold(run.path) as stop:
+                data_a, data_b = run.keep_data("A", files_a), run.keep_data("B", files_b)
+                yield from self.stream(train(config, data_a, data_b, run.path, stop=stop), run, extra_tasks,
+                                       progress)
+        except BaseException:
+            run.delete_if_untrained()  # nothing was trained: drop the copied uploads
+            raise
+
+    def resume(self, run_name, n_steps, extra_tasks, progress=gr.Progress()):
+        """Continue a stored run to at least `n_steps` steps; streams the OUTPUTS."""
+        if not run_name:
+            raise CycleGANError("choose a run to resume")
+        run = self.store.run(run_name)
+        steps = max(int(n_steps), run.read_record().config.steps if run.is_resumable() else 0)
+        record = run.resume_record(steps=steps)
+        with self.slot.hold(run.path) as stop:
+            events = train(record.config, record.data_a, record.data_b, run.path, resume=True, stop=stop)
+            yield from self.stream(events, run, extra_tasks, progress)
+
+    def stream(self, events: Iterator[Event], run: RunFolder, extra_tasks, progress) -> Iterator[tuple]:
+        """Training events → page updates (status, plot, gallery, download, task list, run list)."""
+        records = run.read_log()
+        names, last_plot = ("A", "B"), 0.0
+        with contextlib.closing(events):
+            for event in events:
+                if isinstance(event, Started):
+                    names = (event.domain_a, event.domain_b)
+                    yield (self.started_text(event, run), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
+                           gr.update(choices=sorted({*self.resumable_runs(), run.name}), value=run.name))
+                elif isinstance(event, StepDone):
+                    records.append({"step": event.step, **event.losses})
+                    progress((event.step, event.total_steps), desc="training", unit="steps")
+                    if time.monotonic() - last_plot > PLOT_EVERY_SECONDS or event.step == event.total_steps:
+                        last_plot = time.monotonic()
+                        yield (step_text(event), loss_frame(records), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+                elif isinstance(event, Preview):
+                    pictures = [(img, CAPTIONS[key].format(a=names[0], b=names[1])) for key, img in event.images.items()]
+                    yield gr.skip(), gr.skip(), pictures, gr.skip(), gr.skip(), gr.skip()
+                elif isinstance(event, CheckpointSaved):
+                    self.cache.forget(str(run.path))
+                elif isinstance(event, Finished):
+                    self.cache.forget(str(run.path))
+                    archive = zip_model_folder(run.path, Path(tempfile.mkdtemp(prefix="cyclegan-download-"))
+                                               / f"{run.name}.zip")
+                    label = f"{run.name}: {names[0]} → {names[1]}"
+                    yield (finished_text(event, run, label), loss_frame(records), gr.skip(), str(archive),
+                           gr.update(choices=task_choices(extra_tasks), value=label),
+                           gr.update(choices=self.resumable_runs(), value=run.name))
+
+    @staticmethod
+    def started_text(event: Started, run: RunFolder) -> str:
+        skipped = len(event.skipped_a) + len(event.skipped_b)
+        return (f"{'Resuming' if event.resumed else 'Training'} **{event.domain_a} ↔ {event.domain_b}** in "
+                f"`{run.name}`: {event.images_a} + {event.images_b} images"
+                + (f" (skipped {skipped} unusable file(s))" if skipped else "")
+                + f", {event.precision}; step {event.step} of {event.total_steps}. The first steps measure the speed…")
 
 
-def resumable_runs() -> list[str]:
-    """Run folders in weights/ that hold a training state (finished, stopped or interrupted)."""
-    folder = weights_dir()
-    if not folder.is_dir():
-        return []
-    return [p.name for p in sorted(folder.iterdir()) if (p / STATE_NAME).is_file() and (p / RUN_NAME).is_file()]
+def step_text(event: StepDone) -> str:
+    left = eta_text(event.seconds_per_step, event.total_steps - event.step)
+    return (f"Step **{event.step} / {event.total_steps}** · {event.seconds_per_step:.2f} s/step · about {left} left · "
+            f"cycle A {event.losses['cycle_A']:.3f}, D_B {event.losses['D_B']:.3f}")
 
 
-def nearest_init(name_a: str, name_b: str) -> str:
-    words = f"{name_a} {name_b}".lower()
-    for zoo_name, keywords in NEAREST_ZOO.items():
-        if any(k in words for k in keywords):
-            return zoo_name
-    return ""
+def finished_text(event: Finished, run: RunFolder, label: str) -> str:
+    return (f"{'Stopped' if event.stopped else 'Finished'} at step **{event.step} / {event.total_steps}**; "
+            f"everything is saved in `{run.path}`. Translate with **{label}** in the Translate tab"
+            + (", or press Resume to continue." if event.stopped else "."))
 
 
-def copy_uploads(files: list[str], folder: Path) -> Path:
-    """Keep a run's data with the run, so Resume works after a restart."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, f in enumerate(files):
-        shutil.copy2(f, folder / f"{i:05d}-{Path(f).name}")
-    return folder
+def loss_frame(records: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(loss_rows(records, LOSS_NAMES))
 
 
 def build_train_tab(demo: gr.Blocks, cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown,
                     extra: gr.State) -> None:
+    handlers = TrainHandlers(cache, slot)
     gr.Markdown("Upload two sets of photos that were **never paired** (say, your cats and your dogs), "
                 "press Start, and watch both translations learn. Fine-tuning an existing model is what makes a "
                 "short run on a CPU useful; the loss plot and the previews update as it trains.")
@@ -87,7 +186,7 @@ def build_train_tab(demo: gr.Blocks, cache: ModelCache, slot: TrainingSlot, task
                 info = gr.Markdown(f"**{default}**: no files yet.", elem_id=f"info-{key}")
             domains.append((name, files, folder, info))
     with gr.Row():
-        init = gr.Dropdown(choices=init_choices(), value="", label="Start from", elem_id="init", scale=2)
+        init = gr.Dropdown(choices=handlers.init_choices(), value="", label="Start from", elem_id="init", scale=2)
         steps = gr.Slider(10, 5000, value=300, step=10, label="Steps", elem_id="steps")
         crop = gr.Dropdown([64, 96, 128, 192, 256], value=128, label="Crop size (px)", elem_id="crop")
     with gr.Accordion("More settings", open=False):
@@ -101,121 +200,26 @@ def build_train_tab(demo: gr.Blocks, cache: ModelCache, slot: TrainingSlot, task
         start = gr.Button("Start training", variant="primary", elem_id="train-start")
         stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
     with gr.Row():
-        run_choice = gr.Dropdown(choices=resumable_runs(), value=None, label="Run to resume", elem_id="resume-run",
-                                 scale=2)
+        run_choice = gr.Dropdown(choices=handlers.resumable_runs(), value=None, label="Run to resume",
+                                 elem_id="resume-run", scale=2)
         resume = gr.Button("Resume", elem_id="train-resume")
     status = gr.Markdown("", elem_id="train-status")
     plot = gr.LinePlot(x="step", y="loss", color="term", label="Losses", elem_id="loss-plot", height=320)
     gallery = gr.Gallery(label="Previews: real → translated → back", columns=3, elem_id="previews", format="png")
     download = gr.File(label="Your model (config.json + model.safetensors, zipped)", elem_id="train-download")
-    outputs = [status, plot, gallery, download, task, run_choice]
-
-    def stream(events, run_dir: Path, extra_tasks, progress):
-        records = json.loads((run_dir / LOG_NAME).read_text())["records"] if (run_dir / LOG_NAME).is_file() else []
-        names = ("A", "B")
-        last_plot = 0.0
-        with contextlib.closing(events):
-            for event in events:
-                if isinstance(event, Started):
-                    names = (event.domain_a, event.domain_b)
-                    skipped = len(event.skipped_a) + len(event.skipped_b)
-                    yield (f"{'Resuming' if event.resumed else 'Training'} **{names[0]} ↔ {names[1]}** in "
-                           f"`{run_dir.name}`: {event.images_a} + {event.images_b} images"
-                           + (f" (skipped {skipped} unusable file(s))" if skipped else "")
-                           + f", {event.precision}; step {event.step} of {event.total_steps}. "
-                             f"The first steps measure the speed…",
-                           gr.skip(), gr.skip(), gr.skip(), gr.skip(),
-                           gr.Dropdown(choices=resumable_runs() + [run_dir.name], value=run_dir.name))
-                elif isinstance(event, StepDone):
-                    records.append({"step": event.step, **event.losses})
-                    progress((event.step, event.total_steps), desc="training", unit="steps")
-                    if time.monotonic() - last_plot > 2.0 or event.step == event.total_steps:
-                        last_plot = time.monotonic()
-                        left = eta_text(event.seconds_per_step, event.total_steps - event.step)
-                        yield (f"Step **{event.step} / {event.total_steps}** · {event.seconds_per_step:.2f} s/step · "
-                               f"about {left} left · cycle A {event.losses['cycle_A']:.3f}, "
-                               f"D_B {event.losses['D_B']:.3f}", pd.DataFrame(loss_rows(records, LOSS_NAMES)),
-                               gr.skip(), gr.skip(), gr.skip(), gr.skip())
-                elif isinstance(event, Preview):
-                    a, b = names
-                    pictures = [(img, CAPTIONS[key].format(a=a, b=b)) for key, img in event.images.items()]
-                    yield gr.skip(), gr.skip(), pictures, gr.skip(), gr.skip(), gr.skip()
-                elif isinstance(event, CheckpointSaved):
-                    cache.forget(str(run_dir))
-                elif isinstance(event, Finished):
-                    cache.forget(str(run_dir))
-                    archive = zip_model(run_dir, Path(tempfile.mkdtemp(prefix="cyclegan-download-")))
-                    word = "Stopped" if event.stopped else "Finished"
-                    label = f"{run_dir.name}: {names[0]} → {names[1]}"
-                    yield (f"{word} at step **{event.step} / {event.total_steps}**; everything is saved in "
-                           f"`{run_dir}`. Translate with **{label}** in the Translate tab"
-                           + (", or press Resume to continue." if event.stopped else "."),
-                           pd.DataFrame(loss_rows(records, LOSS_NAMES)), gr.skip(), str(archive),
-                           gr.Dropdown(choices=task_choices(extra_tasks), value=label),
-                           gr.Dropdown(choices=resumable_runs(), value=run_dir.name))
-
-    @user_errors
-    def start_training(files_a, files_b, name_a, name_b, init_source, n_steps, crop_size, precision_choice,
-                       lambda_c, lambda_i, model_name, extra_tasks, progress=gr.Progress()):
-        name_a, name_b = (name_a or "A").strip(), (name_b or "B").strip()
-        for label, files in ((name_a, files_a), (name_b, files_b)):
-            if not files:
-                raise CycleGANError(f"domain {label} has no images yet: drop image files, a folder or a zip")
-        run_dir = new_run_dir(model_name or f"{name_a}2{name_b}")
-        config = TrainConfig(steps=int(n_steps), crop_size=int(crop_size),
-                             load_size=round(int(crop_size) * 286 / 256), precision=precision_choice,
-                             lambda_A=float(lambda_c), lambda_B=float(lambda_c), lambda_identity=float(lambda_i),
-                             init=init_source or None, domain_a=name_a, domain_b=name_b,
-                             preview_every=PREVIEW_EVERY, checkpoint_every=max(50, int(n_steps) // 5),
-                             **PRESETS["small"])
-        with slot.hold(run_dir) as stop_flag:
-            data_a = copy_uploads(files_a, run_dir / "data" / "A")
-            data_b = copy_uploads(files_b, run_dir / "data" / "B")
-            try:
-                yield from stream(train(config, data_a, data_b, run_dir, stop=stop_flag), run_dir, extra_tasks,
-                                  progress)
-            except Exception:
-                if not is_model_folder(run_dir):  # nothing was trained: drop the copied uploads
-                    shutil.rmtree(run_dir, ignore_errors=True)
-                raise
-
-    @user_errors
-    def resume_training(run_name, n_steps, extra_tasks, progress=gr.Progress()):
-        if not run_name:
-            raise CycleGANError("choose a run to resume")
-        run_dir = weights_dir() / Path(run_name).name
-        config, data_a, data_b = read_run(run_dir)
-        done = len(json.loads((run_dir / LOG_NAME).read_text())["records"]) if (run_dir / LOG_NAME).is_file() else 0
-        config = config.replace(steps=max(config.steps, int(n_steps)))
-        if done >= config.steps:
-            raise CycleGANError(f"{run_dir.name} has finished its {config.steps} steps; raise Steps to train longer")
-        with slot.hold(run_dir) as stop_flag:
-            events = train(config, data_a, data_b, run_dir, resume=True, stop=stop_flag)
-            yield from stream(events, run_dir, extra_tasks, progress)
-
-    def describe(files, name):
-        return inspect_domain(files, (name or "").strip() or "?")[1]
-
-    def add_folder(new, current):
-        return [*(current or []), *(new or [])]
-
-    def suggest_init(name_a, name_b, current):
-        if current in ("", *ZOO):  # only replace our own suggestion, never the user's pick
-            return gr.Dropdown(choices=init_choices(), value=nearest_init(name_a or "", name_b or ""))
-        return gr.Dropdown(choices=init_choices())
+    outputs = [status, plot, gallery, download, task, run_choice]  # in the order of OUTPUTS
 
     for (name, files, folder, info), key in zip(domains, "ab"):
-        folder.upload(add_folder, [folder, files], files, api_visibility="private")
-        files.change(describe, [files, name], info, api_name=f"inspect_{key}")
+        folder.upload(handlers.add_folder, [folder, files], files, api_visibility="private")
+        files.change(handlers.describe, [files, name], info, api_name=f"inspect_{key}")
     names = [domains[0][0], domains[1][0]]
-    gr.on([n.blur for n in names] + [n.submit for n in names], suggest_init, [*names, init], init,
+    gr.on([n.blur for n in names] + [n.submit for n in names], handlers.suggest_init, [*names, init], init,
           api_visibility="private")
-
-    start.click(start_training, inputs=[domains[0][1], domains[1][1], domains[0][0], domains[1][0], init, steps, crop,
-                                       precision, lambda_cycle, lambda_identity, run_name, extra],
+    start.click(user_errors(handlers.start),
+                inputs=[domains[0][1], domains[1][1], domains[0][0], domains[1][0], init, steps, crop, precision,
+                        lambda_cycle, lambda_identity, run_name, extra],
                 outputs=outputs, api_name="train", concurrency_limit=1, concurrency_id="train")
-    resume.click(resume_training, inputs=[run_choice, steps, extra], outputs=outputs, api_name="resume",
+    resume.click(user_errors(handlers.resume), inputs=[run_choice, steps, extra], outputs=outputs, api_name="resume",
                  concurrency_limit=1, concurrency_id="train")
     stop.click(slot.request_stop, outputs=status, api_name="stop", queue=False)
-    demo.load(lambda: (gr.Dropdown(choices=init_choices()), gr.Dropdown(choices=resumable_runs())),
-              outputs=[init, run_choice], api_visibility="private")
+    demo.load(handlers.refresh, outputs=[init, run_choice], api_visibility="private")

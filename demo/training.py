@@ -1,17 +1,14 @@
-"""What the Train tab needs besides widgets: one run at a time, run folders in `weights/`,
-readable summaries of the data and the losses. No gradio here."""
+"""What the Train tab needs besides widgets: one run at a time, readable summaries of the data, the
+losses and the time left. No gradio here; run folders are `cyclegan_core.runs`'."""
 
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
-import zipfile
 from pathlib import Path
 from typing import Iterator
 
-from cyclegan_core import CycleGANError, weights_dir
-from cyclegan_core.config import CONFIG_NAME, WEIGHTS_NAME
+from cyclegan_core import CycleGANError
 from cyclegan_core.data import Domain, load_domain
 
 
@@ -43,16 +40,6 @@ class TrainingSlot:
         return f"Stopping {self.active.name} after the current step…"
 
 
-def new_run_dir(name: str) -> Path:
-    """A fresh folder in weights/ for a run called `name` (made safe; -2, -3 … if taken)."""
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name.strip()).strip("-.")[:60] or "my-model"
-    base = weights_dir()
-    candidate, n = base / slug, 2
-    while candidate.exists():
-        candidate, n = base / f"{slug}-{n}", n + 1
-    return candidate
-
-
 def inspect_domain(files: list[str] | None, label: str) -> tuple[Domain | None, str]:
     """Count usable images in uploaded files before training; a line for the page."""
     if not files:
@@ -67,16 +54,6 @@ def inspect_domain(files: list[str] | None, label: str) -> tuple[Domain | None, 
         more = f"; … {len(domain.skipped) - 8} more" if len(domain.skipped) > 8 else ""
         text += f", skipped {len(domain.skipped)}: {shown}{more}"
     return domain, text
-
-
-def zip_model(run_dir: Path, out_dir: Path) -> Path:
-    """The model folder (config.json + model.safetensors) as `<run>.zip` for download."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{run_dir.name}.zip"
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as z:
-        for name in (CONFIG_NAME, WEIGHTS_NAME):
-            z.write(run_dir / name, f"{run_dir.name}/{name}")
-    return path
 
 
 def loss_rows(records: list[dict], terms: tuple[str, ...], max_points: int = 400) -> dict[str, list]:

@@ -1,6 +1,7 @@
 """The Translate tab: an image and a task in, the translated image (PNG, full resolution) out.
 
-Events:
+`TranslateHandlers` holds the event handlers (plain methods, testable without a server);
+`build_translate_tab` lays out the components and wires them. Events:
 - `translate` (public API): (image, task) → image. The task is a label from the list, e.g.
   "horse → zebra", or "SOURCE:AtoB" for any model source.
 - `load_model` (public API): a Hub repo id or a local model folder → adds its two directions.
@@ -20,7 +21,7 @@ from PIL import Image
 
 from cyclegan_core import CycleGANError, load_image
 from cyclegan_core.hub import parse_hub_source
-from cyclegan_core.inference import resolve_precision
+from cyclegan_core.runtime import resolve_precision
 
 from .errors import user_errors
 from .model_cache import ModelCache
@@ -28,9 +29,9 @@ from .tasks import Task, all_tasks, model_tasks, parse_task
 
 EXAMPLES = Path(__file__).parent / "examples"
 DEFAULT_TASK = "summer → winter"
-# Translation is streamed in bounded memory (exact up to 16.8 MP, ≈2 GB), so phone photos go
-# through at full size (12 MP: ≈28 s on two AMX cores); larger ones are downscaled to this, with
-# a note, to keep a shared Space responsive. The CLI and Python API take any size up to their cap.
+# Translation is streamed in bounded memory, so phone photos go through at full size; larger ones
+# are downscaled to this, with a note, to keep a shared Space responsive. The CLI and Python API
+# take any size up to their own cap.
 DEFAULT_APP_MAX_PIXELS = 4096 * 4096
 
 
@@ -73,9 +74,76 @@ def task_choices(extra: list[dict] | None) -> list[str]:
     return [t.label for t in _tasks(extra)]
 
 
+class TranslateHandlers:
+    """The tab's event handlers over one model cache. Core errors propagate as `CycleGANError`
+    (the wiring turns them into messages); `gr.Error` is raised for problems with the page's input."""
+
+    def __init__(self, cache: ModelCache):
+        self.cache = cache
+
+    def translate(self, payload, task_text: str, extra_tasks: list[dict] | None) -> tuple[Image.Image, dict]:
+        """(uploaded image, task) → (translated image, facts for `describe`)."""
+        chosen = parse_task(task_text, _tasks(extra_tasks))
+        source = image_source(payload)
+        model = self.cache.get(chosen.source)
+        picture, note = fit_to_limit(load_image(source), app_max_pixels())
+        start = time.perf_counter()
+        result = model.translate(picture, chosen.direction)
+        seconds = time.perf_counter() - start
+        return result, {
+            "source": chosen.source, "direction": chosen.direction, "what": model.describe(chosen.direction),
+            "size": picture.size, "seconds": seconds, "note": note, "device": str(model.device),
+            "precision": resolve_precision("auto", model.device),
+            "provenance": model.config.provenance, "license": model.config.license,
+        }
+
+    def describe(self, translated: Image.Image | None, facts: dict, cycle: bool):
+        """Timing, model facts and, if `cycle`, the reconstruction F(G(x)) beside the result."""
+        if not facts:
+            return gr.skip(), gr.skip()
+        lines = [f"**{facts['what']}** · {facts['size'][0]}×{facts['size'][1]} px · "
+                 f"{facts['seconds']:.2f} s ({facts['precision']} on {facts['device']})"]
+        reconstruction = gr.update(visible=False, value=None)  # an update: the image is encoded once, as PNG
+        if cycle and translated is not None:
+            model = self.cache.get(facts["source"])
+            back = "BtoA" if facts["direction"] == "AtoB" else "AtoB"
+            start = time.perf_counter()
+            reconstruction = gr.update(visible=True, value=model.translate(translated, back),
+                                       label=f"Back again ({model.describe(back)}): should look like your image")
+            lines.append(f"Cycle: {model.describe(back)} in {time.perf_counter() - start:.2f} s. The cycle-"
+                         f"consistency loss (Eq. 2 of the paper) trains exactly this round trip to return the input.")
+        if facts["note"]:
+            lines.append(facts["note"])
+        about = [f"Source: `{facts['source']}`"] + [facts[k] for k in ("provenance", "license") if facts[k]]
+        lines.append("<details><summary>About this model</summary>\n\n" + "\n\n".join(about) + "\n\n</details>")
+        return reconstruction, "\n\n".join(lines)
+
+    def load_model(self, text: str, extra_tasks: list[dict] | None):
+        """A Hub repo id or model folder → its two directions added to the task list (and chosen)."""
+        text = (text or "").strip()
+        if not text:
+            raise gr.Error("Type a Hub repo id such as owner/repo (or a local model folder) first.",
+                           print_exception=False)
+        if parse_hub_source(text) is None and not Path(text).expanduser().is_dir():
+            raise CycleGANError(f"{text!r} is neither a Hub repo id (owner/repo[/subfolder][@revision]) nor a "
+                                f"model folder")
+        model = self.cache.get(text)
+        new = model_tasks(text, text, model.config.domain_a, model.config.domain_b)
+        extra_tasks = [*(extra_tasks or []), *(asdict(t) for t in new if asdict(t) not in (extra_tasks or []))]
+        gr.Info(f"Loaded {text}: {model.config.domain_a} ↔ {model.config.domain_b}")
+        return gr.update(choices=task_choices(extra_tasks), value=new[0].label), extra_tasks
+
+    @staticmethod
+    def refresh(current: str, extra_tasks: list[dict] | None):
+        """On page load: the current task list (models may have been trained since)."""
+        labels = task_choices(extra_tasks)
+        return gr.update(choices=labels, value=current if current in labels else DEFAULT_TASK)
+
+
 def build_translate_tab(demo: gr.Blocks, cache: ModelCache) -> tuple[gr.Dropdown, gr.State]:
     """Create the tab's components in the current Blocks context and wire its events. Returns the
     task list and the session's extra tasks, which the Train tab updates when a model is made."""
+    handlers = TranslateHandlers(cache)
     extra = gr.State([])  # Hub models loaded in this browser session (dicts of Task)
     details = gr.State({})
 
@@ -103,69 +171,13 @@ def build_translate_tab(demo: gr.Blocks, cache: ModelCache) -> tuple[gr.Dropdown
     gr.Examples([e for e in examples if Path(e[0]).is_file()], inputs=[image_in, task], cache_examples=False,
                 label="Examples (click one, then Translate)")
 
-    @user_errors
-    def translate(payload, task_text, extra_tasks):
-        chosen = parse_task(task_text, _tasks(extra_tasks))
-        source = image_source(payload)
-        model = cache.get(chosen.source)
-        picture, note = fit_to_limit(load_image(source), app_max_pixels())
-        start = time.perf_counter()
-        result = model.translate(picture, chosen.direction)
-        seconds = time.perf_counter() - start
-        return result, {
-            "source": chosen.source, "direction": chosen.direction, "what": model.describe(chosen.direction),
-            "size": picture.size, "seconds": seconds, "note": note, "device": str(model.device),
-            "precision": resolve_precision("auto", model.device),
-            "provenance": model.config.provenance, "license": model.config.license,
-        }
-
-    @user_errors
-    def describe(translated, facts, cycle):
-        if not facts:
-            return gr.skip(), gr.skip()
-        lines = [f"**{facts['what']}** · {facts['size'][0]}×{facts['size'][1]} px · "
-                 f"{facts['seconds']:.2f} s ({facts['precision']} on {facts['device']})"]
-        reconstruction = gr.Image(visible=False, value=None)
-        if cycle and translated is not None:
-            model = cache.get(facts["source"])
-            back = "BtoA" if facts["direction"] == "AtoB" else "AtoB"
-            start = time.perf_counter()
-            reconstruction = gr.Image(visible=True, value=model.translate(translated, back),
-                                      label=f"Back again ({model.describe(back)}): should look like your image")
-            lines.append(f"Cycle: {model.describe(back)} in {time.perf_counter() - start:.2f} s. The cycle-"
-                         f"consistency loss (Eq. 2 of the paper) trains exactly this round trip to return the input.")
-        if facts["note"]:
-            lines.append(facts["note"])
-        about = [f"Source: `{facts['source']}`"] + [facts[k] for k in ("provenance", "license") if facts[k]]
-        lines.append("<details><summary>About this model</summary>\n\n" + "\n\n".join(about) + "\n\n</details>")
-        return reconstruction, "\n\n".join(lines)
-
-    @user_errors
-    def load_model(text, extra_tasks):
-        text = (text or "").strip()
-        if not text:
-            raise gr.Error("Type a Hub repo id such as owner/repo (or a local model folder) first.",
-                           print_exception=False)
-        if parse_hub_source(text) is None and not Path(text).expanduser().is_dir():
-            raise CycleGANError(f"{text!r} is neither a Hub repo id (owner/repo[/subfolder][@revision]) nor a "
-                                f"model folder")
-        model = cache.get(text)
-        new = model_tasks(text, text, model.config.domain_a, model.config.domain_b)
-        extra_tasks = [*(extra_tasks or []), *(asdict(t) for t in new if asdict(t) not in (extra_tasks or []))]
-        gr.Info(f"Loaded {text}: {model.config.domain_a} ↔ {model.config.domain_b}")
-        return gr.Dropdown(choices=task_choices(extra_tasks), value=new[0].label), extra_tasks
-
-    def refresh(current, extra_tasks):
-        labels = task_choices(extra_tasks)
-        return gr.Dropdown(choices=labels, value=current if current in labels else DEFAULT_TASK)
-
-    event = run.click(translate, inputs=[image_in, task, extra], outputs=[image_out, details], api_name="translate",
-                      preprocess=False, concurrency_limit=1, concurrency_id="translate")
-    event.success(describe, inputs=[image_out, details, show_cycle], outputs=[cycle_out, info],
+    event = run.click(user_errors(handlers.translate), inputs=[image_in, task, extra], outputs=[image_out, details],
+                      api_name="translate", preprocess=False, concurrency_limit=1, concurrency_id="translate")
+    event.success(user_errors(handlers.describe), inputs=[image_out, details, show_cycle], outputs=[cycle_out, info],
                   api_visibility="private", concurrency_limit=1, concurrency_id="translate")
     event.failure(lambda: (gr.Image(visible=False, value=None), ""), outputs=[cycle_out, info],
                   api_visibility="private", queue=False)
-    gr.on([hub_load.click, hub_repo.submit], load_model, inputs=[hub_repo, extra], outputs=[task, extra],
-          api_name="load_model", concurrency_limit=1, concurrency_id="load")
-    demo.load(refresh, inputs=[task, extra], outputs=[task], api_visibility="private")
+    gr.on([hub_load.click, hub_repo.submit], user_errors(handlers.load_model), inputs=[hub_repo, extra],
+          outputs=[task, extra], api_name="load_model", concurrency_limit=1, concurrency_id="load")
+    demo.load(handlers.refresh, inputs=[task, extra], outputs=[task], api_visibility="private")
     return task, extra

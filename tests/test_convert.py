@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cyclegan_core import ModelFormatError, convert_official, load_model
-from cyclegan_core.inference import image_to_tensor
+from cyclegan_core.images import image_to_tensor
 from reference import official_state_dict, reference_forward
 
 

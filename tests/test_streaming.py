@@ -7,8 +7,9 @@ import torch
 from PIL import Image
 
 from cyclegan_core import CycleGAN, ModelConfig, convert_official
-from cyclegan_core.inference import image_to_tensor, pad_to_multiple, run_generator, tensor_to_image
+from cyclegan_core.images import image_to_tensor, pad_to_multiple, tensor_to_image
 from cyclegan_core.streaming import spans, storage_for, translate_streamed
+from cyclegan_core.translation import translate_whole
 
 
 @pytest.mark.parametrize("length, core, halo", [(1, 64, 1), (5, 2, 1), (64, 64, 2), (65, 64, 2), (100, 64, 1),
@@ -35,7 +36,7 @@ def test_fp32_equals_the_whole_image_pass(tiny_model, size, core, keep_half):
     the whole-image pass up to float rounding."""
     torch.manual_seed(0)
     x = torch.rand(1, 3, *size) * 2 - 1
-    whole = run_generator(tiny_model.G_AB, x, "fp32")
+    whole = translate_whole(tiny_model.G_AB, x, "fp32")
     streamed = translate_streamed(tiny_model.G_AB, x, "fp32", core=core, keep_half=keep_half)
     assert streamed.shape == x.shape and streamed.dtype == torch.float32
     torch.testing.assert_close(streamed, whole, atol=2e-5, rtol=0)
@@ -48,7 +49,7 @@ def test_affine_norm_variant_and_odd_block_count():
         torch.nn.init.normal_(norm.weight, 1.0, 0.3)
         torch.nn.init.normal_(norm.bias, 0.0, 0.3)
     x = torch.rand(1, 3, 45, 70) * 2 - 1
-    whole = run_generator(model.G_AB, x, "fp32")
+    whole = translate_whole(model.G_AB, x, "fp32")
     for keep_half in (True, False):
         streamed = translate_streamed(model.G_AB, x, "fp32", core=5, keep_half=keep_half)
         torch.testing.assert_close(streamed, whole, atol=2e-5, rtol=0)
@@ -83,7 +84,7 @@ def test_fp16_storage_falls_back_to_fp32_when_values_overflow():
         g.model[7].weight.mul_(1e6)  # d256: the residual stream's input, before its norm
         g.model[7].bias.mul_(1e6)
     x = torch.rand(1, 3, 40, 40) * 2 - 1
-    whole = run_generator(g, x, "fp32")
+    whole = translate_whole(g, x, "fp32")
     streamed = translate_streamed(g, x, "fp32", storage="fp16", core=4)
     assert torch.isfinite(streamed).all()
     torch.testing.assert_close(streamed, whole, atol=1e-3, rtol=0)
@@ -113,7 +114,7 @@ def test_real_generator_real_photo_many_windows(trained, psnr_fn):
     (what `auto` picks on CPUs with AMX / AVX512-BF16) and fp16 storage stay far above 40 dB."""
     from skimage import data
     x = image_to_tensor(Image.fromarray(data.coffee()).resize((300, 200)))
-    whole = np.asarray(tensor_to_image(run_generator(trained.G_AB, x, "fp32")))
+    whole = np.asarray(tensor_to_image(translate_whole(trained.G_AB, x, "fp32")))
     assert psnr_fn(whole, np.asarray(tensor_to_image(x))) < 30  # it really changes the photo
 
     def streamed(precision, storage=None, keep_half=None):

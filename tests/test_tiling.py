@@ -7,7 +7,8 @@ import torch
 from PIL import Image
 
 from cyclegan_core import convert_official
-from cyclegan_core.inference import image_to_tensor, run_generator, tensor_to_image
+from cyclegan_core.images import image_to_tensor, tensor_to_image
+from cyclegan_core.translation import translate_whole
 from cyclegan_core.tiling import translate_tiled
 
 
@@ -19,7 +20,7 @@ def as_image(t):
 def test_shapes_and_single_tile_equals_whole_pass(tiny_model, size):
     torch.manual_seed(0)
     x = torch.rand(1, 3, *size) * 2 - 1
-    whole = run_generator(tiny_model.G_AB, x, "fp32")
+    whole = translate_whole(tiny_model.G_AB, x, "fp32")
     tiled = translate_tiled(tiny_model.G_AB, x, "fp32", tile=512)
     assert tiled.shape == x.shape
     torch.testing.assert_close(tiled, whole, atol=1e-4, rtol=0)
@@ -29,7 +30,7 @@ def test_shapes_and_single_tile_equals_whole_pass(tiny_model, size):
 def test_many_tiles_with_whole_image_statistics_match_the_whole_pass(tiny_model, photo, psnr_fn, tile, overlap,
                                                                      context):
     x = image_to_tensor(photo)  # 301×157: odd sizes, partial tiles at the borders
-    whole = as_image(run_generator(tiny_model.G_AB, x, "fp32"))
+    whole = as_image(translate_whole(tiny_model.G_AB, x, "fp32"))
     tiled = as_image(translate_tiled(tiny_model.G_AB, x, "fp32", tile=tile, overlap=overlap, context=context))
     assert tiled.shape == whole.shape
     assert psnr_fn(tiled, whole) >= 38
@@ -44,7 +45,7 @@ def test_real_generator_real_photo_no_seams(trained, psnr_fn):
     """A trained generator on a real photo, 3×2 tiles: indistinguishable from the whole-image pass."""
     from skimage import data
     x = image_to_tensor(Image.fromarray(data.coffee()).resize((300, 200)))
-    whole = as_image(run_generator(trained.G_AB, x, "fp32"))
+    whole = as_image(translate_whole(trained.G_AB, x, "fp32"))
     tiled = as_image(translate_tiled(trained.G_AB, x, "fp32", tile=128, overlap=32, context=32))
     assert psnr_fn(tiled, whole) >= 38
     # No seam: the error along the tile boundaries is no larger than elsewhere.
@@ -57,7 +58,7 @@ def test_real_generator_with_half_resolution_thumbnail_statistics(trained, psnr_
     """Images larger than the statistics budget use a thumbnail's statistics: close, not exact."""
     from skimage import data
     x = image_to_tensor(Image.fromarray(data.coffee()).resize((300, 200)))
-    whole = as_image(run_generator(trained.G_AB, x, "fp32"))
+    whole = as_image(translate_whole(trained.G_AB, x, "fp32"))
     tiled = as_image(translate_tiled(trained.G_AB, x, "fp32", tile=128, stats_pixels=150 * 100))
     assert 30 <= psnr_fn(tiled, whole) < 60  # 31.4 dB measured: thumbnail at half the side
 

@@ -6,6 +6,7 @@ strict and never unpickles anything: safetensors holds only tensors.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Mapping
 
@@ -13,12 +14,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
+from .atomic import atomic_path, atomic_write_text
 from .errors import ModelFormatError, ModelNotFoundError
-from .files import atomic_path, atomic_write_text
 from .model import CycleGAN
+from .model_config import ModelConfig
 
-PREFIXES = ("G_AB.", "G_BA.")
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
 
 
 def save_model(model: CycleGAN, folder: Path | str) -> Path:
@@ -36,12 +38,21 @@ def is_model_folder(path: Path | str) -> bool:
     return (path / CONFIG_NAME).is_file() and (path / WEIGHTS_NAME).is_file()
 
 
+def read_config(folder: Path | str) -> ModelConfig:
+    """The `config.json` of a model folder, validated."""
+    path = Path(folder) / CONFIG_NAME
+    if not path.is_file():
+        raise ModelFormatError(f"no {CONFIG_NAME} in model folder {folder} "
+                               f"(a model folder holds {CONFIG_NAME} and {WEIGHTS_NAME})")
+    return ModelConfig.from_json(path.read_text(encoding="utf-8"), where=str(path))
+
+
 def load_model(folder: Path | str, device: str | torch.device = "cpu") -> CycleGAN:
     """Load a model folder strictly: every key present, none extra, every shape right."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelNotFoundError(f"model folder {folder} does not exist")
-    config = ModelConfig.read(folder)
+    config = read_config(folder)
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
         raise ModelFormatError(f"no {WEIGHTS_NAME} in model folder {folder}")
@@ -75,3 +86,13 @@ def load_state_strict(module: torch.nn.Module, tensors: Mapping[str, torch.Tenso
 
 def _config_hint(config: ModelConfig) -> str:
     return f" (config: ngf={config.ngf}, n_blocks={config.n_blocks}, norm={config.norm})"
+
+
+def zip_model_folder(folder: Path | str, archive: Path | str) -> Path:
+    """The model folder's two files as a zip (`<folder name>/config.json`, `…/model.safetensors`),
+    written atomically to `archive`: a model to download and share."""
+    folder, archive = Path(folder), Path(archive)
+    with atomic_path(archive) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:
+        for name in (CONFIG_NAME, WEIGHTS_NAME):
+            z.write(folder / name, f"{folder.name}/{name}")
+    return archive

@@ -5,8 +5,8 @@ import threading
 import pytest
 import torch
 
-from cyclegan_core import fast
-from cyclegan_core.fast import WindowCompiler, compile_mode, should_compile
+from cyclegan_core import compiled
+from cyclegan_core.compiled import WindowCompiler, compile_mode, should_compile
 from cyclegan_core.streaming import WINDOW_FUNCTIONS, translate_streamed
 
 
@@ -27,7 +27,7 @@ class GatedCompile:
 
 def test_requests_run_eagerly_until_their_shape_is_compiled(tiny_model, monkeypatch):
     fake = GatedCompile()
-    monkeypatch.setattr(fast.torch, "compile", fake)
+    monkeypatch.setattr(compiled.torch, "compile", fake)
     compiler = WindowCompiler()
     tiny_model.compiler = compiler
     x = torch.rand(1, 3, 40, 40) * 2 - 1
@@ -54,7 +54,7 @@ def test_requests_run_eagerly_until_their_shape_is_compiled(tiny_model, monkeypa
 def test_compile_failure_keeps_everything_eager(tiny_model, monkeypatch):
     def broken(function, **options):
         raise RuntimeError("no C++ compiler found")
-    monkeypatch.setattr(fast.torch, "compile", broken)
+    monkeypatch.setattr(compiled.torch, "compile", broken)
     compiler = WindowCompiler()
     tiny_model.compiler = compiler
     x = torch.rand(1, 3, 32, 36) * 2 - 1

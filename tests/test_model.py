@@ -1,14 +1,12 @@
-import io
-import struct
-import zlib
+"""model.py: CycleGAN.translate and .cycle at full resolution, whatever image is given."""
+
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from cyclegan_core import ImageError, convert_official, load_image
-from cyclegan_core.inference import image_to_tensor, pad_to_multiple, resolve_precision, tensor_to_image
+from cyclegan_core.images import image_to_tensor, pad_to_multiple, tensor_to_image
 
 
 def translate(model, image):
@@ -31,17 +29,6 @@ def test_odd_size_keeps_size_and_mode(tiny_model, photo):
 def test_tiny_and_thin_images(tiny_model, size):
     image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
     assert tiny_model.translate(image, "BtoA").size == size
-
-
-def test_pad_to_multiple():
-    x = torch.arange(2 * 3, dtype=torch.float32).reshape(1, 1, 2, 3)
-    padded, (h, w) = pad_to_multiple(x)
-    assert (h, w) == (2, 3) and padded.shape[-2:] == (8, 8)
-    assert torch.equal(padded[..., :2, :3], x)
-    y = torch.rand(1, 3, 157, 301)
-    padded, _ = pad_to_multiple(y)
-    assert padded.shape[-2:] == (160, 304)
-    assert torch.equal(padded[..., 157, :301], y[..., 155, :])  # reflection, not zeros
 
 
 def test_exif_orientation_is_applied(tiny_model, photo, tmp_path):
@@ -89,26 +76,6 @@ def test_16_bit_grayscale_png_is_scaled_not_clipped(tiny_model, photo, tmp_path)
     assert np.array_equal(translate(tiny_model, path), translate(tiny_model, photo.convert("L").convert("RGB")))
 
 
-def write_png16_rgb(path, rgb16: np.ndarray):
-    """A 16-bit-per-channel RGB PNG (Pillow cannot write these), encoded by hand."""
-    height, width, _ = rgb16.shape
-    raw = b"".join(b"\x00" + rgb16[y].astype(">u2").tobytes() for y in range(height))
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-
-
-def test_16_bit_rgb_png(tiny_model, photo, tmp_path):
-    rgb8 = np.asarray(photo)
-    path = tmp_path / "rgb16.png"
-    write_png16_rgb(path, rgb8.astype(np.uint16) * 257)
-    assert np.array_equal(np.asarray(load_image(path)), rgb8)
-    assert tiny_model.translate(path, "AtoB").size == photo.size
-
-
 def test_array_bytes_and_path_inputs_agree(tiny_model, photo, tmp_path):
     path = tmp_path / "p.png"
     photo.save(path)
@@ -126,38 +93,6 @@ def test_pixel_cap(tiny_model, monkeypatch):
     monkeypatch.setenv("CYCLEGAN_MAX_PIXELS", "1000")
     with pytest.raises(ImageError, match="CYCLEGAN_MAX_PIXELS"):
         tiny_model.translate(big, "AtoB")
-
-
-def test_cap_is_checked_before_decoding(tmp_path):
-    path = tmp_path / "huge.png"
-    Image.new("L", (6000, 5000)).save(path)  # 30 MP, tiny on disk
-    with pytest.raises(ImageError, match="6000×5000 is 30.0 MP, above the limit of 20.0 MP"):
-        load_image(path, max_pixels=20_000_000)
-
-
-def test_truncated_jpeg(photo, tmp_path):
-    buffer = io.BytesIO()
-    photo.save(buffer, "JPEG")
-    path = tmp_path / "cut.jpg"
-    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
-    with pytest.raises(ImageError, match=r"cut\.jpg: the image data is truncated or corrupt"):
-        load_image(path)
-
-
-def test_text_file_named_png(tmp_path):
-    path = tmp_path / "notes.png"
-    path.write_text("this is not a picture")
-    with pytest.raises(ImageError, match=r"notes\.png: not an image file"):
-        load_image(path)
-
-
-def test_missing_file_and_bad_arrays(tmp_path):
-    with pytest.raises(ImageError, match="no such file"):
-        load_image(tmp_path / "nothing.png")
-    with pytest.raises(ImageError, match="expected a uint8 array"):
-        load_image(np.zeros((4, 4, 3), dtype=np.float32))
-    with pytest.raises(ImageError, match="shape"):
-        load_image(np.zeros((4, 4, 5), dtype=np.uint8))
 
 
 def test_cycle_returns_translation_and_reconstruction(tiny_model, photo):
@@ -183,13 +118,6 @@ def test_describe(tiny_model):
     assert tiny_model.describe("AtoB") == "apple → orange" and tiny_model.describe("BtoA") == "orange → apple"
 
 
-def test_auto_precision_is_fp32_without_native_bf16(monkeypatch):
-    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": False, "amx_bf16": False})
-    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
-    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": True})
-    assert resolve_precision("auto", torch.device("cpu")) == "bf16"
-
-
 def test_bf16_stays_within_40_db_of_fp32_on_a_trained_generator(trained_generator_path, tmp_path, psnr_fn):
     from skimage import data
     model = convert_official(trained_generator_path, trained_generator_path, tmp_path / "vintage")
@@ -198,16 +126,3 @@ def test_bf16_stays_within_40_db_of_fp32_on_a_trained_generator(trained_generato
     bf16 = model.translate(photo, "AtoB", precision="bf16")
     assert psnr_fn(fp32, bf16) >= 40
     assert psnr_fn(fp32, photo) < 30  # a trained generator really changes the photo
-
-
-def test_usable_cpus_respects_a_cgroup_quota(tmp_path):
-    from cyclegan_core.inference import usable_cpus
-    affinity = usable_cpus(tmp_path / "missing")  # no cgroup file: the affinity mask
-    assert affinity >= 1
-    quota = tmp_path / "cpu.max"
-    quota.write_text("100000 100000\n")  # one CPU's worth of time
-    assert usable_cpus(quota) == 1
-    quota.write_text("max 100000\n")
-    assert usable_cpus(quota) == affinity
-    quota.write_text("50000 100000\n")  # half a CPU still gets one thread
-    assert usable_cpus(quota) == 1

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .files import atomic_path
+from .atomic import atomic_path
 
 PROBE_TIMEOUT = 3.0
 USER_AGENT = "cyclegan-studio"

@@ -8,11 +8,10 @@ waits for the compiler. Compiled artefacts persist across restarts in Inductor's
 (`compile_cache_dir()`). If compiling fails (no C compiler, unsupported platform), the error is
 kept and everything stays eager.
 
-Whether it pays is measured by `benchmarks/translate_speed.py --compile`: on the 2-core
-development CPU (AMX bf16) the convolutions, which oneDNN runs the same way compiled or not,
-dominate, and compiling brought no consistent gain (within ±10 %) for ≈17 s of compiling per
-window shape. The default (`CYCLEGAN_COMPILE=auto`) therefore compiles only on CUDA devices;
-`on` forces it.
+Whether it pays is measured by `benchmarks/translate_speed.py --compile` (results in
+benchmarks/README.md): on CPUs the convolutions, which oneDNN runs the same way compiled or not,
+dominate, so compiling brought no consistent gain for many seconds of compiling per window shape.
+The default (`CYCLEGAN_COMPILE=auto`) therefore compiles only on CUDA devices; `on` forces it.
 """
 
 from __future__ import annotations

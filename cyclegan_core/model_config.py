@@ -1,10 +1,13 @@
-"""`config.json` of a model folder: a frozen dataclass, written beside `model.safetensors`.
+"""A model's `config.json`: a frozen dataclass whose fields are the JSON keys.
 
 Example::
 
     {"format_version": 1, "ngf": 64, "n_blocks": 9, "norm": "instance",
      "domains": {"A": "horse", "B": "zebra"}, "image_size": 256,
      "provenance": "…", "license": "…"}
+
+The two domain names are stored together as `domains` (A and B); every other field is stored
+under its own name.
 """
 
 from __future__ import annotations
@@ -12,20 +15,19 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from .errors import ModelFormatError
 from .networks import NORMS
 
 FORMAT_VERSION = 1
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+DOMAIN_FIELDS = {"domain_a": "A", "domain_b": "B"}  # fields stored together as {"domains": {"A": …, "B": …}}
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture of both generators (G_AB = the paper's G, G_BA = F) plus what a user needs to know."""
 
+    format_version: int = FORMAT_VERSION
     ngf: int = 64
     n_blocks: int = 9
     norm: str = "instance"
@@ -34,7 +36,6 @@ class ModelConfig:
     image_size: int = 256  # the crop size it was trained at; translation itself runs at any size
     provenance: str = ""
     license: str = ""
-    format_version: int = FORMAT_VERSION
 
     def __post_init__(self):
         if self.norm not in NORMS:
@@ -44,20 +45,16 @@ class ModelConfig:
                                    f"ngf={self.ngf}, n_blocks={self.n_blocks}, image_size={self.image_size}")
 
     def to_json(self) -> str:
-        data = {
-            "format_version": self.format_version,
-            "ngf": self.ngf,
-            "n_blocks": self.n_blocks,
-            "norm": self.norm,
-            "domains": {"A": self.domain_a, "B": self.domain_b},
-            "image_size": self.image_size,
-            "provenance": self.provenance,
-            "license": self.license,
-        }
+        data: dict = {}
+        for f in dataclasses.fields(self):
+            if f.name in DOMAIN_FIELDS:
+                data.setdefault("domains", {})[DOMAIN_FIELDS[f.name]] = getattr(self, f.name)
+            else:
+                data[f.name] = getattr(self, f.name)
         return json.dumps(data, indent=2) + "\n"
 
     @classmethod
-    def from_json(cls, text: str, where: str = CONFIG_NAME) -> "ModelConfig":
+    def from_json(cls, text: str, where: str = "config.json") -> "ModelConfig":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
@@ -68,27 +65,18 @@ class ModelConfig:
         if version != FORMAT_VERSION:
             raise ModelFormatError(f"{where}: unknown format_version {version!r}; this version of "
                                    f"cyclegan_core reads format_version {FORMAT_VERSION}")
-        domains = data.get("domains", {"A": "A", "B": "B"})
+        domains = data.pop("domains", {"A": "A", "B": "B"})
         if not (isinstance(domains, dict) and set(domains) == {"A", "B"}):
             raise ModelFormatError(f"{where}: 'domains' must be an object with keys 'A' and 'B'")
-        known = {"format_version", "ngf", "n_blocks", "norm", "domains", "image_size", "provenance", "license"}
-        unknown = sorted(set(data) - known)
+        types = {f.name: f.type for f in dataclasses.fields(cls) if f.name not in DOMAIN_FIELDS}
+        unknown = sorted(set(data) - set(types))
         if unknown:
             raise ModelFormatError(f"{where}: unknown keys {unknown}")
-        fields = {k: data[k] for k in ("ngf", "n_blocks", "norm", "image_size", "provenance", "license") if k in data}
-        types = {"ngf": int, "n_blocks": int, "image_size": int, "norm": str, "provenance": str, "license": str}
-        for key, value in fields.items():
-            if not isinstance(value, types[key]) or isinstance(value, bool):
-                raise ModelFormatError(f"{where}: {key!r} must be {types[key].__name__}, got {value!r}")
-        return cls(domain_a=str(domains["A"]), domain_b=str(domains["B"]), **fields)
-
-    @classmethod
-    def read(cls, folder: Path) -> "ModelConfig":
-        path = Path(folder) / CONFIG_NAME
-        if not path.is_file():
-            raise ModelFormatError(f"no {CONFIG_NAME} in model folder {folder} "
-                                   f"(a model folder holds {CONFIG_NAME} and {WEIGHTS_NAME})")
-        return cls.from_json(path.read_text(encoding="utf-8"), where=str(path))
+        for key, value in data.items():
+            expected = {"int": int, "str": str}[types[key]]
+            if not isinstance(value, expected) or isinstance(value, bool):
+                raise ModelFormatError(f"{where}: {key!r} must be {expected.__name__}, got {value!r}")
+        return cls(**data, **{name: str(domains[key]) for name, key in DOMAIN_FIELDS.items()})
 
     def replace(self, **changes) -> "ModelConfig":
         return dataclasses.replace(self, **changes)

@@ -1,0 +1,169 @@
+"""Training run folders: a run folder *is* a model folder, plus what resuming needs.
+
+    config.json, model.safetensors   the model as of the last save (loadable at once)
+    training_state.safetensors       networks, optimisers, pools, RNG, step (`training_state.py`)
+    train.json                       the record: TrainConfig and both data sources
+    log.json                         every loss at every step
+    previews/step_000010.png         real → translated → back, both directions
+    data/A, data/B                   copies of uploaded data (runs made in the app)
+
+Only this module names those files; the CLI and the app ask a `RunFolder`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from .atomic import atomic_write_text
+from .data import Source
+from .errors import CycleGANError, RunError
+from .model_folder import is_model_folder, save_model
+from .train_config import TrainConfig
+from .training_state import load_training_state, read_metadata, save_training_state
+
+if TYPE_CHECKING:
+    from .trainer import CycleGANTrainer
+
+STATE_NAME = "training_state.safetensors"
+RECORD_NAME = "train.json"
+LOG_NAME = "log.json"
+PREVIEWS_DIR = "previews"
+DATA_DIR = "data"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a run was started with: its settings and the two domains' data sources."""
+
+    config: TrainConfig
+    data_a: Source
+    data_b: Source
+
+
+class RunFolder:
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    # --- what the folder holds ---
+
+    def is_model(self) -> bool:
+        return is_model_folder(self.path)
+
+    def is_resumable(self) -> bool:
+        """A model, its training state and its record: finished, stopped or interrupted runs."""
+        return self.is_model() and (self.path / STATE_NAME).is_file() and (self.path / RECORD_NAME).is_file()
+
+    def steps_done(self) -> int:
+        """Steps in the saved training state (0 if there is none)."""
+        state = self.path / STATE_NAME
+        return int(read_metadata(state)["step"]) if state.is_file() else 0
+
+    def require_resumable(self) -> None:
+        if not self.is_resumable():
+            raise RunError(f"{self.path} holds no resumable run ({STATE_NAME}, {RECORD_NAME} and the model "
+                           f"folder files are needed)")
+
+    def require_new(self) -> None:
+        """Refuse a folder that already holds anything (a fresh run is never written over files)."""
+        if self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
+            raise RunError(f"{self.path} is not empty; choose a new run folder or resume it")
+
+    def refuse_overwrite(self) -> None:
+        """Refuse to start a fresh run where a model or a run already is."""
+        if (self.path / STATE_NAME).exists() or self.is_model():
+            raise RunError(f"{self.path} already holds a model or a run; resume it, or train into a new folder")
+
+    # --- the record (train.json) ---
+
+    def write_record(self, config: TrainConfig, data_a: Source, data_b: Source) -> None:
+        record = {"config": config.to_dict(), "data_a": _absolute(data_a), "data_b": _absolute(data_b)}
+        atomic_write_text(self.path / RECORD_NAME, json.dumps(record, indent=2) + "\n")
+
+    def read_record(self) -> RunRecord:
+        path = self.path / RECORD_NAME
+        if not path.is_file():
+            raise RunError(f"{self.path} is not a training run folder (no {RECORD_NAME})")
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            return RunRecord(TrainConfig.from_dict(stored["config"]), stored["data_a"], stored["data_b"])
+        except (CycleGANError, ValueError, KeyError, TypeError) as e:
+            raise RunError(f"{path} is damaged ({e})") from None
+
+    def resume_record(self, steps: int | None = None, epochs: int | None = None) -> RunRecord:
+        """The record to continue with, to a new total of `steps` (or `epochs`) if given. Refuses
+        folders that cannot be resumed and runs that have already done that many steps."""
+        self.require_resumable()
+        record = self.read_record()
+        changes = {k: v for k, v in (("steps", steps), ("epochs", epochs)) if v is not None}
+        config = record.config.replace(**changes)
+        done = self.steps_done()
+        if config.epochs is None and done >= config.steps:
+            raise RunError(f"{self.name} has done {done} of its {config.steps} steps; ask for more steps to "
+                           f"train longer")
+        return RunRecord(config, record.data_a, record.data_b)
+
+    # --- saving and restoring a trainer ---
+
+    def save(self, trainer: "CycleGANTrainer", log: list[dict]) -> Path:
+        """Model folder first, then the training state, then the log; each file atomically."""
+        save_model(trainer.model, self.path)
+        save_training_state(trainer, self.path / STATE_NAME)
+        atomic_write_text(self.path / LOG_NAME, json.dumps({"records": log}) + "\n")
+        return self.path
+
+    def restore(self, trainer: "CycleGANTrainer") -> list[dict]:
+        """Load the saved training state into `trainer`; returns the log up to its step."""
+        load_training_state(trainer, self.path / STATE_NAME)
+        return [r for r in self.read_log() if r["step"] <= trainer.steps_done]
+
+    def read_log(self) -> list[dict]:
+        """Every step's losses and learning rate, oldest first ([] before the first save)."""
+        path = self.path / LOG_NAME
+        if not path.is_file():
+            return []
+        try:
+            return list(json.loads(path.read_text(encoding="utf-8"))["records"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise RunError(f"{path} is damaged ({type(e).__name__}: {e})") from None
+
+    def preview_path(self, step: int) -> Path:
+        return self.path / PREVIEWS_DIR / f"step_{step:06d}.png"
+
+    # --- data kept with the run, and removal ---
+
+    def keep_data(self, domain: str, files: Sequence[str | os.PathLike]) -> Path:
+        """Copy a domain's files into the run (`data/A`, `data/B`), so it can resume after a restart."""
+        folder = self.path / DATA_DIR / domain
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, f in enumerate(files):
+            shutil.copy2(f, folder / f"{i:05d}-{Path(f).name}")
+        return folder
+
+    def delete(self) -> None:
+        """Remove the run with everything in it: model, state, log, previews and kept data."""
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def delete_if_untrained(self) -> bool:
+        """After a failed start: remove the folder (copied data and all) if no model was saved yet."""
+        if self.is_model():
+            return False
+        self.delete()
+        return True
+
+
+def _absolute(source: Source):
+    if isinstance(source, (str, os.PathLike)):
+        return str(Path(source).resolve())
+    return [str(Path(p).resolve()) for p in source]

@@ -1,0 +1,56 @@
+"""Where and how the networks run: the precision policy (fp32 or bf16) and CPU thread count."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import torch
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """`auto` → bf16 where the hardware runs it natively (faster there, close to fp32 on trained
+    generators; see benchmarks/README.md), else fp32. `fp32` is the reference implementation's maths."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX-BF16. Without them oneDNN emulates bf16, which is slower than fp32."""
+    capabilities = torch.cpu.get_capabilities()
+    return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
+
+
+def autocast(precision: str, device: torch.device):
+    """bf16 autocast for "bf16", nothing for "fp32" (a resolved precision, not "auto")."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def usable_cpus(cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """CPUs this process may really use: its affinity, further limited by a cgroup CPU quota
+    (containers such as Hugging Face Spaces often see the host's cores but may use only two)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = cgroup_cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cpus
+
+
+def configure_threads() -> int:
+    """Use no more intra-op threads than usable CPUs (more only contend); returns the count."""
+    threads = min(torch.get_num_threads(), usable_cpus())
+    torch.set_num_threads(threads)
+    return threads

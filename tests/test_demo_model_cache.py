@@ -1,0 +1,57 @@
+"""demo/model_cache.py: a bounded LRU of loaded models, one load per source under concurrency."""
+
+import threading
+import time
+
+import pytest
+
+from cyclegan_core import CycleGANError
+from demo.model_cache import ModelCache
+
+
+class Loads:
+    """A loader that records its calls and returns a distinct object per call."""
+
+    def __init__(self, delay=0.0, fail_first=False):
+        self.calls, self.delay, self.fail_first = [], delay, fail_first
+
+    def __call__(self, source):
+        self.calls.append(source)
+        time.sleep(self.delay)
+        if self.fail_first and len(self.calls) == 1:
+            raise CycleGANError("offline")
+        return {"source": source, "load": len(self.calls)}
+
+
+def test_cache_is_lru_and_bounded():
+    loads = Loads()
+    cache = ModelCache(capacity=2, loader=loads)
+    a = cache.get("a")
+    assert cache.get("b") == {"source": "b", "load": 2}
+    assert cache.get("a") is a and loads.calls == ["a", "b"]
+    cache.get("c")  # evicts b, the least recently used
+    assert "b" not in cache and "a" in cache and "c" in cache
+    assert cache.get("b") == {"source": "b", "load": 4}
+    cache.forget("b")
+    assert "b" not in cache
+
+
+def test_cache_loads_a_source_once_under_concurrency():
+    loads = Loads(delay=0.2)
+    cache = ModelCache(loader=loads)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get("x"))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert loads.calls == ["x"] and len(results) == 4 and all(r is results[0] for r in results)
+
+
+def test_failed_load_is_not_cached():
+    loads = Loads(fail_first=True)
+    cache = ModelCache(loader=loads)
+    with pytest.raises(CycleGANError, match="offline"):
+        cache.get("x")
+    assert "x" not in cache
+    assert cache.get("x") == {"source": "x", "load": 2} and loads.calls == ["x", "x"]

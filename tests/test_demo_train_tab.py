@@ -1,0 +1,155 @@
+"""demo/train_tab.py and demo/training.py: the Train tab's handlers, called directly (no server)."""
+
+import threading
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cyclegan_core import CycleGANError, ModelStore, load_model, save_model
+from demo.model_cache import ModelCache
+from demo.train_tab import OUTPUTS, SMALL_PRESET, TrainHandlers
+from demo.training import TrainingSlot, eta_text, loss_rows
+
+STATUS, PLOT, GALLERY, DOWNLOAD, TASK, RUNS = (OUTPUTS.index(name) for name in OUTPUTS)
+
+
+def no_progress(*args, **kwargs):
+    pass
+
+
+@pytest.fixture
+def uploads(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = {}
+    for name, count in (("a", 3), ("b", 2)):
+        paths[name] = []
+        for i in range(count):
+            path = tmp_path / f"{name}{i}.png"
+            Image.fromarray(rng.integers(0, 256, (72, 80, 3), dtype=np.uint8)).save(path)
+            paths[name].append(str(path))
+    return paths
+
+
+@pytest.fixture
+def handlers(offline_sandbox):
+    return TrainHandlers(ModelCache(), TrainingSlot())
+
+
+def start(handlers, uploads, init, steps=3, name="fruity"):
+    return list(handlers.start(uploads["a"], uploads["b"], "red", "blue", init, steps, 64, "fp32", 10, 0.5, name,
+                               [], progress=no_progress))
+
+
+def statuses(outputs):
+    return [o[STATUS] for o in outputs if isinstance(o[STATUS], str)]
+
+
+def test_start_streams_a_run_into_the_store_and_offers_it(handlers, uploads, tiny_model_dir, photo):
+    outputs = start(handlers, uploads, str(tiny_model_dir))
+    texts = statuses(outputs)
+    assert texts[0].startswith("Training **red ↔ blue** in `fruity`: 3 + 2 images")
+    assert texts[-1].startswith("Finished at step **3 / 3**")
+    final = outputs[-1]
+    assert set(final[PLOT]["term"]) == {"G_AB", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B"}
+    galleries = [o[GALLERY] for o in outputs if isinstance(o[GALLERY], list)]
+    assert [caption for _, caption in galleries[0]] == ["real red", "→ blue (G)", "→ back to red (F)", "real blue",
+                                                        "→ red (F)", "→ back to blue (G)"]
+    with zipfile.ZipFile(final[DOWNLOAD]) as z:
+        assert sorted(z.namelist()) == ["fruity/config.json", "fruity/model.safetensors"]
+    assert final[TASK]["value"] == "fruity: red → blue" and "fruity: red → blue" in final[TASK]["choices"]
+    assert final[RUNS] == {"__type__": "update", "choices": ["fruity"], "value": "fruity"}
+    [stored] = handlers.store.models()
+    assert (stored.name, stored.resumable, stored.config.ngf) == ("fruity", True, 8)  # the init's architecture
+    assert load_model(stored.path).translate(photo, "AtoB").size == photo.size
+    assert handlers.resumable_runs() == ["fruity"]
+    assert ("fruity (your model)", str(stored.path)) in handlers.init_choices()
+
+
+def test_resume_continues_from_the_saved_step(handlers, uploads, tiny_model_dir):
+    start(handlers, uploads, str(tiny_model_dir), steps=2)
+    with pytest.raises(CycleGANError, match="has done 2 of its 2 steps"):
+        list(handlers.resume("fruity", 2, [], progress=no_progress))
+    texts = statuses(list(handlers.resume("fruity", 4, [], progress=no_progress)))
+    assert texts[0].startswith("Resuming **red ↔ blue** in `fruity`") and "step 2 of 4" in texts[0]
+    assert texts[-1].startswith("Finished at step **4 / 4**")
+    assert [r["step"] for r in handlers.store.run("fruity").read_log()] == [1, 2, 3, 4]
+    with pytest.raises(CycleGANError, match="choose a run"):
+        list(handlers.resume(None, 4, [], progress=no_progress))
+    with pytest.raises(CycleGANError, match="is not a model name"):
+        list(handlers.resume("../fruity", 4, [], progress=no_progress))
+
+
+def test_stop_ends_the_run_after_the_current_step_and_keeps_it(handlers, uploads, tiny_model_dir):
+    stream = handlers.start(uploads["a"], uploads["b"], "red", "blue", str(tiny_model_dir), 1000, 64, "fp32", 10, 0.5,
+                            "long", [], progress=no_progress)
+    outputs = []
+    for output in stream:
+        outputs.append(output)
+        if isinstance(output[STATUS], str) and output[STATUS].startswith("Step **"):
+            assert handlers.slot.request_stop() == "Stopping long after the current step…"
+    assert statuses(outputs)[-1].startswith("Stopped at step **")
+    assert handlers.store.run("long").is_resumable()
+
+
+def test_a_failed_start_leaves_nothing_behind(handlers, uploads, tmp_path):
+    junk = tmp_path / "junk.txt"
+    junk.write_text("not a picture")
+    with pytest.raises(CycleGANError, match="domain B: 0 usable image"):
+        list(handlers.start(uploads["a"], [str(junk)], "red", "blue", "", 10, 64, "fp32", 10, 0.5, "y", [],
+                            progress=no_progress))
+    assert handlers.store.models() == [] and not (handlers.store.root / "y").exists()
+    with pytest.raises(CycleGANError, match="domain blue has no images yet"):
+        list(handlers.start(uploads["a"], [], "red", "blue", "", 10, 64, "fp32", 10, 0.5, "z", [],
+                            progress=no_progress))
+
+
+def test_a_busy_slot_refuses_a_second_run_without_a_trace(handlers, uploads, tiny_model_dir):
+    with handlers.slot.hold(handlers.store.root / "first"):
+        with pytest.raises(CycleGANError, match=r"a training run \(first\) is already using"):
+            start(handlers, uploads, str(tiny_model_dir), name="second")
+    assert not (handlers.store.root / "second").exists()
+
+
+def test_init_choices_and_suggestions(handlers, tiny_model, offline_sandbox):
+    save_model(tiny_model, ModelStore().root / "mine")
+    choices = handlers.init_choices()
+    assert choices[0] == (SMALL_PRESET, "") and ("horse2zebra (official, horse ↔ zebra)", "horse2zebra") in choices
+    assert choices[-1] == ("mine (your model)", str(ModelStore().root / "mine"))
+    assert handlers.suggest_init("cat", "dog", "")["value"] == "horse2zebra"
+    assert handlers.suggest_init("day", "night", "horse2zebra")["value"] == "summer2winter"
+    assert handlers.suggest_init("apple", "pear", "summer2winter")["value"] == ""
+    kept = handlers.suggest_init("cat", "dog", str(ModelStore().root / "mine"))
+    assert "value" not in kept and kept["choices"] == choices  # the user's pick is kept
+
+
+def test_describe_and_add_folder(handlers, uploads):
+    assert handlers.describe(uploads["a"], " red ").startswith("**red**: 3 usable image(s)")
+    assert handlers.describe(None, "") == "**?**: no files yet."
+    assert handlers.add_folder(["x"], ["a", "b"]) == ["a", "b", "x"] and handlers.add_folder(None, None) == []
+
+
+def test_loss_rows_thin_long_runs_and_keep_the_last_step():
+    records = [{"step": s, "G_AB": s / 10, "D_A": 1.0, "lr": 2e-4} for s in range(1, 1001)]
+    rows = loss_rows(records, ("G_AB", "D_A", "idt_A"), max_points=100)
+    steps = sorted(set(rows["step"]))
+    assert len(steps) <= 101 and steps[0] == 1 and steps[-1] == 1000
+    assert set(rows["term"]) == {"G_AB", "D_A"} and len(rows["loss"]) == 2 * len(steps)
+
+
+def test_eta_text():
+    assert eta_text(1.5, 100) == "2:30"
+    assert eta_text(2.0, 3600) == "2:00:00"
+
+
+def test_one_run_at_a_time(tmp_path):
+    slot = TrainingSlot()
+    with slot.hold(tmp_path / "first"):
+        with pytest.raises(CycleGANError, match=r"a training run \(first\) is already using"):
+            with slot.hold(tmp_path / "second"):
+                pass
+        assert slot.request_stop() == "Stopping first after the current step…"
+    assert slot.request_stop() == "No training run is active."
+    with slot.hold(tmp_path / "third") as stop:
+        assert isinstance(stop, threading.Event) and not stop.is_set()

@@ -1,0 +1,43 @@
+"""runtime.py: the precision policy and the CPU thread count."""
+
+import pytest
+import torch
+
+from cyclegan_core.runtime import configure_threads, resolve_precision
+
+
+def test_auto_precision_is_fp32_without_native_bf16(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": False, "amx_bf16": False})
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": True})
+    assert resolve_precision("auto", torch.device("cpu")) == "bf16"
+
+
+def test_usable_cpus_respects_a_cgroup_quota(tmp_path):
+    from cyclegan_core.runtime import usable_cpus
+    affinity = usable_cpus(tmp_path / "missing")  # no cgroup file: the affinity mask
+    assert affinity >= 1
+    quota = tmp_path / "cpu.max"
+    quota.write_text("100000 100000\n")  # one CPU's worth of time
+    assert usable_cpus(quota) == 1
+    quota.write_text("max 100000\n")
+    assert usable_cpus(quota) == affinity
+    quota.write_text("50000 100000\n")  # half a CPU still gets one thread
+    assert usable_cpus(quota) == 1
+
+
+
+def test_explicit_precisions_are_kept_and_unknown_ones_refused():
+    assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
+    assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
+    with pytest.raises(ValueError, match="unknown precision 'int4'"):
+        resolve_precision("int4", torch.device("cpu"))
+
+
+def test_configure_threads_never_raises_the_count(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr("cyclegan_core.runtime.usable_cpus", lambda: 1)
+        assert configure_threads() == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,115 @@
+"""trainer.py: one iteration is the paper's objective, G and D updated in turn, nothing else touched."""
+
+import inspect
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cyclegan_core import CycleGAN, CycleGANTrainer, ModelConfig, TrainConfig, save_model
+from cyclegan_core.trainer import LOSS_NAMES, REFERENCE_LOSS_NAMES
+
+TINY = dict(ngf=8, n_blocks=1, ndf=8, n_layers_D=2, crop_size=32, precision="fp32", pool_size=4)
+
+
+@pytest.fixture
+def trainer():
+    torch.manual_seed(0)
+    return CycleGANTrainer.create(TrainConfig(**TINY))
+
+
+def batch(seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 3, 32, 32, generator=g) * 2 - 1, torch.rand(1, 3, 32, 32, generator=g) * 2 - 1
+
+
+def snapshot(*nets):
+    return [p.detach().clone() for net in nets for p in net.parameters()]
+
+
+def changed(before, *nets):
+    return [not torch.equal(a, b) for a, b in zip(before, (p for net in nets for p in net.parameters()))]
+
+
+def test_generator_losses_are_the_papers_equations(trainer):
+    a, b = batch(1)
+    t, c = trainer, trainer.config
+    with torch.no_grad():
+        fake_b, fake_a = t.G_AB(a), t.G_BA(b)
+        expected = {
+            "G_AB": F.mse_loss(t.D_B(fake_b), torch.ones_like(t.D_B(fake_b))),  # LSGAN, Eq. 1
+            "G_BA": F.mse_loss(t.D_A(fake_a), torch.ones_like(t.D_A(fake_a))),
+            "cycle_A": c.lambda_A * (t.G_BA(fake_b) - a).abs().mean(),  # Eq. 2
+            "cycle_B": c.lambda_B * (t.G_AB(fake_a) - b).abs().mean(),
+            "idt_A": c.lambda_identity * c.lambda_A * (t.G_BA(a) - a).abs().mean(),  # Sec. 5.2
+            "idt_B": c.lambda_identity * c.lambda_B * (t.G_AB(b) - b).abs().mean(),
+        }
+    d_before, g_before = snapshot(t.D_A, t.D_B), snapshot(t.G_AB, t.G_BA)
+    losses, out_fake_a, out_fake_b = t.generator_step(a, b)
+    assert list(losses) == list(expected)
+    for name, value in expected.items():
+        assert float(losses[name]) == pytest.approx(float(value), rel=1e-5), name
+    torch.testing.assert_close(out_fake_a, fake_a)
+    torch.testing.assert_close(out_fake_b, fake_b)
+    assert not any(changed(d_before, t.D_A, t.D_B)), "the generator step must not move the discriminators"
+    assert all(changed(g_before, t.G_AB, t.G_BA)), "every generator parameter gets a gradient"
+    assert all(p.requires_grad for p in t.D_A.parameters())  # restored for the D step
+
+
+def test_discriminator_step_uses_the_pools_and_moves_only_d(trainer):
+    a, b = batch(2)
+    t = trainer
+    fake_a, fake_b = t.G_BA(b).detach(), t.G_AB(a).detach()
+    with torch.no_grad():
+        d_a = 0.5 * (F.mse_loss(t.D_A(a), torch.ones_like(t.D_A(a)))
+                     + F.mse_loss(t.D_A(fake_a), torch.zeros_like(t.D_A(fake_a))))
+    g_before, d_before = snapshot(t.G_AB, t.G_BA), snapshot(t.D_A, t.D_B)
+    losses = t.discriminator_step(a, b, fake_a, fake_b)
+    assert set(losses) == {"D_A", "D_B"}
+    assert float(losses["D_A"]) == pytest.approx(float(d_a), rel=1e-5)  # the pool returns new images while filling
+    assert len(t.pool_A.images) == len(t.pool_B.images) == 1
+    assert not any(changed(g_before, t.G_AB, t.G_BA))
+    assert all(changed(d_before, t.D_A, t.D_B))
+
+
+def test_step_sets_the_learning_rate_counts_and_reports_every_term(trainer):
+    losses = trainer.step(*batch(3), lr=1e-3)
+    assert tuple(losses) == LOSS_NAMES and all(isinstance(v, float) for v in losses.values())
+    assert trainer.steps_done == 1
+    assert {g["lr"] for opt in (trainer.opt_G, trainer.opt_D) for g in opt.param_groups} == {1e-3}
+    no_identity = CycleGANTrainer.create(TrainConfig(**TINY, lambda_identity=0))
+    assert "idt_A" not in no_identity.step(*batch(3), lr=1e-3)
+
+
+def test_create_from_scratch_or_from_an_init_model(tmp_path):
+    scratch = CycleGANTrainer.create(TrainConfig(**TINY, domain_a="cat"))
+    c = scratch.model.config
+    assert (c.ngf, c.n_blocks, c.domain_a, c.domain_b, c.image_size) == (8, 1, "cat", "B", 32)
+    assert "from scratch" in c.provenance
+    torch.manual_seed(5)
+    init = CycleGAN(ModelConfig(ngf=8, n_blocks=2, domain_a="horse", domain_b="zebra", license="BSD"))
+    save_model(init, tmp_path / "init")
+    tuned = CycleGANTrainer.create(TrainConfig(**TINY, init=str(tmp_path / "init")))
+    c = tuned.model.config
+    assert (c.ngf, c.n_blocks, c.domain_a, c.domain_b, c.license) == (8, 2, "horse", "zebra", "BSD")
+    for (name, x), y in zip(init.state_dict().items(), tuned.model.state_dict().values()):
+        assert torch.equal(x, y), name
+
+
+def test_cycles_for_previews(trainer):
+    images = trainer.cycles(*batch(4))
+    assert list(images) == ["real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B"]
+    assert all(v.shape == (1, 3, 32, 32) and v.dtype == torch.float32 for v in images.values())
+    torch.testing.assert_close(images["fake_B"], trainer.G_AB(batch(4)[0]).detach())
+
+
+def test_reference_loss_names_are_a_complete_renaming():
+    assert tuple(REFERENCE_LOSS_NAMES) == LOSS_NAMES
+    assert len(set(REFERENCE_LOSS_NAMES.values())) == len(LOSS_NAMES)  # one-to-one
+    assert REFERENCE_LOSS_NAMES["D_A"] == "D_B" and REFERENCE_LOSS_NAMES["idt_A"] == "idt_B"
+    assert REFERENCE_LOSS_NAMES["cycle_A"] == "cycle_A"
+
+
+@pytest.mark.parametrize("method", ["step", "generator_step", "discriminator_step"])
+def test_each_step_reads_on_one_screen(method):
+    assert len(inspect.getsource(getattr(CycleGANTrainer, method)).splitlines()) <= 40

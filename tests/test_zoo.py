@@ -1,0 +1,14 @@
+"""zoo.py: the official models, and which one to fine-tune from for a pair of domain names."""
+
+from cyclegan_core.zoo import ZOO, nearest_zoo_model
+
+
+def test_zoo_lists_both_official_pairs_with_their_upstream_files():
+    assert ZOO["horse2zebra"].a_to_b_file == "horse2zebra" and ZOO["horse2zebra"].b_to_a_file == "zebra2horse"
+    assert (ZOO["summer2winter"].domain_a, ZOO["summer2winter"].domain_b) == ("summer", "winter")
+
+
+def test_nearest_zoo_model_by_domain_names():
+    assert nearest_zoo_model("Cat", "dog") == "horse2zebra"
+    assert nearest_zoo_model("day", "night") == "summer2winter"
+    assert nearest_zoo_model("apple", "orange") is None
