@@ -18,19 +18,20 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from cyclegan_core.model_config import ModelConfig  # noqa: E402
+from cyclegan_core import CycleGANTrainer, TrainConfig  # noqa: E402
 from cyclegan_core.runtime import cpu_has_native_bf16, resolve_precision  # noqa: E402
-from cyclegan_core.train import PRESETS, TrainConfig, _Run  # noqa: E402
+from cyclegan_core.train_config import PRESETS  # noqa: E402
 
 
-def seconds_per_step(preset: str, crop: int, precision: str, steps: int, tmp: Path) -> float:
-    config = TrainConfig(crop_size=crop, load_size=crop, precision=precision, **PRESETS[preset])
-    run = _Run(config, tmp / f"{preset}-{crop}-{precision}", "cpu", resume=False)
+def seconds_per_step(preset: str, crop: int, precision: str, steps: int) -> float:
+    """Seconds per `CycleGANTrainer.step` (the iteration `train()` runs), after one warm-up step."""
+    trainer = CycleGANTrainer.create(TrainConfig(crop_size=crop, load_size=crop, precision=precision,
+                                                 **PRESETS[preset]))
     a, b = torch.rand(1, 3, crop, crop) * 2 - 1, torch.rand(1, 3, crop, crop) * 2 - 1
-    run.optimise(a, b, config.lr, precision)  # warm-up
+    trainer.step(a, b, trainer.config.lr)  # warm-up
     start = time.perf_counter()
     for _ in range(steps):
-        run.optimise(a, b, config.lr, precision)
+        trainer.step(a, b, trainer.config.lr)
     return (time.perf_counter() - start) / steps
 
 
@@ -38,16 +39,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=6)
     args = parser.parse_args()
-    import tempfile
-    assert ModelConfig  # the run builds its own config; imported to fail early if the package is broken
-    with tempfile.TemporaryDirectory() as tmp:
-        results = {}
-        print(f"{'setting':28s} {'fp32 s/step':>12s} {'bf16 s/step':>12s} {'bf16 speed-up':>14s}")
-        for preset, crop in (("full", 128), ("small", 64)):
-            fp32 = seconds_per_step(preset, crop, "fp32", args.steps, Path(tmp))
-            bf16 = seconds_per_step(preset, crop, "bf16", args.steps, Path(tmp))
-            results[(preset, crop)] = (fp32, bf16)
-            print(f"{preset + f' preset, {crop}² crops':28s} {fp32:12.3f} {bf16:12.3f} {fp32 / bf16:13.2f}×")
+    results = {}
+    print(f"{'setting':28s} {'fp32 s/step':>12s} {'bf16 s/step':>12s} {'bf16 speed-up':>14s}")
+    for preset, crop in (("full", 128), ("small", 64)):
+        fp32 = seconds_per_step(preset, crop, "fp32", args.steps)
+        bf16 = seconds_per_step(preset, crop, "bf16", args.steps)
+        results[(preset, crop)] = (fp32, bf16)
+        print(f"{preset + f' preset, {crop}² crops':28s} {fp32:12.3f} {bf16:12.3f} {fp32 / bf16:13.2f}×")
     fp32, bf16 = results[("full", 128)]
     auto = resolve_precision("auto", torch.device("cpu"))
     right = (auto == "bf16") == (bf16 < fp32)

@@ -35,10 +35,6 @@ class StoredModel:
     config: ModelConfig
     resumable: bool
 
-    @property
-    def run(self) -> RunFolder:
-        return RunFolder(self.path)
-
 
 class ModelStore:
     def __init__(self, root: Path | str | None = None):

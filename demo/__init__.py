@@ -1,4 +1,13 @@
-"""CycleGAN Studio's Gradio UI (the only package that imports gradio)."""
+"""CycleGAN Studio's Gradio UI (the only package that imports gradio): thin wiring over `cyclegan_core`.
+
+    app.py            build_demo(): the page, its tabs and the queue
+    translate_tab.py  the Translate tab: TranslateHandlers and their wiring
+    train_tab.py      the Train tab: TrainHandlers and their wiring
+    training.py       what the Train tab needs besides widgets: the one training slot, summaries
+    tasks.py          the Translate tab's task list ("horse → zebra", "SOURCE:AtoB")
+    model_cache.py    a small thread-safe LRU of loaded models
+    errors.py         core errors → messages on the page, never a crash
+"""
 
 from .app import build_demo, launch_options
 

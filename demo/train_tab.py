@@ -207,7 +207,9 @@ def build_train_tab(demo: gr.Blocks, cache: ModelCache, slot: TrainingSlot, task
     plot = gr.LinePlot(x="step", y="loss", color="term", label="Losses", elem_id="loss-plot", height=320)
     gallery = gr.Gallery(label="Previews: real → translated → back", columns=3, elem_id="previews", format="png")
     download = gr.File(label="Your model (config.json + model.safetensors, zipped)", elem_id="train-download")
-    outputs = [status, plot, gallery, download, task, run_choice]  # in the order of OUTPUTS
+    by_name = {"status": status, "plot": plot, "gallery": gallery, "download": download, "task": task,
+               "run_choice": run_choice}
+    outputs = [by_name[name] for name in OUTPUTS]
 
     for (name, files, folder, info), key in zip(domains, "ab"):
         folder.upload(handlers.add_folder, [folder, files], files, api_visibility="private")

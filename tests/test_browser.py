@@ -150,11 +150,16 @@ def test_fine_tune_of_a_full_size_zoo_model_previews_within_a_minute_and_resumes
         page.locator("#train-status", has_text="s/step").wait_for(timeout=60_000)
         page.click("#train-stop")
         page.locator("#train-status", has_text="Stopped at step").wait_for(timeout=120_000)
-        run = offline_sandbox / "weights" / "summer2winter"
+        # The default name summer2winter is the zoo model's own folder in the store: the run gets
+        # another name, and the official model cached there stays what it was.
+        run = offline_sandbox / "weights" / "summer2winter-2"
         done = len(json.loads((run / "log.json").read_text())["records"])
         assert done >= 1 and f"Stopped at step {done} / 300" in page.inner_text("#train-status")
+        zoo_cache = offline_sandbox / "weights" / "summer2winter"
+        assert "Official CycleGAN generators" in (zoo_cache / "config.json").read_text()
+        assert not (zoo_cache / "training_state.safetensors").exists()
 
-        assert page.input_value("#resume-run input") == "summer2winter"
+        assert page.input_value("#resume-run input") == "summer2winter-2"
         page.click("#train-resume")
         page.locator("#train-status", has_text=f"step {done} of 300").wait_for(timeout=60_000)
         page.locator("#train-status", has_text="s/step").wait_for(timeout=120_000)

@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 
@@ -25,10 +26,27 @@ def photos(photo, tmp_path):
     return folder
 
 
-def test_help_for_each_command():
-    for command in ("convert", "translate", "fetch"):
-        result = run_cli(command, "--help")
-        assert result.returncode == 0 and "usage:" in result.stdout
+def test_help_for_each_command(capsys):
+    from cyclegan_core.cli import build_parser, main
+    commands = re.search(r"\{([a-z,]+)\}", build_parser().format_usage()).group(1).split(",")
+    assert commands == ["convert", "translate", "train", "fetch"]
+    for command in commands:
+        with pytest.raises(SystemExit) as exit:
+            main([command, "--help"])
+        assert exit.value.code == 0 and capsys.readouterr().out.startswith(f"usage: python -m cyclegan_core {command}")
+    assert run_cli("--help").stdout.startswith("usage:")  # and as a program
+
+
+def test_train_help_shows_train_configs_own_defaults(capsys):
+    from cyclegan_core import TrainConfig
+    from cyclegan_core.cli import main
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    defaults = TrainConfig()
+    for expected in (f"default {defaults.steps}", f"(default {defaults.crop_size})", f"default {defaults.lr:g}",
+                     f"default {defaults.lambda_A:g}", f"default {defaults.preview_every}"):
+        assert expected in text
 
 
 def test_translate_file_to_file(tiny_model, tiny_model_dir, photos, tmp_path):

@@ -105,3 +105,16 @@ def test_ctrl_c_stops_after_the_step_and_saves(tmp_path):
     assert "stopping after this step" in stderr and "stopped at step" in stdout and "resume with:" in stdout
     assert "Traceback" not in stderr
     assert load_model(run) is not None and (run / "training_state.safetensors").is_file()
+
+
+def test_options_map_onto_train_config_and_the_rest_are_its_defaults():
+    from cyclegan_core import TrainConfig
+    from cyclegan_core.cli import build_parser, train_config
+    args = build_parser().parse_args(["train", "--data-a", "a", "--data-b", "b", "--out", "o", "--crop-size", "64",
+                                      "--lambda-cycle", "5", "--domains", "cat", "dog", "--preset", "full"])
+    config = train_config(args)
+    assert config == TrainConfig(crop_size=64, lambda_A=5.0, lambda_B=5.0, domain_a="cat", domain_b="dog", ngf=64,
+                                 n_blocks=9)
+    assert config.load_size == 72  # derived from the crop by TrainConfig itself
+    args = build_parser().parse_args(["train", "--data-a", "a", "--data-b", "b", "--out", "o"])
+    assert train_config(args) == TrainConfig()

@@ -1,0 +1,21 @@
+"""benchmarks/: every script still imports what it measures (its --help runs)."""
+
+import subprocess
+import sys
+
+import pytest
+from test_cli import ROOT
+
+SCRIPTS = sorted((ROOT / "benchmarks").glob("*.py"))
+
+
+def test_there_are_benchmark_scripts():
+    assert {p.name for p in SCRIPTS} >= {"translate_speed.py", "train_step_speed.py", "train_convergence.py"}
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_benchmark_script_starts(script):
+    result = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, cwd=ROOT,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage:")
