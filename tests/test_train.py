@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 from cyclegan_core import CycleGANError, RunError, RunFolder, load_model, save_model
 from cyclegan_core.train import CheckpointSaved, Finished, Preview, Started, StepDone, train
@@ -72,7 +73,10 @@ def test_close_mid_run_leaves_a_loadable_model_and_resumable_state(domains, tmp_
         if isinstance(event, StepDone) and event.step == 3:
             break
     stream.close()  # what the UI's Stop and an abandoned generator do
-    assert load_model(run) is not None
+    model, state = load_model(run), load_file(run / "training_state.safetensors")
+    for name, tensor in model.state_dict().items():  # the model folder and the state are of one step
+        assert torch.equal(tensor, state[name]), name
+    assert RunFolder(run).steps_done() == 3
     with open(run / "log.json") as f:
         assert [r["step"] for r in json.load(f)["records"]] == [1, 2, 3]
     events = run_all(RunFolder(run).read_record().config, domains, run, resume=True)
