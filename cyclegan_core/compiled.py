@@ -82,7 +82,9 @@ class WindowCompiler:
             pending = len(self._queued) - len(self._ready)
         if pending:
             return f"compiling {pending} window shape(s) in the background; eager meanwhile"
-        return f"compiled ({self.compiled_count} window shapes)" if self.compiled_count else "eager (nothing compiled yet)"
+        if self.compiled_count:
+            return f"compiled ({self.compiled_count} window shapes in {self.seconds:.0f} s)"
+        return "eager (nothing compiled yet)"
 
     def runner(self) -> Runner:
         return self._run
