@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=int, default=None, help="refuse images larger than this many pixels")
     p.set_defaults(run=run_translate)
 
-    d = TrainConfig()  # every default below is TrainConfig's
+    d = TrainConfig()  # the training defaults named below are TrainConfig's
     p = commands.add_parser("train", help="train or fine-tune a CycleGAN on two unpaired image sets",
                             description="Train on two unpaired domains (each a folder, a zip, or several files). "
                                         "The run folder is a model folder at once (translate --model RUN_DIR) and "
