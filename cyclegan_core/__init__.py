@@ -27,6 +27,7 @@ Modules, one concern each (read them in this order to follow the paper, then the
     store.py           the local model store (weights/): list models and runs, new run, delete
     zoo.py             the official models offered by name
     sources.py         load(source): a folder, a zoo name (local, Hub, upstream) or a Hub repo
+    public_sources.py  what a visitor of a public app may name as a source: never a server path
     hub.py             model folders from the Hugging Face Hub
     convert.py         the reference implementation's .pth generators → a model folder
     download.py        HTTP: a short reachability probe and a verified download
@@ -35,7 +36,8 @@ Modules, one concern each (read them in this order to follow the paper, then the
     cli.py             `python -m cyclegan_core {convert,translate,train,fetch}` (__main__.py runs it)
 """
 
-from .errors import CycleGANError, DataError, ImageError, ModelFormatError, ModelNotFoundError, RunError
+from .errors import (CycleGANError, DataError, ImageError, ModelFormatError, ModelNotFoundError, RunError,
+                     SourceRefused)
 from .images import load_image
 from .model import DIRECTIONS, CycleGAN, CycleResult
 from .model_config import ModelConfig
@@ -51,7 +53,8 @@ from .zoo import ZOO
 
 __all__ = [
     "CycleGAN", "CycleGANError", "CycleGANTrainer", "CycleResult", "DIRECTIONS", "DataError", "ImageError",
-    "ModelConfig", "ModelFormatError", "ModelNotFoundError", "ModelStore", "RunError", "RunFolder", "TrainConfig",
+    "ModelConfig", "ModelFormatError", "ModelNotFoundError", "ModelStore", "RunError", "RunFolder", "SourceRefused",
+    "TrainConfig",
     "ZOO", "convert_official", "is_model_folder", "load", "load_image", "load_model", "save_model", "train",
     "weights_dir",
 ]

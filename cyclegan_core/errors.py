@@ -2,7 +2,15 @@
 
 
 class CycleGANError(Exception):
-    """Base class: the CLI and the UI show these messages as they are, without a traceback."""
+    """Base class: the CLI and the UI show these messages without a traceback.
+
+    `str(error)` is the full message, for the person who runs the code (the CLI, the Python API, a
+    server's log). `public`, where given, is what a visitor of a public app may read instead: the
+    same problem, without the server's paths, settings or repair commands."""
+
+    def __init__(self, message: str, public: str | None = None):
+        super().__init__(message)
+        self.public = public
 
 
 class ModelFormatError(CycleGANError):
@@ -23,3 +31,8 @@ class DataError(CycleGANError):
 
 class RunError(CycleGANError):
     """A training run folder or its training state cannot be used (missing, finished, clashing, damaged)."""
+
+
+class SourceRefused(ModelNotFoundError):
+    """A model source that this app does not accept from a visitor (a server path, an owner not on
+    the allow-list, a file over the size cap)."""

@@ -19,7 +19,7 @@ from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, HfHubHTT
                                     RepositoryNotFoundError, RevisionNotFoundError)
 
 from .model_folder import CONFIG_NAME, WEIGHTS_NAME
-from .errors import ModelNotFoundError
+from .errors import ModelNotFoundError, SourceRefused
 from .download import probe
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(/[\w.-]+)*(@[\w./-]+)?$")
@@ -49,12 +49,18 @@ def hub_endpoint() -> str:
     return os.environ.get("HF_ENDPOINT", "").rstrip("/") or hf_constants.ENDPOINT
 
 
-def download_model_folder(source: HubSource) -> Path:
-    """Fetch config.json and model.safetensors into the Hub cache; return the folder holding both."""
+def download_model_folder(source: HubSource, max_bytes: int | None = None) -> Path:
+    """Fetch config.json and model.safetensors into the Hub cache; return the folder holding both.
+
+    With `max_bytes`, the size of model.safetensors is read from the Hub's file metadata first and a
+    larger (or unsized) file is refused before any byte of it is downloaded."""
     endpoint = hub_endpoint()
     offline_reason = "HF_HUB_OFFLINE is set" if hf_constants.HF_HUB_OFFLINE else probe(endpoint)
     paths = []
+    filename = WEIGHTS_NAME
     try:
+        if max_bytes is not None and offline_reason is None:
+            _check_size(source, endpoint, max_bytes)
         for filename in (CONFIG_NAME, WEIGHTS_NAME):
             paths.append(huggingface_hub.hf_hub_download(
                 source.repo_id, filename, subfolder=source.subfolder, revision=source.revision,
@@ -78,3 +84,15 @@ def download_model_folder(source: HubSource) -> Path:
     except (HfHubHTTPError, OSError) as e:
         raise ModelNotFoundError(f"downloading {source} from the Hub failed: {e}") from None
     return Path(paths[0]).parent
+
+
+def _check_size(source: HubSource, endpoint: str, max_bytes: int) -> None:
+    url = huggingface_hub.hf_hub_url(source.repo_id, WEIGHTS_NAME, subfolder=source.subfolder,
+                                     revision=source.revision, endpoint=endpoint)
+    size = huggingface_hub.get_hf_file_metadata(url, endpoint=endpoint, library_name="cyclegan-studio").size
+    if size is None or size > max_bytes:
+        what = "of unknown size" if size is None else f"{size / 2**20:.0f} MB"
+        raise SourceRefused(f"{source}'s {WEIGHTS_NAME} is {what}; this app loads Hub models up to "
+                            f"{max_bytes / 2**20:.0f} MB (CYCLEGAN_HUB_MAX_BYTES)",
+                            public=f"{source}'s {WEIGHTS_NAME} is {what}; this app loads Hub models up to "
+                                   f"{max_bytes / 2**20:.0f} MB")

@@ -117,14 +117,19 @@ class RunFolder:
     # --- saving and restoring a trainer ---
 
     def save(self, trainer: "CycleGANTrainer", log: list[dict]) -> Path:
-        """Model folder first, then the training state, then the log; each file atomically."""
+        """Model folder, log, then the training state; each file atomically. A crash between two of
+        them leaves a loadable model and a state whose step the log covers (`restore` drops log
+        records past the state's step)."""
         save_model(trainer.model, self.path)
-        save_training_state(trainer, self.path / STATE_NAME)
         atomic_write_text(self.path / LOG_NAME, json.dumps({"records": log}) + "\n")
+        save_training_state(trainer, self.path / STATE_NAME)
         return self.path
 
     def restore(self, trainer: "CycleGANTrainer") -> list[dict]:
-        """Load the saved training state into `trainer`; returns the log up to its step."""
+        """Load the saved training state into `trainer`; returns the log up to its step. Temporary
+        files a killed process left behind (`atomic.atomic_path`) are removed."""
+        for leftover in self.path.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
         load_training_state(trainer, self.path / STATE_NAME)
         return [r for r in self.read_log() if r["step"] <= trainer.steps_done]
 

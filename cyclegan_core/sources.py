@@ -78,7 +78,8 @@ def load_zoo(name: str, device: str = "cpu") -> CycleGAN:
     except (CycleGANError, OSError) as e:
         tried.append(f"upstream: {e}")
     raise ModelNotFoundError(
-        f"zoo model {name!r} is not available. Tried:\n  - " + "\n  - ".join(tried) +
+        public=f"zoo model {name!r} is not available on this server right now (its weights could not be fetched)",
+        message=f"zoo model {name!r} is not available. Tried:\n  - " + "\n  - ".join(tried) +
         f"\nTo use it offline, put a model folder ({CONFIG_NAME} + {WEIGHTS_NAME}) at {local}, or download "
         f"{entry.a_to_b_file}.pth and {entry.b_to_a_file}.pth from the reference project and run:\n"
         f"  python -m cyclegan_core convert {entry.a_to_b_file}.pth {entry.b_to_a_file}.pth "

@@ -4,12 +4,14 @@
         print(event)
 
 The CLI prints the events, the UI draws them, tests consume a few. Closing the generator (or
-setting `stop`) ends the run; the `finally:` saves a resumable state, so Stop loses nothing. One
+setting `stop`) ends the run; the `finally:` saves a resumable state, so Stop loses nothing. A
+non-finite loss stops the run with a RunError and keeps the last saved state. One
 iteration is `CycleGANTrainer.step` (`trainer.py`); the run folder's files are `runs.RunFolder`'s.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from torchvision.utils import make_grid, save_image
 
 from .atomic import atomic_path
 from .data import Source, UnpairedData, load_domain
+from .errors import RunError
 from .images import tensor_to_image
 from .model import CycleGAN
 from .model_folder import read_config
@@ -105,7 +108,7 @@ def train(config: TrainConfig, data_a: Source, data_b: Source, out: Path | str, 
     preview_a, preview_b = data.preview_pair(config.crop_size)
     first_step = trainer.steps_done + 1  # previewed at once: what the (initial) model does, within seconds
     saved_step = trainer.steps_done
-    timer, seconds_per_step, stopped = time.perf_counter(), 0.0, False
+    timer, seconds_per_step, stopped, diverged = time.perf_counter(), 0.0, False, False
     try:
         while trainer.steps_done < total:
             if stop is not None and stop.is_set():
@@ -114,6 +117,12 @@ def train(config: TrainConfig, data_a: Source, data_b: Source, out: Path | str, 
             lr = config.learning_rate(trainer.steps_done, total)
             losses = trainer.step(*data.batch(config.batch_size), lr)
             step, now = trainer.steps_done, time.perf_counter()
+            bad = {name: value for name, value in losses.items() if not math.isfinite(value)}
+            if bad:  # the weights are no longer usable: keep the last saved state, not these
+                diverged = True
+                raise RunError(f"training diverged at step {step} ({', '.join(f'{k} = {v}' for k, v in bad.items())}"
+                               f"); the last saved state (step {saved_step}) is kept. A lower learning rate or "
+                               f"other data may help.")
             seconds_per_step = (now - timer) if step == 1 else 0.9 * seconds_per_step + 0.1 * (now - timer)
             timer = now
             log.append({"step": step, **losses, "lr": lr})
@@ -127,7 +136,7 @@ def train(config: TrainConfig, data_a: Source, data_b: Source, out: Path | str, 
         yield CheckpointSaved(trainer.steps_done, run.save(trainer, log))
         yield Finished(trainer.steps_done, total, run.path, stopped)
     finally:
-        if saved_step != trainer.steps_done:  # closed, interrupted or failed mid-run: keep what was learnt
+        if saved_step != trainer.steps_done and not diverged:  # closed, interrupted or failed: keep what was learnt
             run.save(trainer, log)
 
 

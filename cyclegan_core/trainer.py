@@ -22,6 +22,7 @@ Loss names, ours against the reference implementation's (`models/cycle_gan_model
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import torch
 
@@ -65,7 +66,7 @@ class CycleGANTrainer:
         `config.init` (its architecture too); the discriminators always start fresh."""
         init = load(config.init, device="cpu") if config.init else None
         base = init.config if init is not None else ModelConfig(ngf=config.ngf, n_blocks=config.n_blocks)
-        origin = f"fine-tuned from {config.init}" if init is not None else "trained from scratch"
+        origin = f"fine-tuned from {_named(config.init)}" if init is not None else "trained from scratch"
         model = CycleGAN(base.replace(
             domain_a=config.domain_a or (base.domain_a if init is not None else "A"),
             domain_b=config.domain_b or (base.domain_b if init is not None else "B"),
@@ -131,6 +132,11 @@ class CycleGANTrainer:
             rec_A, rec_B = self.G_BA(fake_B), self.G_AB(fake_A)
         images = (real_A, fake_B, rec_A, real_B, fake_A, rec_B)
         return {name: t.float().cpu() for name, t in zip(PREVIEW_NAMES, images)}
+
+
+def _named(source: str) -> str:
+    """A source as provenance names it: a local folder by its name (not its path on this machine)."""
+    return Path(source).name if Path(source).is_dir() else source
 
 
 def _requires_grad(nets, flag: bool) -> None:

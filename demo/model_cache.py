@@ -1,4 +1,5 @@
-"""A small LRU cache of loaded models, safe to share between Gradio's worker threads.
+"""A small LRU cache of loaded models, safe to share between Gradio's worker threads. Keys are the
+sources a visitor may name (`cyclegan_core.public_sources`): never server paths.
 
 Switching back to a recently used task is instant; at most `capacity` models stay in memory
 (a full 9-block model pair is ≈90 MB). Concurrent requests for the same source load it once.
@@ -10,12 +11,13 @@ import threading
 from collections import OrderedDict
 from typing import Callable
 
-from cyclegan_core import CycleGAN, load
+from cyclegan_core import CycleGAN
+from cyclegan_core.public_sources import load_public
 from cyclegan_core.compiled import WindowCompiler, should_compile
 
 
 class ModelCache:
-    def __init__(self, capacity: int = 4, loader: Callable[[str], CycleGAN] = load):
+    def __init__(self, capacity: int = 4, loader: Callable[[str], CycleGAN] = load_public):
         self.capacity = capacity
         self.loader = loader
         self._models: OrderedDict[str, CycleGAN] = OrderedDict()

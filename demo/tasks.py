@@ -1,8 +1,9 @@
 """Translate-tab tasks: a model source plus a direction, with the label a person reads.
 
 Labels: zoo directions read "horse → zebra"; other models read "my-cats: cat → dog". For
-programmatic use any task may also be written "SOURCE:AtoB" / "SOURCE:BtoA", where SOURCE is
-anything `cyclegan_core.load` accepts (a zoo name, a model folder, a Hub repo id).
+programmatic use any task may also be written "SOURCE:AtoB" / "SOURCE:BtoA", where SOURCE is a
+source a visitor may name (`cyclegan_core.public_sources`): a zoo name, a model of the store by its
+name, or a Hub repo id; never a path on the server.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def local_tasks(store: ModelStore | None = None) -> list[Task]:
     """Both directions of every model in the local store that is not a zoo model."""
     tasks = []
     for model in (store or ModelStore()).models():
-        tasks += model_tasks(str(model.path), model.name, model.config.domain_a, model.config.domain_b)
+        tasks += model_tasks(model.name, model.name, model.config.domain_a, model.config.domain_b)
     return tasks
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from cyclegan_core import ZOO, CycleGANError, ModelStore, RunFolder, TrainConfig
 from cyclegan_core.model_folder import zip_model_folder
+from cyclegan_core.public_sources import resolve
 from cyclegan_core.train import CheckpointSaved, Event, Finished, Preview, Started, StepDone, train
 from cyclegan_core.train_config import PRESETS
 from cyclegan_core.trainer import LOSS_NAMES
@@ -52,7 +53,7 @@ class TrainHandlers:
         """What a run can start from: a small model from scratch, a zoo model or one of the store's."""
         choices = [(SMALL_PRESET, "")]
         choices += [(f"{name} (official, {e.domain_a} ↔ {e.domain_b})", name) for name, e in ZOO.items()]
-        choices += [(f"{m.name} (your model)", str(m.path)) for m in self.store.models()]
+        choices += [(f"{m.name} (your model)", m.name) for m in self.store.models()]
         return choices
 
     def resumable_runs(self) -> list[str]:
@@ -87,9 +88,10 @@ class TrainHandlers:
         for label, files in ((name_a, files_a), (name_b, files_b)):
             if not files:
                 raise CycleGANError(f"domain {label} has no images yet: drop image files, a folder or a zip")
+        init = resolve(init_source, self.store).init_source() if init_source else None  # never a server path
         config = TrainConfig(steps=int(n_steps), crop_size=int(crop_size), precision=precision,
                              lambda_A=float(lambda_cycle), lambda_B=float(lambda_cycle),
-                             lambda_identity=float(lambda_identity), init=init_source or None, domain_a=name_a,
+                             lambda_identity=float(lambda_identity), init=init, domain_a=name_a,
                              domain_b=name_b, preview_every=PREVIEW_EVERY,
                              checkpoint_every=max(50, int(n_steps) // 5), **PRESETS["small"])
         run = self.store.new_run(model_name or f"{name_a}2{name_b}")
@@ -133,9 +135,9 @@ class TrainHandlers:
                     pictures = [(img, CAPTIONS[key].format(a=names[0], b=names[1])) for key, img in event.images.items()]
                     yield gr.skip(), gr.skip(), pictures, gr.skip(), gr.skip(), gr.skip()
                 elif isinstance(event, CheckpointSaved):
-                    self.cache.forget(str(run.path))
+                    self.cache.forget(run.name)
                 elif isinstance(event, Finished):
-                    self.cache.forget(str(run.path))
+                    self.cache.forget(run.name)
                     archive = zip_model_folder(run.path, Path(tempfile.mkdtemp(prefix="cyclegan-download-"))
                                                / f"{run.name}.zip")
                     label = f"{run.name}: {names[0]} → {names[1]}"
@@ -160,7 +162,8 @@ def step_text(event: StepDone) -> str:
 
 def finished_text(event: Finished, run: RunFolder, label: str) -> str:
     return (f"{'Stopped' if event.stopped else 'Finished'} at step **{event.step} / {event.total_steps}**; "
-            f"everything is saved in `{run.path}`. Translate with **{label}** in the Translate tab"
+            f"the model, its training state and your images are saved as `{run.name}`. Translate with "
+            f"**{label}** in the Translate tab"
             + (", or press Resume to continue." if event.stopped else "."))
 
 

@@ -4,7 +4,7 @@
 `build_translate_tab` lays out the components and wires them. Events:
 - `translate` (public API): (image, task) → image. The task is a label from the list, e.g.
   "horse → zebra", or "SOURCE:AtoB" for any model source.
-- `load_model` (public API): a Hub repo id or a local model folder → adds its two directions.
+- `load_model` (public API): a Hub repo id (or a zoo or stored model's name) → adds its two directions.
 - a follow-up (UI only) that shows timing, model info and, on request, the cycle F(G(x)).
 """
 
@@ -19,8 +19,8 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from cyclegan_core import CycleGANError, load_image
-from cyclegan_core.hub import parse_hub_source
+from cyclegan_core import load_image
+from cyclegan_core.public_sources import resolve
 from cyclegan_core.runtime import resolve_precision
 
 from .errors import user_errors
@@ -119,14 +119,11 @@ class TranslateHandlers:
         return reconstruction, "\n\n".join(lines)
 
     def load_model(self, text: str, extra_tasks: list[dict] | None):
-        """A Hub repo id or model folder → its two directions added to the task list (and chosen)."""
+        """A Hub repo id → its two directions added to the task list (and chosen)."""
         text = (text or "").strip()
         if not text:
-            raise gr.Error("Type a Hub repo id such as owner/repo (or a local model folder) first.",
-                           print_exception=False)
-        if parse_hub_source(text) is None and not Path(text).expanduser().is_dir():
-            raise CycleGANError(f"{text!r} is neither a Hub repo id (owner/repo[/subfolder][@revision]) nor a "
-                                f"model folder")
+            raise gr.Error("Type a Hub repo id such as owner/repo first.", print_exception=False)
+        resolve(text)  # refuses server paths before anything is looked up
         model = self.cache.get(text)
         new = model_tasks(text, text, model.config.domain_a, model.config.domain_b)
         extra_tasks = [*(extra_tasks or []), *(asdict(t) for t in new if asdict(t) not in (extra_tasks or []))]
@@ -157,7 +154,7 @@ def build_translate_tab(demo: gr.Blocks, cache: ModelCache) -> tuple[gr.Dropdown
                                      elem_id="show-cycle")
             run = gr.Button("Translate", variant="primary", elem_id="translate-button")
             with gr.Accordion("Use a model from the Hugging Face Hub", open=False):
-                hub_repo = gr.Textbox(label="Hub repo id or model folder",
+                hub_repo = gr.Textbox(label="Hub repo id",
                                       placeholder="owner/repo[/subfolder][@revision]", elem_id="hub-repo")
                 hub_load = gr.Button("Load model", elem_id="hub-load")
         with gr.Column():

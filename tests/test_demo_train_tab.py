@@ -37,6 +37,13 @@ def handlers(offline_sandbox):
     return TrainHandlers(ModelCache(), TrainingSlot())
 
 
+@pytest.fixture
+def tiny_in_store(tiny_model, offline_sandbox):
+    """A tiny model placed in the store (as the Space's owner would), to fine-tune from by name."""
+    save_model(tiny_model, ModelStore().root / "tiny")
+    return "tiny"
+
+
 def start(handlers, uploads, init, steps=3, name="fruity"):
     return list(handlers.start(uploads["a"], uploads["b"], "red", "blue", init, steps, 64, "fp32", 10, 0.5, name,
                                [], progress=no_progress))
@@ -46,8 +53,8 @@ def statuses(outputs):
     return [o[STATUS] for o in outputs if isinstance(o[STATUS], str)]
 
 
-def test_start_streams_a_run_into_the_store_and_offers_it(handlers, uploads, tiny_model_dir, photo):
-    outputs = start(handlers, uploads, str(tiny_model_dir))
+def test_start_streams_a_run_into_the_store_and_offers_it(handlers, uploads, tiny_in_store, photo):
+    outputs = start(handlers, uploads, tiny_in_store)
     texts = statuses(outputs)
     assert texts[0].startswith("Training **red ↔ blue** in `fruity`: 3 + 2 images")
     assert texts[-1].startswith("Finished at step **3 / 3**")
@@ -60,15 +67,23 @@ def test_start_streams_a_run_into_the_store_and_offers_it(handlers, uploads, tin
         assert sorted(z.namelist()) == ["fruity/config.json", "fruity/model.safetensors"]
     assert final[TASK]["value"] == "fruity: red → blue" and "fruity: red → blue" in final[TASK]["choices"]
     assert final[RUNS] == {"__type__": "update", "choices": ["fruity"], "value": "fruity"}
-    [stored] = handlers.store.models()
+    stored = {m.name: m for m in handlers.store.models()}["fruity"]
     assert (stored.name, stored.resumable, stored.config.ngf) == ("fruity", True, 8)  # the init's architecture
+    assert stored.config.provenance.startswith("fine-tuned from tiny ")  # by name, not by server path
     assert load_model(stored.path).translate(photo, "AtoB").size == photo.size
     assert handlers.resumable_runs() == ["fruity"]
-    assert ("fruity (your model)", str(stored.path)) in handlers.init_choices()
+    assert ("fruity (your model)", "fruity") in handlers.init_choices()
 
 
-def test_resume_continues_from_the_saved_step(handlers, uploads, tiny_model_dir):
-    start(handlers, uploads, str(tiny_model_dir), steps=2)
+def test_start_refuses_server_paths_as_init_before_making_anything(handlers, uploads, tmp_path):
+    for init in ("/etc", str(tmp_path), "../../x"):
+        with pytest.raises(CycleGANError, match="is not a model this app offers"):
+            start(handlers, uploads, init)
+    assert not handlers.store.root.exists() or list(handlers.store.root.iterdir()) == []
+
+
+def test_resume_continues_from_the_saved_step(handlers, uploads, tiny_in_store):
+    start(handlers, uploads, tiny_in_store, steps=2)
     with pytest.raises(CycleGANError, match="has done 2 of its 2 steps"):
         list(handlers.resume("fruity", 2, [], progress=no_progress))
     texts = statuses(list(handlers.resume("fruity", 4, [], progress=no_progress)))
@@ -81,8 +96,8 @@ def test_resume_continues_from_the_saved_step(handlers, uploads, tiny_model_dir)
         list(handlers.resume("../fruity", 4, [], progress=no_progress))
 
 
-def test_stop_ends_the_run_after_the_current_step_and_keeps_it(handlers, uploads, tiny_model_dir):
-    stream = handlers.start(uploads["a"], uploads["b"], "red", "blue", str(tiny_model_dir), 1000, 64, "fp32", 10, 0.5,
+def test_stop_ends_the_run_after_the_current_step_and_keeps_it(handlers, uploads, tiny_in_store):
+    stream = handlers.start(uploads["a"], uploads["b"], "red", "blue", tiny_in_store, 1000, 64, "fp32", 10, 0.5,
                             "long", [], progress=no_progress)
     outputs = []
     for output in stream:
@@ -105,10 +120,10 @@ def test_a_failed_start_leaves_nothing_behind(handlers, uploads, tmp_path):
                             progress=no_progress))
 
 
-def test_a_busy_slot_refuses_a_second_run_without_a_trace(handlers, uploads, tiny_model_dir):
+def test_a_busy_slot_refuses_a_second_run_without_a_trace(handlers, uploads, tiny_in_store):
     with handlers.slot.hold(handlers.store.root / "first"):
         with pytest.raises(CycleGANError, match=r"a training run \(first\) is already using"):
-            start(handlers, uploads, str(tiny_model_dir), name="second")
+            start(handlers, uploads, tiny_in_store, name="second")
     assert not (handlers.store.root / "second").exists()
 
 
@@ -116,11 +131,11 @@ def test_init_choices_and_suggestions(handlers, tiny_model, offline_sandbox):
     save_model(tiny_model, ModelStore().root / "mine")
     choices = handlers.init_choices()
     assert choices[0] == (SMALL_PRESET, "") and ("horse2zebra (official, horse ↔ zebra)", "horse2zebra") in choices
-    assert choices[-1] == ("mine (your model)", str(ModelStore().root / "mine"))
+    assert choices[-1] == ("mine (your model)", "mine")
     assert handlers.suggest_init("cat", "dog", "")["value"] == "horse2zebra"
     assert handlers.suggest_init("day", "night", "horse2zebra")["value"] == "summer2winter"
     assert handlers.suggest_init("apple", "pear", "summer2winter")["value"] == ""
-    kept = handlers.suggest_init("cat", "dog", str(ModelStore().root / "mine"))
+    kept = handlers.suggest_init("cat", "dog", "mine")
     assert "value" not in kept and kept["choices"] == choices  # the user's pick is kept
 
 

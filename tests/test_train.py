@@ -146,3 +146,25 @@ def test_empty_domain_stops_before_training(domains, tmp_path):
     with pytest.raises(CycleGANError, match="domain B: 0 usable"):
         list(train(TrainConfig(**TINY), domains[0], tmp_path / "empty", tmp_path / "run"))
     assert not (tmp_path / "run").exists()
+
+
+def test_a_diverged_run_stops_clearly_and_keeps_the_last_saved_state(domains, tmp_path, monkeypatch):
+    from cyclegan_core import trainer as trainer_module
+    real_cycle_loss, calls = trainer_module.cycle_loss, []
+
+    def poisoned(*args):  # the 5th step's forward cycle loss is NaN, as if the weights had blown up
+        calls.append(1)
+        loss = real_cycle_loss(*args)
+        return loss * float("nan") if len(calls) == 9 else loss
+
+    monkeypatch.setattr(trainer_module, "cycle_loss", poisoned)
+    run = tmp_path / "run"
+    steps = []
+    with pytest.raises(RunError, match=r"training diverged at step 5 \(cycle_A = nan\); the last saved state "
+                                       r"\(step 4\) is kept"):
+        for event in train(TrainConfig(steps=10, checkpoint_every=2, preview_every=100, **TINY), *domains, run):
+            steps += [event.step] if isinstance(event, StepDone) else []
+    assert steps == [1, 2, 3, 4]  # step 5 was never reported as done
+    folder = RunFolder(run)
+    assert folder.steps_done() == 4 and [r["step"] for r in folder.read_log()] == [1, 2, 3, 4]
+    assert all(torch.isfinite(t).all() for t in load_model(run).state_dict().values())

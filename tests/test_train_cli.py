@@ -118,3 +118,34 @@ def test_options_map_onto_train_config_and_the_rest_are_its_defaults():
     assert config.load_size == 72  # derived from the crop by TrainConfig itself
     args = build_parser().parse_args(["train", "--data-a", "a", "--data-b", "b", "--out", "o"])
     assert train_config(args) == TrainConfig()
+
+
+def test_killed_mid_save_at_any_moment_the_run_still_loads_and_resumes(tmp_path):
+    """SIGKILL (no chance to clean up) at several moments of a run that saves after every step:
+    each time the model folder loads, the state is readable, the log covers it, and resume goes on."""
+    a = make_domain(tmp_path / "a", 2, (1, 0.5, 0.5), 0)
+    b = make_domain(tmp_path / "b", 2, (0.5, 0.5, 1), 1)
+    run = tmp_path / "run"
+    args = ["--crop-size", "32", "--load-size", "36", "--precision", "fp32", "--preview-every", "1000",
+            "--checkpoint-every", "1", "--steps", "100000"]
+    first = [sys.executable, "-m", "cyclegan_core", "train", "--data-a", str(a), "--data-b", str(b), "--out", str(run),
+             *args]
+    again = [sys.executable, "-m", "cyclegan_core", "train", "--resume", str(run), "--steps", "100000"]
+    kills, done = 0, 0
+    for delay in (0.05, 0.13, 0.21, 0.34, 0.55):
+        process = subprocess.Popen(first if kills == 0 else again, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while not (run / "training_state.safetensors").is_file() or RunFolder(run).steps_done() <= done:
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(delay)  # somewhere inside a later step or its save
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+        kills += 1
+        folder = RunFolder(run)
+        done = folder.steps_done()
+        assert load_model(run).config.n_blocks == 6 and done >= 1
+        steps = [r["step"] for r in folder.read_log()]
+        assert steps[:done] == list(range(1, done + 1))  # the log covers the state (later records are dropped)
+    print(f"killed {kills} times; resumed each time; {done} steps kept")

@@ -1,0 +1,90 @@
+"""Model sources a visitor of a public app may name: a zoo name, a model in the store by its name, or
+a Hub repo id — never a path on the server (the CLI and Python API keep taking paths: `sources.load`).
+
+A refusal reads the same whatever the text is, so it tells nothing about the server's files. Hub
+models are loaded only up to `CYCLEGAN_HUB_MAX_BYTES` (checked from the Hub's file metadata before
+downloading) and, if `CYCLEGAN_HUB_ALLOW` lists owners, only from them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+from .errors import SourceRefused
+from .hub import HubSource, download_model_folder, parse_hub_source
+from .model import CycleGAN
+from .model_folder import load_model
+from .sources import load_zoo
+from .store import ModelStore, StoredModel
+from .zoo import ZOO
+
+DEFAULT_HUB_MAX_BYTES = 500 * 2**20  # the official 9-block pair is ≈90 MB
+REFUSAL = ("{text} is not a model this app offers: choose a listed task, a zoo name ({zoo}), one of the "
+           "models listed here by its name, or a Hub repo id (owner/name[/subfolder][@revision])")
+
+
+def hub_max_bytes() -> int:
+    value = os.environ.get("CYCLEGAN_HUB_MAX_BYTES")
+    return int(value) if value else DEFAULT_HUB_MAX_BYTES
+
+
+def hub_allowed_owners() -> frozenset[str] | None:
+    """`CYCLEGAN_HUB_ALLOW` (comma-separated owners), or None: any owner."""
+    value = os.environ.get("CYCLEGAN_HUB_ALLOW", "").strip()
+    return frozenset(o.strip() for o in value.split(",") if o.strip()) if value else None
+
+
+@dataclass(frozen=True)
+class PublicSource:
+    """A source a visitor may use: `kind` "zoo", "store" or "hub"; `text` as the visitor wrote it."""
+
+    kind: str
+    text: str
+    stored: StoredModel | None = None
+    hub: HubSource | None = None
+
+    def load(self, device: str = "cpu") -> CycleGAN:
+        if self.kind == "zoo":
+            return load_zoo(self.text, device)
+        if self.kind == "store":
+            return load_model(self.stored.path, device)
+        return load_model(download_model_folder(self.hub, max_bytes=hub_max_bytes()), device)
+
+    def init_source(self) -> str:
+        """What `TrainConfig.init` takes for this source (a store model by its folder)."""
+        if self.kind == "store":
+            return str(self.stored.path)
+        if self.kind == "hub":
+            download_model_folder(self.hub, max_bytes=hub_max_bytes())  # the size check, and the cache
+        return self.text
+
+
+def resolve(text: str, store: ModelStore | None = None,
+            visible: Callable[[StoredModel], bool] | None = None) -> PublicSource:
+    """`text` as a source a visitor may use, or `SourceRefused` with the same message for any other
+    text (an existing server path and a missing one read the same). `visible` limits which of the
+    store's models count (default: all of them)."""
+    text = (text or "").strip()
+    if text in ZOO:
+        return PublicSource("zoo", text)
+    for stored in (store or ModelStore()).models():
+        if stored.name == text and (visible is None or visible(stored)):
+            return PublicSource("store", text, stored=stored)
+    hub = parse_hub_source(text)
+    if hub is not None:
+        allowed = hub_allowed_owners()
+        owner = hub.repo_id.split("/")[0]
+        if allowed is not None and owner not in allowed:
+            raise SourceRefused(f"Hub owner {owner!r} is not in CYCLEGAN_HUB_ALLOW",
+                                public=f"this app loads Hub models only from {', '.join(sorted(allowed))}")
+        return PublicSource("hub", text, hub=hub)
+    shown = repr(text if len(text) <= 80 else text[:77] + "…")
+    zoo = ", ".join(ZOO)
+    raise SourceRefused(REFUSAL.format(text=shown, zoo=zoo), public=REFUSAL.format(text="That", zoo=zoo))
+
+
+def load_public(text: str, store: ModelStore | None = None, device: str = "cpu") -> CycleGAN:
+    """Resolve and load a visitor's source (the app's model cache uses this as its loader)."""
+    return resolve(text, store).load(device)
