@@ -20,6 +20,7 @@ from .errors import ModelFormatError
 from .networks import NORMS
 
 FORMAT_VERSION = 1
+LIMITS = {"ngf": 512, "n_blocks": 64, "image_size": 16384}  # far above any CycleGAN; refuses absurd configs
 DOMAIN_FIELDS = {"domain_a": "A", "domain_b": "B"}  # fields stored together as {"domains": {"A": …, "B": …}}
 
 
@@ -43,6 +44,9 @@ class ModelConfig:
         if self.ngf < 1 or self.n_blocks < 0 or self.image_size < 1:
             raise ModelFormatError(f"config: ngf, n_blocks and image_size must be positive, got "
                                    f"ngf={self.ngf}, n_blocks={self.n_blocks}, image_size={self.image_size}")
+        for name, limit in LIMITS.items():
+            if getattr(self, name) > limit:
+                raise ModelFormatError(f"config: {name}={getattr(self, name)} is beyond any CycleGAN (at most {limit})")
 
     def to_json(self) -> str:
         data: dict = {}
