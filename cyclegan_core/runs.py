@@ -34,15 +34,18 @@ RECORD_NAME = "train.json"
 LOG_NAME = "log.json"
 PREVIEWS_DIR = "previews"
 DATA_DIR = "data"
+UNKNOWN_OWNER = "?"  # matches no visitor
 
 
 @dataclass(frozen=True)
 class RunRecord:
-    """What a run was started with: its settings and the two domains' data sources."""
+    """What a run was started with: its settings, the two domains' data sources and, for runs made
+    by a visitor of the app, the visitor's id (None: the machine's owner, e.g. through the CLI)."""
 
     config: TrainConfig
     data_a: Source
     data_b: Source
+    owner: str | None = None
 
 
 class RunFolder:
@@ -87,8 +90,9 @@ class RunFolder:
 
     # --- the record (train.json) ---
 
-    def write_record(self, config: TrainConfig, data_a: Source, data_b: Source) -> None:
-        record = {"config": config.to_dict(), "data_a": _absolute(data_a), "data_b": _absolute(data_b)}
+    def write_record(self, config: TrainConfig, data_a: Source, data_b: Source, owner: str | None = None) -> None:
+        record = {"config": config.to_dict(), "data_a": _absolute(data_a), "data_b": _absolute(data_b),
+                  "owner": owner}
         atomic_write_text(self.path / RECORD_NAME, json.dumps(record, indent=2) + "\n")
 
     def read_record(self) -> RunRecord:
@@ -97,7 +101,8 @@ class RunFolder:
             raise RunError(f"{self.path} is not a training run folder (no {RECORD_NAME})")
         try:
             stored = json.loads(path.read_text(encoding="utf-8"))
-            return RunRecord(TrainConfig.from_dict(stored["config"]), stored["data_a"], stored["data_b"])
+            return RunRecord(TrainConfig.from_dict(stored["config"]), stored["data_a"], stored["data_b"],
+                             stored.get("owner"))
         except (CycleGANError, ValueError, KeyError, TypeError) as e:
             raise RunError(f"{path} is damaged ({e})") from None
 
@@ -112,7 +117,7 @@ class RunFolder:
         if config.epochs is None and done >= config.steps:
             raise RunError(f"{self.name} has done {done} of its {config.steps} steps; ask for more steps to "
                            f"train longer")
-        return RunRecord(config, record.data_a, record.data_b)
+        return RunRecord(config, record.data_a, record.data_b, record.owner)
 
     # --- saving and restoring a trainer ---
 
@@ -142,6 +147,15 @@ class RunFolder:
             return list(json.loads(path.read_text(encoding="utf-8"))["records"])
         except (ValueError, KeyError, TypeError) as e:
             raise RunError(f"{path} is damaged ({type(e).__name__}: {e})") from None
+
+    def owner(self) -> str | None:
+        """Who made the run (`RunRecord.owner`); an unreadable record is owned by nobody who could ask."""
+        if not (self.path / RECORD_NAME).is_file():
+            return None
+        try:
+            return self.read_record().owner
+        except RunError:
+            return UNKNOWN_OWNER
 
     def preview_path(self, step: int) -> Path:
         return self.path / PREVIEWS_DIR / f"step_{step:06d}.png"

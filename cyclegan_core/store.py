@@ -28,12 +28,14 @@ def weights_dir() -> Path:
 
 @dataclass(frozen=True)
 class StoredModel:
-    """One model folder in the store; `resumable` if it is a training run that can continue."""
+    """One model folder in the store; `resumable` if it is a training run that can continue; `owner`
+    the id of the app visitor who made it (None: placed by the machine's owner or made by the CLI)."""
 
     name: str
     path: Path
     config: ModelConfig
     resumable: bool
+    owner: str | None = None
 
 
 class ModelStore:
@@ -52,7 +54,7 @@ class ModelStore:
                 config = read_config(path)
             except (CycleGANError, OSError):
                 continue
-            found.append(StoredModel(path.name, path, config, run.is_resumable()))
+            found.append(StoredModel(path.name, path, config, run.is_resumable(), run.owner()))
         return found
 
     def runs(self) -> list[StoredModel]:

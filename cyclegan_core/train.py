@@ -84,8 +84,9 @@ Event = Union[Started, StepDone, Preview, CheckpointSaved, Finished]
 
 
 def train(config: TrainConfig, data_a: Source, data_b: Source, out: Path | str, *, resume: bool = False,
-          stop: threading.Event | None = None, device: str = "cpu") -> Iterator[Event]:
-    """Train (or, with `resume=True`, continue) a CycleGAN in the run folder `out`, yielding events."""
+          stop: threading.Event | None = None, device: str = "cpu", owner: str | None = None) -> Iterator[Event]:
+    """Train (or, with `resume=True`, continue) a CycleGAN in the run folder `out`, yielding events.
+    `owner` (a fresh run's) is recorded for apps that keep each visitor's runs apart."""
     run = RunFolder(out)
     torch.manual_seed(config.seed)
     domain_a = load_domain(data_a, "A", config.load_size, config.min_images, config.max_images)
@@ -99,7 +100,7 @@ def train(config: TrainConfig, data_a: Source, data_b: Source, out: Path | str, 
     else:
         run.refuse_overwrite()
         trainer = CycleGANTrainer.create(config, device)
-        run.write_record(config, data_a, data_b)
+        run.write_record(config, data_a, data_b, owner)
         log = []
     names = trainer.model.config
     yield Started(run.path, trainer.steps_done, total, names.domain_a, names.domain_b, len(domain_a.images),

@@ -5,6 +5,7 @@
     train_tab.py      the Train tab: TrainHandlers and their wiring
     training.py       what the Train tab needs besides widgets: the one training slot, summaries
     tasks.py          the Translate tab's task list ("horse → zebra", "SOURCE:AtoB")
+    visitors.py       who is asking: each visitor's runs are their own
     model_cache.py    a small thread-safe LRU of loaded models
     errors.py         core errors → messages on the page, never a crash
 """

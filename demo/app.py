@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import gradio as gr
 
+from cyclegan_core import ModelStore
 from cyclegan_core.runtime import configure_threads
 
 from .model_cache import ModelCache
 from .train_tab import build_train_tab
 from .training import TrainingSlot
 from .translate_tab import build_translate_tab
+from .visitors import app_secret, restore
 
 INTRO = """# CycleGAN Studio
 Unpaired image-to-image translation with **CycleGAN** (Zhu et al., ICCV 2017): two generators learn
@@ -27,12 +29,17 @@ def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
     cache = cache or ModelCache(capacity=4)
     slot = TrainingSlot()
     with gr.Blocks(title="CycleGAN Studio", analytics_enabled=False) as demo:
+        # Who is asking (visitors.py): a token kept in the browser across reloads, and in the session.
+        remembered = gr.BrowserState("", storage_key="cyclegan-studio-visitor", secret=app_secret(ModelStore()))
+        visitor = gr.State("")
+        loaded = demo.load(restore, inputs=remembered, outputs=[visitor, remembered], api_visibility="private",
+                           queue=False)
         gr.Markdown(INTRO)
         with gr.Tabs():
             with gr.Tab("Translate", id="translate", elem_id="tab-translate"):
-                task, extra = build_translate_tab(demo, cache)
+                task, extra = build_translate_tab(cache, visitor, loaded)
             with gr.Tab("Train", id="train", elem_id="tab-train"):
-                build_train_tab(demo, cache, slot, task, extra)
+                build_train_tab(cache, slot, task, extra, visitor, loaded)
     # Two CPU cores: one job at a time per event family, a bounded waiting line.
     demo.queue(max_size=32, default_concurrency_limit=1)
     return demo

@@ -9,8 +9,10 @@ name, or a Hub repo id; never a path on the server.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from cyclegan_core import ZOO, CycleGANError, ModelStore
+from cyclegan_core.store import StoredModel
 
 
 @dataclass(frozen=True)
@@ -33,18 +35,20 @@ def model_tasks(source: str, name: str, domain_a: str, domain_b: str) -> list[Ta
             Task(source, "BtoA", f"{name}: {domain_b} → {domain_a}")]
 
 
-def local_tasks(store: ModelStore | None = None) -> list[Task]:
-    """Both directions of every model in the local store that is not a zoo model."""
+def local_tasks(store: ModelStore | None = None, visible: Callable[[StoredModel], bool] | None = None) -> list[Task]:
+    """Both directions of every model in the local store that is not a zoo model (and is `visible`)."""
     tasks = []
     for model in (store or ModelStore()).models():
-        tasks += model_tasks(model.name, model.name, model.config.domain_a, model.config.domain_b)
+        if visible is None or visible(model):
+            tasks += model_tasks(model.name, model.name, model.config.domain_a, model.config.domain_b)
     return tasks
 
 
-def all_tasks(extra: list[Task] = ()) -> list[Task]:
+def all_tasks(extra: list[Task] = (), store: ModelStore | None = None,
+              visible: Callable[[StoredModel], bool] | None = None) -> list[Task]:
     """Zoo, then local models, then `extra` (e.g. Hub models loaded in this session); labels unique."""
     seen, tasks = set(), []
-    for task in [*zoo_tasks(), *local_tasks(), *extra]:
+    for task in [*zoo_tasks(), *local_tasks(store, visible), *extra]:
         if task.label not in seen:
             seen.add(task.label)
             tasks.append(task)

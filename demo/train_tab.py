@@ -18,9 +18,10 @@ from typing import Iterator
 import gradio as gr
 import pandas as pd
 
-from cyclegan_core import ZOO, CycleGANError, ModelStore, RunFolder, TrainConfig
+from cyclegan_core import ZOO, CycleGANError, ModelStore, RunError, RunFolder, TrainConfig
 from cyclegan_core.model_folder import zip_model_folder
 from cyclegan_core.public_sources import resolve
+from cyclegan_core.store import StoredModel
 from cyclegan_core.train import CheckpointSaved, Event, Finished, Preview, Started, StepDone, train
 from cyclegan_core.train_config import PRESETS
 from cyclegan_core.trainer import LOSS_NAMES
@@ -30,44 +31,65 @@ from .errors import user_errors
 from .model_cache import ModelCache
 from .training import TrainingSlot, eta_text, inspect_domain, loss_rows
 from .translate_tab import task_choices
+from .visitors import may_use, new_token, shared_runs, visitor_id
 
 SMALL_PRESET = "small model from scratch (ngf 32, 6 blocks)"
 PREVIEW_EVERY = 10
 PLOT_EVERY_SECONDS = 2.0
 CAPTIONS = {"real_A": "real {a}", "fake_B": "→ {b} (G)", "rec_A": "→ back to {a} (F)",
             "real_B": "real {b}", "fake_A": "→ {a} (F)", "rec_B": "→ back to {b} (G)"}
-# The outputs every run handler yields, in this order.
-OUTPUTS = ("status", "plot", "gallery", "download", "task", "run_choice")
+# The outputs every run handler yields, in this order (`visitor`: the session's token, set once).
+OUTPUTS = ("status", "plot", "gallery", "download", "task", "run_choice", "visitor")
+SKIP_REST = 3  # gr.skip() for task, run_choice and visitor
 
 
 class TrainHandlers:
-    """The tab's event handlers over a model store, a model cache and the one training slot."""
+    """The tab's event handlers over a model store, a model cache and the one training slot. Each
+    takes the visitor's token (`visitors.py`): a visitor sees, resumes, stops, downloads and deletes
+    only their own runs (all runs when `CYCLEGAN_SHARED_RUNS=1`)."""
 
     def __init__(self, cache: ModelCache, slot: TrainingSlot, store: ModelStore | None = None):
         self.cache, self.slot = cache, slot
         self.store = store or ModelStore()
 
-    # --- choices ---
+    # --- what this visitor may use ---
 
-    def init_choices(self) -> list[tuple[str, str]]:
-        """What a run can start from: a small model from scratch, a zoo model or one of the store's."""
+    def models(self, token: str | None) -> list[StoredModel]:
+        return [m for m in self.store.models() if may_use(m, token)]
+
+    def own_model(self, run_name: str | None, token: str | None) -> StoredModel:
+        """The model or run called `run_name` that this visitor may use; one that is not theirs reads
+        like a missing one."""
+        if not run_name:
+            raise CycleGANError("choose one of your runs first")
+        for model in self.models(token):
+            if model.name == run_name:
+                return model
+        raise RunError(f"there is no run called {str(run_name)[:80]!r} of yours")
+
+    def own_run(self, run_name: str | None, token: str | None) -> RunFolder:
+        return RunFolder(self.own_model(run_name, token).path)
+
+    def init_choices(self, token: str | None = None) -> list[tuple[str, str]]:
+        """What a run can start from: a small model from scratch, a zoo model or one of the visitor's."""
         choices = [(SMALL_PRESET, "")]
         choices += [(f"{name} (official, {e.domain_a} ↔ {e.domain_b})", name) for name, e in ZOO.items()]
-        choices += [(f"{m.name} (your model)", m.name) for m in self.store.models()]
+        choices += [(f"{m.name} (your model)", m.name) for m in self.models(token)]
         return choices
 
-    def resumable_runs(self) -> list[str]:
-        return [m.name for m in self.store.runs()]
+    def resumable_runs(self, token: str | None = None) -> list[str]:
+        return [m.name for m in self.models(token) if m.resumable]
 
-    def suggest_init(self, name_a: str, name_b: str, current: str):
+    def suggest_init(self, name_a: str, name_b: str, current: str, token: str | None = None):
         """Suggest the zoo model nearest the domain names; never replace a model the user picked."""
         if current in ("", *ZOO):
-            return gr.update(choices=self.init_choices(), value=nearest_zoo_model(name_a or "", name_b or "") or "")
-        return gr.update(choices=self.init_choices())
+            return gr.update(choices=self.init_choices(token),
+                             value=nearest_zoo_model(name_a or "", name_b or "") or "")
+        return gr.update(choices=self.init_choices(token))
 
-    def refresh(self):
+    def refresh(self, token: str | None = None):
         """On page load: start-from choices and resumable runs as they are now."""
-        return gr.update(choices=self.init_choices()), gr.update(choices=self.resumable_runs())
+        return gr.update(choices=self.init_choices(token)), gr.update(choices=self.resumable_runs(token))
 
     # --- uploads ---
 
@@ -82,13 +104,15 @@ class TrainHandlers:
     # --- runs ---
 
     def start(self, files_a, files_b, name_a, name_b, init_source, n_steps, crop_size, precision, lambda_cycle,
-              lambda_identity, model_name, extra_tasks, progress=gr.Progress()):
+              lambda_identity, model_name, extra_tasks, token=None, progress=gr.Progress()):
         """Start a fresh run in the store on copies of the uploads; streams the OUTPUTS."""
         name_a, name_b = (name_a or "A").strip(), (name_b or "B").strip()
         for label, files in ((name_a, files_a), (name_b, files_b)):
             if not files:
                 raise CycleGANError(f"domain {label} has no images yet: drop image files, a folder or a zip")
-        init = resolve(init_source, self.store).init_source() if init_source else None  # never a server path
+        token = token or new_token()  # an API caller's first run gives its session a token
+        visible = lambda model: may_use(model, token)  # noqa: E731
+        init = resolve(init_source, self.store, visible).init_source() if init_source else None  # no paths
         config = TrainConfig(steps=int(n_steps), crop_size=int(crop_size), precision=precision,
                              lambda_A=float(lambda_cycle), lambda_B=float(lambda_cycle),
                              lambda_identity=float(lambda_identity), init=init, domain_a=name_a,
@@ -96,44 +120,65 @@ class TrainHandlers:
                              checkpoint_every=max(50, int(n_steps) // 5), **PRESETS["small"])
         run = self.store.new_run(model_name or f"{name_a}2{name_b}")
         try:
-            with self.slot.hold(run.path) as stop:
+            with self.slot.hold(run.path, visitor_id(token)) as stop:
                 data_a, data_b = run.keep_data("A", files_a), run.keep_data("B", files_b)
-                yield from self.stream(train(config, data_a, data_b, run.path, stop=stop), run, extra_tasks,
-                                       progress)
+                events = train(config, data_a, data_b, run.path, stop=stop, owner=visitor_id(token))
+                yield from self.stream(events, run, extra_tasks, token, progress)
         except BaseException:
             run.delete_if_untrained()  # nothing was trained: drop the copied uploads
             raise
 
-    def resume(self, run_name, n_steps, extra_tasks, progress=gr.Progress()):
-        """Continue a stored run to at least `n_steps` steps; streams the OUTPUTS."""
-        if not run_name:
-            raise CycleGANError("choose a run to resume")
-        run = self.store.run(run_name)
+    def resume(self, run_name, n_steps, extra_tasks, token=None, progress=gr.Progress()):
+        """Continue one of the visitor's runs to at least `n_steps` steps; streams the OUTPUTS."""
+        run = self.own_run(run_name, token)
         steps = max(int(n_steps), run.read_record().config.steps if run.is_resumable() else 0)
         record = run.resume_record(steps=steps)
-        with self.slot.hold(run.path) as stop:
+        with self.slot.hold(run.path, visitor_id(token)) as stop:
             events = train(record.config, record.data_a, record.data_b, run.path, resume=True, stop=stop)
-            yield from self.stream(events, run, extra_tasks, progress)
+            yield from self.stream(events, run, extra_tasks, token, progress)
 
-    def stream(self, events: Iterator[Event], run: RunFolder, extra_tasks, progress) -> Iterator[tuple]:
-        """Training events → page updates (status, plot, gallery, download, task list, run list)."""
+    def stop(self, token: str | None = None) -> str:
+        return self.slot.request_stop(visitor_id(token), shared=shared_runs())
+
+    def download(self, run_name: str | None, token: str | None = None) -> str:
+        """One of the visitor's models as a zip (config.json + model.safetensors)."""
+        run = self.own_run(run_name, token)
+        folder = Path(tempfile.mkdtemp(prefix="cyclegan-download-"))
+        return str(zip_model_folder(run.path, folder / f"{run.name}.zip"))
+
+    def delete(self, run_name: str | None, extra_tasks, token: str | None = None):
+        """Remove one of the visitor's runs: model, training state, previews and uploaded data."""
+        model = self.own_model(run_name, token)
+        if model.owner is None:
+            raise RunError(f"{model.name} was placed here by the owner of this app; it cannot be deleted here")
+        if self.slot.active == model.path:
+            raise RunError(f"{model.name} is training; stop it first")
+        self.store.delete(model.name)
+        self.cache.forget(model.name)
+        return (f"Deleted `{model.name}` with its training state and your images.",
+                gr.update(choices=self.resumable_runs(token), value=None),
+                gr.update(choices=task_choices(extra_tasks, token)))
+
+    def stream(self, events: Iterator[Event], run: RunFolder, extra_tasks, token, progress) -> Iterator[tuple]:
+        """Training events → page updates (the OUTPUTS)."""
         records = run.read_log()
         names, last_plot = ("A", "B"), 0.0
+        skip = (gr.skip(),) * SKIP_REST
         with contextlib.closing(events):
             for event in events:
                 if isinstance(event, Started):
                     names = (event.domain_a, event.domain_b)
                     yield (self.started_text(event, run), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
-                           gr.update(choices=sorted({*self.resumable_runs(), run.name}), value=run.name))
+                           gr.update(choices=sorted({*self.resumable_runs(token), run.name}), value=run.name), token)
                 elif isinstance(event, StepDone):
                     records.append({"step": event.step, **event.losses})
                     progress((event.step, event.total_steps), desc="training", unit="steps")
                     if time.monotonic() - last_plot > PLOT_EVERY_SECONDS or event.step == event.total_steps:
                         last_plot = time.monotonic()
-                        yield (step_text(event), loss_frame(records), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+                        yield (step_text(event), loss_frame(records), gr.skip(), gr.skip(), *skip)
                 elif isinstance(event, Preview):
                     pictures = [(img, CAPTIONS[key].format(a=names[0], b=names[1])) for key, img in event.images.items()]
-                    yield gr.skip(), gr.skip(), pictures, gr.skip(), gr.skip(), gr.skip()
+                    yield gr.skip(), gr.skip(), pictures, gr.skip(), *skip
                 elif isinstance(event, CheckpointSaved):
                     self.cache.forget(run.name)
                 elif isinstance(event, Finished):
@@ -142,8 +187,8 @@ class TrainHandlers:
                                                / f"{run.name}.zip")
                     label = f"{run.name}: {names[0]} → {names[1]}"
                     yield (finished_text(event, run, label), loss_frame(records), gr.skip(), str(archive),
-                           gr.update(choices=task_choices(extra_tasks), value=label),
-                           gr.update(choices=self.resumable_runs(), value=run.name))
+                           gr.update(choices=task_choices(extra_tasks, token), value=label),
+                           gr.update(choices=self.resumable_runs(token), value=run.name), gr.skip())
 
     @staticmethod
     def started_text(event: Started, run: RunFolder) -> str:
@@ -171,8 +216,10 @@ def loss_frame(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(loss_rows(records, LOSS_NAMES))
 
 
-def build_train_tab(demo: gr.Blocks, cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown,
-                    extra: gr.State) -> None:
+def build_train_tab(cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown, extra: gr.State, visitor: gr.State,
+                    loaded) -> None:
+    """Create the tab in the current Blocks context and wire its events (`loaded`: the page-load
+    event that sets `visitor`; `task` and `extra` are the Translate tab's)."""
     handlers = TrainHandlers(cache, slot)
     gr.Markdown("Upload two sets of photos that were **never paired** (say, your cats and your dogs), "
                 "press Start, and watch both translations learn. Fine-tuning an existing model is what makes a "
@@ -203,28 +250,33 @@ def build_train_tab(demo: gr.Blocks, cache: ModelCache, slot: TrainingSlot, task
         start = gr.Button("Start training", variant="primary", elem_id="train-start")
         stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
     with gr.Row():
-        run_choice = gr.Dropdown(choices=handlers.resumable_runs(), value=None, label="Run to resume",
-                                 elem_id="resume-run", scale=2)
+        run_choice = gr.Dropdown(choices=[], value=None, label="Your runs", elem_id="resume-run", scale=2)
         resume = gr.Button("Resume", elem_id="train-resume")
+        fetch = gr.Button("Download", elem_id="train-fetch")
+        delete = gr.Button("Delete", elem_id="train-delete")
     status = gr.Markdown("", elem_id="train-status")
     plot = gr.LinePlot(x="step", y="loss", color="term", label="Losses", elem_id="loss-plot", height=320)
     gallery = gr.Gallery(label="Previews: real → translated → back", columns=3, elem_id="previews", format="png")
     download = gr.File(label="Your model (config.json + model.safetensors, zipped)", elem_id="train-download")
     by_name = {"status": status, "plot": plot, "gallery": gallery, "download": download, "task": task,
-               "run_choice": run_choice}
+               "run_choice": run_choice, "visitor": visitor}
     outputs = [by_name[name] for name in OUTPUTS]
 
     for (name, files, folder, info), key in zip(domains, "ab"):
         folder.upload(handlers.add_folder, [folder, files], files, api_visibility="private")
         files.change(handlers.describe, [files, name], info, api_name=f"inspect_{key}")
     names = [domains[0][0], domains[1][0]]
-    gr.on([n.blur for n in names] + [n.submit for n in names], handlers.suggest_init, [*names, init], init,
+    gr.on([n.blur for n in names] + [n.submit for n in names], handlers.suggest_init, [*names, init, visitor], init,
           api_visibility="private")
     start.click(user_errors(handlers.start),
                 inputs=[domains[0][1], domains[1][1], domains[0][0], domains[1][0], init, steps, crop, precision,
-                        lambda_cycle, lambda_identity, run_name, extra],
+                        lambda_cycle, lambda_identity, run_name, extra, visitor],
                 outputs=outputs, api_name="train", concurrency_limit=1, concurrency_id="train")
-    resume.click(user_errors(handlers.resume), inputs=[run_choice, steps, extra], outputs=outputs, api_name="resume",
-                 concurrency_limit=1, concurrency_id="train")
-    stop.click(slot.request_stop, outputs=status, api_name="stop", queue=False)
-    demo.load(handlers.refresh, outputs=[init, run_choice], api_visibility="private")
+    resume.click(user_errors(handlers.resume), inputs=[run_choice, steps, extra, visitor], outputs=outputs,
+                 api_name="resume", concurrency_limit=1, concurrency_id="train")
+    stop.click(handlers.stop, inputs=visitor, outputs=status, api_name="stop", queue=False)
+    fetch.click(user_errors(handlers.download), inputs=[run_choice, visitor], outputs=download,
+                api_name="download_run", concurrency_limit=4, concurrency_id="files")
+    delete.click(user_errors(handlers.delete), inputs=[run_choice, extra, visitor], outputs=[status, run_choice, task],
+                 api_name="delete_run", concurrency_limit=4, concurrency_id="files")
+    loaded.then(handlers.refresh, inputs=visitor, outputs=[init, run_choice], api_visibility="private")

@@ -13,29 +13,31 @@ from cyclegan_core.data import Domain, load_domain
 
 
 class TrainingSlot:
-    """The CPU trains one run at a time. `hold()` claims the slot (or says who holds it) and
-    hands out the stop flag that `request_stop()` sets."""
+    """The CPU trains one run at a time. `hold()` claims the slot (or says that it is taken) and
+    hands out the stop flag that `request_stop()` sets, for the run's own visitor only."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self.active: Path | None = None
+        self.owner: str | None = None
         self.stop = threading.Event()
 
     @contextlib.contextmanager
-    def hold(self, run_dir: Path) -> Iterator[threading.Event]:
+    def hold(self, run_dir: Path, owner: str | None = None) -> Iterator[threading.Event]:
         if not self._lock.acquire(blocking=False):
-            raise CycleGANError(f"a training run ({self.active.name}) is already using this machine's CPU; "
-                                f"wait for it to finish or stop it first")
-        self.active, self.stop = run_dir, threading.Event()
+            raise CycleGANError("a training run is already using this machine's CPU; wait for it to finish "
+                                "(or stop it, if it is yours)")
+        self.active, self.owner, self.stop = run_dir, owner, threading.Event()
         try:
             yield self.stop
         finally:
-            self.active = None
+            self.active = self.owner = None
             self._lock.release()
 
-    def request_stop(self) -> str:
-        if self.active is None:
-            return "No training run is active."
+    def request_stop(self, owner: str | None = None, shared: bool = False) -> str:
+        """Stop the active run after its current step if it is `owner`'s (or any run, if `shared`)."""
+        if self.active is None or not (shared or self.owner is None or self.owner == owner):
+            return "No training run of yours is active."
         self.stop.set()
         return f"Stopping {self.active.name} after the current step…"
 

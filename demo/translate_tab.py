@@ -19,13 +19,14 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from cyclegan_core import load_image
+from cyclegan_core import ModelStore, load_image
 from cyclegan_core.public_sources import resolve
 from cyclegan_core.runtime import resolve_precision
 
 from .errors import user_errors
 from .model_cache import ModelCache
 from .tasks import Task, all_tasks, model_tasks, parse_task
+from .visitors import may_use
 
 EXAMPLES = Path(__file__).parent / "examples"
 DEFAULT_TASK = "summer → winter"
@@ -40,8 +41,9 @@ def app_max_pixels() -> int:
     return int(value) if value else DEFAULT_APP_MAX_PIXELS
 
 
-def _tasks(extra: list[dict] | None) -> list[Task]:
-    return all_tasks([Task(**t) for t in extra or []])
+def _tasks(extra: list[dict] | None, token: str | None = None) -> list[Task]:
+    """The tasks this visitor may choose: the zoo, the store's models they may use, their extras."""
+    return all_tasks([Task(**t) for t in extra or []], visible=lambda model: may_use(model, token))
 
 
 def image_source(payload) -> str | bytes:
@@ -70,22 +72,29 @@ def fit_to_limit(image: Image.Image, limit: int) -> tuple[Image.Image, str]:
     return image.resize(size, Image.Resampling.LANCZOS), note
 
 
-def task_choices(extra: list[dict] | None) -> list[str]:
-    return [t.label for t in _tasks(extra)]
+def task_choices(extra: list[dict] | None, token: str | None = None) -> list[str]:
+    return [t.label for t in _tasks(extra, token)]
 
 
 class TranslateHandlers:
     """The tab's event handlers over one model cache. Core errors propagate as `CycleGANError`
     (the wiring turns them into messages); `gr.Error` is raised for problems with the page's input."""
 
-    def __init__(self, cache: ModelCache):
+    def __init__(self, cache: ModelCache, store: ModelStore | None = None):
         self.cache = cache
+        self.store = store or ModelStore()
 
-    def translate(self, payload, task_text: str, extra_tasks: list[dict] | None) -> tuple[Image.Image, dict]:
+    def usable(self, source: str, token: str | None) -> str:
+        """`source` if this visitor may use it (else the one refusal, `public_sources.resolve`)."""
+        resolve(source, self.store, visible=lambda model: may_use(model, token))
+        return source
+
+    def translate(self, payload, task_text: str, extra_tasks: list[dict] | None,
+                  token: str | None = None) -> tuple[Image.Image, dict]:
         """(uploaded image, task) → (translated image, facts for `describe`)."""
-        chosen = parse_task(task_text, _tasks(extra_tasks))
+        chosen = parse_task(task_text, _tasks(extra_tasks, token))
         source = image_source(payload)
-        model = self.cache.get(chosen.source)
+        model = self.cache.get(self.usable(chosen.source, token))
         picture, note = fit_to_limit(load_image(source), app_max_pixels())
         start = time.perf_counter()
         result = model.translate(picture, chosen.direction)
@@ -118,28 +127,28 @@ class TranslateHandlers:
         lines.append("<details><summary>About this model</summary>\n\n" + "\n\n".join(about) + "\n\n</details>")
         return reconstruction, "\n\n".join(lines)
 
-    def load_model(self, text: str, extra_tasks: list[dict] | None):
+    def load_model(self, text: str, extra_tasks: list[dict] | None, token: str | None = None):
         """A Hub repo id → its two directions added to the task list (and chosen)."""
         text = (text or "").strip()
         if not text:
             raise gr.Error("Type a Hub repo id such as owner/repo first.", print_exception=False)
-        resolve(text)  # refuses server paths before anything is looked up
-        model = self.cache.get(text)
+        model = self.cache.get(self.usable(text, token))  # server paths are refused before any look-up
         new = model_tasks(text, text, model.config.domain_a, model.config.domain_b)
         extra_tasks = [*(extra_tasks or []), *(asdict(t) for t in new if asdict(t) not in (extra_tasks or []))]
         gr.Info(f"Loaded {text}: {model.config.domain_a} ↔ {model.config.domain_b}")
-        return gr.update(choices=task_choices(extra_tasks), value=new[0].label), extra_tasks
+        return gr.update(choices=task_choices(extra_tasks, token), value=new[0].label), extra_tasks
 
     @staticmethod
-    def refresh(current: str, extra_tasks: list[dict] | None):
-        """On page load: the current task list (models may have been trained since)."""
-        labels = task_choices(extra_tasks)
+    def refresh(current: str, extra_tasks: list[dict] | None, token: str | None = None):
+        """On page load: this visitor's task list (models may have been trained since)."""
+        labels = task_choices(extra_tasks, token)
         return gr.update(choices=labels, value=current if current in labels else DEFAULT_TASK)
 
 
-def build_translate_tab(demo: gr.Blocks, cache: ModelCache) -> tuple[gr.Dropdown, gr.State]:
-    """Create the tab's components in the current Blocks context and wire its events. Returns the
-    task list and the session's extra tasks, which the Train tab updates when a model is made."""
+def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded) -> tuple[gr.Dropdown, gr.State]:
+    """Create the tab's components in the current Blocks context and wire its events (`loaded`: the
+    page-load event that sets `visitor`). Returns the task list and the session's extra tasks,
+    which the Train tab updates when a model is made."""
     handlers = TranslateHandlers(cache)
     extra = gr.State([])  # Hub models loaded in this browser session (dicts of Task)
     details = gr.State({})
@@ -168,13 +177,14 @@ def build_translate_tab(demo: gr.Blocks, cache: ModelCache) -> tuple[gr.Dropdown
     gr.Examples([e for e in examples if Path(e[0]).is_file()], inputs=[image_in, task], cache_examples=False,
                 label="Examples (click one, then Translate)")
 
-    event = run.click(user_errors(handlers.translate), inputs=[image_in, task, extra], outputs=[image_out, details],
+    event = run.click(user_errors(handlers.translate), inputs=[image_in, task, extra, visitor],
+                      outputs=[image_out, details],
                       api_name="translate", preprocess=False, concurrency_limit=1, concurrency_id="translate")
     event.success(user_errors(handlers.describe), inputs=[image_out, details, show_cycle], outputs=[cycle_out, info],
                   api_visibility="private", concurrency_limit=1, concurrency_id="translate")
     event.failure(lambda: (gr.Image(visible=False, value=None), ""), outputs=[cycle_out, info],
                   api_visibility="private", queue=False)
-    gr.on([hub_load.click, hub_repo.submit], user_errors(handlers.load_model), inputs=[hub_repo, extra],
+    gr.on([hub_load.click, hub_repo.submit], user_errors(handlers.load_model), inputs=[hub_repo, extra, visitor],
           outputs=[task, extra], api_name="load_model", concurrency_limit=1, concurrency_id="load")
-    demo.load(handlers.refresh, inputs=[task, extra], outputs=[task], api_visibility="private")
+    loaded.then(handlers.refresh, inputs=[task, extra, visitor], outputs=[task], api_visibility="private")
     return task, extra

@@ -1,6 +1,9 @@
 """The Translate tab in a real browser, the way a person uses it."""
 
+import time
 from urllib.parse import urlparse
+
+import pytest
 
 from conftest import ARTIFACTS
 
@@ -169,3 +172,98 @@ def test_fine_tune_of_a_full_size_zoo_model_previews_within_a_minute_and_resumes
         assert [r["step"] for r in records] == list(range(1, len(records) + 1)) and len(records) > done
         page.screenshot(path=str(ARTIFACTS / "train-full-size-resumed.png"), full_page=True)
         print(f"first preview after {first_preview:.1f} s; stopped at {done}, resumed to {len(records)}")
+
+
+def test_a_second_visitor_cannot_see_stop_resume_download_or_use_the_first_ones_run(
+        app_url, browser_page, tmp_path, photo, monkeypatch):
+    """Two browser contexts are two visitors. Alice's run is hers alone (also after a reload), until
+    the Space is made shared with CYCLEGAN_SHARED_RUNS=1."""
+    import numpy as np
+    from gradio_client import Client, handle_file
+    from PIL import Image
+
+    monkeypatch.delenv("CYCLEGAN_SHARED_RUNS", raising=False)
+    alice = browser_page
+    bob = alice.context.browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    bob.set_default_timeout(60_000)
+    rng = np.random.default_rng(3)
+    files = {}
+    for key in "ab":
+        files[key] = []
+        for i in range(2):
+            path = tmp_path / f"{key}{i}.png"
+            Image.fromarray(rng.integers(0, 256, (72, 80, 3), dtype=np.uint8)).save(path)
+            files[key].append(str(path))
+
+    alice.goto(app_url)
+    alice.get_by_role("tab", name="Train").click()
+    for key in "ab":
+        alice.set_input_files(f"#files-{key} input[type=file]", files[key])
+    alice.locator("#info-b", has_text="2 usable image(s)").wait_for()
+    alice.click("#init input")
+    alice.get_by_role("option", name="horse2zebra (official, horse ↔ zebra)").click()
+    alice.get_by_text("More settings").click()
+    alice.fill("#run-name textarea, #run-name input", "alice-run")
+    alice.click("#train-start")
+    alice.locator("#train-status", has_text="s/step").wait_for()
+
+    bob.goto(app_url)
+    bob.get_by_role("tab", name="Train").click()
+    bob.click("#train-stop")  # Alice's run is not Bob's to stop
+    bob.locator("#train-status", has_text="No training run of yours is active.").wait_for()
+    assert "Step **" not in alice.inner_text("#train-status") and "Stopped" not in alice.inner_text("#train-status")
+    alice.click("#train-stop")
+    alice.locator("#train-status", has_text="Stopped at step").wait_for(timeout=120_000)
+
+    def options(page, selector):
+        page.click(f"{selector} input")
+        labels = page.locator("[role=option]").all_inner_texts()
+        page.keyboard.press("Escape")
+        return labels
+
+    def offered(page, selector, deadline=20.0):
+        """Whether an option with alice-run shows up (the list is refreshed just after page load)."""
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            if any("alice-run" in o for o in options(page, selector)):
+                return True
+            time.sleep(0.5)
+        return False
+
+    def reload(page):
+        page.reload()
+        page.locator("#task input").wait_for()
+        time.sleep(2.0)  # the page-load events have run: lists are this visitor's
+
+    reload(alice)  # the browser remembers who Alice is
+    alice.get_by_role("tab", name="Train").click()
+    assert offered(alice, "#resume-run")
+    reload(bob)
+    bob.get_by_role("tab", name="Train").click()
+    assert not any("alice-run" in o for o in options(bob, "#resume-run"))
+    assert not any("alice-run" in o for o in options(bob, "#init"))
+    bob.get_by_role("tab", name="Translate").click()
+    assert not any("alice-run" in o for o in options(bob, "#task"))
+    photo.save(tmp_path / "photo.png")
+    bob.set_input_files("#input-image input[type=file]", str(tmp_path / "photo.png"))
+    bob.locator("#input-image img").first.wait_for()
+    bob.fill("#task input", "alice-run:AtoB")
+    bob.keyboard.press("Enter")
+    bob.click("#translate-button")
+    bob.get_by_text("That is not a model this app offers").first.wait_for()
+    bob.screenshot(path=str(ARTIFACTS / "second-visitor.png"), full_page=True)
+    # An API caller is one more visitor.
+    stranger = Client(app_url, analytics_enabled=False, verbose=False)
+    for call in (lambda: stranger.predict("alice-run", 600, api_name="/resume"),
+                 lambda: stranger.predict("alice-run", api_name="/download_run"),
+                 lambda: stranger.predict(handle_file(str(tmp_path / "photo.png")), "alice-run:AtoB",
+                                          api_name="/translate")):
+        with pytest.raises(Exception, match="of yours|not a model this app offers|not in the list of choices"):
+            call()
+
+    monkeypatch.setenv("CYCLEGAN_SHARED_RUNS", "1")  # a classroom Space: every run is everyone's
+    reload(bob)
+    assert offered(bob, "#task")
+    bob.get_by_role("tab", name="Train").click()
+    assert offered(bob, "#resume-run")
+    bob.context.close()

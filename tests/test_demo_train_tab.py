@@ -12,7 +12,8 @@ from demo.model_cache import ModelCache
 from demo.train_tab import OUTPUTS, SMALL_PRESET, TrainHandlers
 from demo.training import TrainingSlot, eta_text, loss_rows
 
-STATUS, PLOT, GALLERY, DOWNLOAD, TASK, RUNS = (OUTPUTS.index(name) for name in OUTPUTS)
+STATUS, PLOT, GALLERY, DOWNLOAD, TASK, RUNS, VISITOR = (OUTPUTS.index(name) for name in OUTPUTS)
+ALICE, BOB = "alice-token", "bob-token"
 
 
 def no_progress(*args, **kwargs):
@@ -44,9 +45,9 @@ def tiny_in_store(tiny_model, offline_sandbox):
     return "tiny"
 
 
-def start(handlers, uploads, init, steps=3, name="fruity"):
+def start(handlers, uploads, init, steps=3, name="fruity", token=ALICE):
     return list(handlers.start(uploads["a"], uploads["b"], "red", "blue", init, steps, 64, "fp32", 10, 0.5, name,
-                               [], progress=no_progress))
+                               [], token, progress=no_progress))
 
 
 def statuses(outputs):
@@ -67,12 +68,13 @@ def test_start_streams_a_run_into_the_store_and_offers_it(handlers, uploads, tin
         assert sorted(z.namelist()) == ["fruity/config.json", "fruity/model.safetensors"]
     assert final[TASK]["value"] == "fruity: red → blue" and "fruity: red → blue" in final[TASK]["choices"]
     assert final[RUNS] == {"__type__": "update", "choices": ["fruity"], "value": "fruity"}
+    assert outputs[0][VISITOR] == ALICE  # the session keeps its token
     stored = {m.name: m for m in handlers.store.models()}["fruity"]
     assert (stored.name, stored.resumable, stored.config.ngf) == ("fruity", True, 8)  # the init's architecture
     assert stored.config.provenance.startswith("fine-tuned from tiny ")  # by name, not by server path
     assert load_model(stored.path).translate(photo, "AtoB").size == photo.size
-    assert handlers.resumable_runs() == ["fruity"]
-    assert ("fruity (your model)", "fruity") in handlers.init_choices()
+    assert handlers.resumable_runs(ALICE) == ["fruity"]
+    assert ("fruity (your model)", "fruity") in handlers.init_choices(ALICE)
 
 
 def test_start_refuses_server_paths_as_init_before_making_anything(handlers, uploads, tmp_path):
@@ -85,25 +87,26 @@ def test_start_refuses_server_paths_as_init_before_making_anything(handlers, upl
 def test_resume_continues_from_the_saved_step(handlers, uploads, tiny_in_store):
     start(handlers, uploads, tiny_in_store, steps=2)
     with pytest.raises(CycleGANError, match="has done 2 of its 2 steps"):
-        list(handlers.resume("fruity", 2, [], progress=no_progress))
-    texts = statuses(list(handlers.resume("fruity", 4, [], progress=no_progress)))
+        list(handlers.resume("fruity", 2, [], ALICE, progress=no_progress))
+    texts = statuses(list(handlers.resume("fruity", 4, [], ALICE, progress=no_progress)))
     assert texts[0].startswith("Resuming **red ↔ blue** in `fruity`") and "step 2 of 4" in texts[0]
     assert texts[-1].startswith("Finished at step **4 / 4**")
     assert [r["step"] for r in handlers.store.run("fruity").read_log()] == [1, 2, 3, 4]
-    with pytest.raises(CycleGANError, match="choose a run"):
-        list(handlers.resume(None, 4, [], progress=no_progress))
-    with pytest.raises(CycleGANError, match="is not a model name"):
-        list(handlers.resume("../fruity", 4, [], progress=no_progress))
+    with pytest.raises(CycleGANError, match="choose one of your runs"):
+        list(handlers.resume(None, 4, [], ALICE, progress=no_progress))
+    with pytest.raises(CycleGANError, match="there is no run called '../fruity' of yours"):
+        list(handlers.resume("../fruity", 4, [], ALICE, progress=no_progress))
 
 
 def test_stop_ends_the_run_after_the_current_step_and_keeps_it(handlers, uploads, tiny_in_store):
     stream = handlers.start(uploads["a"], uploads["b"], "red", "blue", tiny_in_store, 1000, 64, "fp32", 10, 0.5,
-                            "long", [], progress=no_progress)
+                            "long", [], ALICE, progress=no_progress)
     outputs = []
     for output in stream:
         outputs.append(output)
         if isinstance(output[STATUS], str) and output[STATUS].startswith("Step **"):
-            assert handlers.slot.request_stop() == "Stopping long after the current step…"
+            assert handlers.stop(BOB) == "No training run of yours is active."  # not Bob's to stop
+            assert handlers.stop(ALICE) == "Stopping long after the current step…"
     assert statuses(outputs)[-1].startswith("Stopped at step **")
     assert handlers.store.run("long").is_resumable()
 
@@ -122,14 +125,14 @@ def test_a_failed_start_leaves_nothing_behind(handlers, uploads, tmp_path):
 
 def test_a_busy_slot_refuses_a_second_run_without_a_trace(handlers, uploads, tiny_in_store):
     with handlers.slot.hold(handlers.store.root / "first"):
-        with pytest.raises(CycleGANError, match=r"a training run \(first\) is already using"):
+        with pytest.raises(CycleGANError, match=r"a training run is already using"):
             start(handlers, uploads, tiny_in_store, name="second")
     assert not (handlers.store.root / "second").exists()
 
 
 def test_init_choices_and_suggestions(handlers, tiny_model, offline_sandbox):
     save_model(tiny_model, ModelStore().root / "mine")
-    choices = handlers.init_choices()
+    choices = handlers.init_choices(ALICE)
     assert choices[0] == (SMALL_PRESET, "") and ("horse2zebra (official, horse ↔ zebra)", "horse2zebra") in choices
     assert choices[-1] == ("mine (your model)", "mine")
     assert handlers.suggest_init("cat", "dog", "")["value"] == "horse2zebra"
@@ -160,11 +163,40 @@ def test_eta_text():
 
 def test_one_run_at_a_time(tmp_path):
     slot = TrainingSlot()
-    with slot.hold(tmp_path / "first"):
-        with pytest.raises(CycleGANError, match=r"a training run \(first\) is already using"):
+    with slot.hold(tmp_path / "first", owner="a"):
+        with pytest.raises(CycleGANError, match=r"a training run is already using"):
             with slot.hold(tmp_path / "second"):
                 pass
-        assert slot.request_stop() == "Stopping first after the current step…"
-    assert slot.request_stop() == "No training run is active."
+        assert slot.request_stop("b") == "No training run of yours is active."
+        assert slot.request_stop("b", shared=True) == "Stopping first after the current step…"
+        assert slot.request_stop("a") == "Stopping first after the current step…"
+    assert slot.request_stop("a") == "No training run of yours is active."
     with slot.hold(tmp_path / "third") as stop:
         assert isinstance(stop, threading.Event) and not stop.is_set()
+
+
+def test_each_visitors_runs_are_their_own(handlers, uploads, tiny_in_store, monkeypatch, photo):
+    start(handlers, uploads, tiny_in_store, steps=2, name="alices", token=ALICE)
+    # Bob sees the owner's model, not Alice's run; he cannot resume, download or delete it.
+    assert handlers.resumable_runs(BOB) == [] and [c[1] for c in handlers.init_choices(BOB)][-1] == "tiny"
+    for act in (lambda: list(handlers.resume("alices", 10, [], BOB, progress=no_progress)),
+                lambda: handlers.download("alices", BOB), lambda: handlers.delete("alices", [], BOB)):
+        with pytest.raises(CycleGANError, match="there is no run called 'alices' of yours"):
+            act()
+    with pytest.raises(CycleGANError, match="is not a model this app offers"):  # nor fine-tune from it
+        start(handlers, uploads, "alices", name="bobs", token=BOB)
+    # Alice downloads and deletes hers; the owner's model cannot be deleted by a visitor.
+    with zipfile.ZipFile(handlers.download("alices", ALICE)) as z:
+        assert sorted(z.namelist()) == ["alices/config.json", "alices/model.safetensors"]
+    with pytest.raises(CycleGANError, match="placed here by the owner of this app"):
+        handlers.delete("tiny", [], ALICE)
+    text, runs, _ = handlers.delete("alices", [], ALICE)
+    assert text.startswith("Deleted `alices`") and runs["choices"] == []
+    assert not (handlers.store.root / "alices").exists() and (handlers.store.root / "tiny").exists()
+
+
+def test_shared_runs_are_everyones(handlers, uploads, tiny_in_store, monkeypatch):
+    start(handlers, uploads, tiny_in_store, steps=2, name="alices", token=ALICE)
+    monkeypatch.setenv("CYCLEGAN_SHARED_RUNS", "1")
+    assert handlers.resumable_runs(BOB) == ["alices"]
+    assert statuses(list(handlers.resume("alices", 3, [], BOB, progress=no_progress)))[-1].startswith("Finished")

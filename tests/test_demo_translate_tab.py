@@ -22,8 +22,8 @@ def handlers(tiny_model):
 def test_translate_returns_the_cores_result_and_facts(handlers, tiny_model, photo, tmp_path):
     path = tmp_path / "p.png"
     photo.save(path)
-    image, facts = handlers.translate(str(path), "fruit-folder:BtoA", [])
-    assert handlers.loaded == ["fruit-folder"]
+    image, facts = handlers.translate(str(path), "someone/fruit:BtoA", [])
+    assert handlers.loaded == ["someone/fruit"]
     assert np.array_equal(np.asarray(image), np.asarray(tiny_model.translate(photo, "BtoA")))
     assert (facts["what"], facts["size"], facts["direction"], facts["note"]) == ("orange → apple", (301, 157),
                                                                                  "BtoA", "")
@@ -34,13 +34,13 @@ def test_translate_downscales_large_images_with_a_note(handlers, monkeypatch, tm
     monkeypatch.setenv("CYCLEGAN_APP_MAX_PIXELS", str(100 * 50))
     path = tmp_path / "big.png"
     Image.new("RGB", (400, 200), "green").save(path)
-    image, facts = handlers.translate({"path": str(path), "url": ""}, "x:AtoB", None)
+    image, facts = handlers.translate({"path": str(path), "url": ""}, "someone/x:AtoB", None)
     assert image.size == (100, 50) and facts["note"].startswith("Downscaled from 400×200 to 100×50")
 
 
 def test_translate_refuses_missing_images_and_unknown_tasks(handlers, tmp_path):
     with pytest.raises(gr.Error, match="Add an image first"):
-        handlers.translate(None, "x:AtoB", [])
+        handlers.translate(None, "someone/x:AtoB", [])
     with pytest.raises(CycleGANError, match="unknown task 'cat → dog'"):
         handlers.translate(str(tmp_path / "p.png"), "cat → dog", [])
     assert handlers.loaded == []
@@ -85,3 +85,28 @@ def test_image_source_and_fit_to_limit():
     assert fit_to_limit(image, 600) == (image, "")
     smaller, note = fit_to_limit(image, 150)
     assert smaller.size == (15, 10) and "15×10" in note
+
+
+def test_a_visitors_runs_are_listed_and_usable_only_by_them(tiny_model, offline_sandbox, photo, monkeypatch, tmp_path):
+    from cyclegan_core import ModelStore, TrainConfig, save_model
+    from demo.translate_tab import task_choices
+    from demo.visitors import visitor_id
+
+    store = ModelStore()
+    save_model(tiny_model, store.root / "placed")  # by the Space's owner: everyone's
+    run = store.new_run("alices")
+    save_model(tiny_model, run.path)
+    run.write_record(TrainConfig(), "a", "b", owner=visitor_id("alice"))
+    handlers = TranslateHandlers(ModelCache(loader=lambda source: tiny_model), store)
+    photo.save(tmp_path / "p.png")
+    photo = str(tmp_path / "p.png")
+    assert "alices: apple → orange" in task_choices([], "alice")
+    assert "alices: apple → orange" not in task_choices([], "bob") and "placed: apple → orange" in task_choices([], "bob")
+    assert handlers.translate(photo, "alices:AtoB", [], "alice")[0].size == (301, 157)
+    for text in ("alices:AtoB", "alices: apple → orange"):
+        with pytest.raises(CycleGANError, match="not a model this app offers|unknown task"):
+            handlers.translate(photo, text, [], "bob")
+    with pytest.raises(CycleGANError, match="not a model this app offers"):
+        handlers.load_model("alices", [], "bob")
+    monkeypatch.setenv("CYCLEGAN_SHARED_RUNS", "1")
+    assert handlers.translate(photo, "alices:AtoB", [], "bob")[0].size == (301, 157)

@@ -9,7 +9,6 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 import cyclegan_core
-from demo.training import TrainingSlot
 
 
 @pytest.fixture
@@ -121,15 +120,3 @@ def test_an_empty_domain_gives_a_clear_error(client, uploads, tmp_path, offline_
         client.predict([handle_file(str(p)) for p in uploads["a"]], [handle_file(str(junk))], "red", "blue", "", 10,
                        64, "fp32", 10, 0.5, "y", api_name="/train")
     assert not (offline_sandbox / "weights" / "y").exists()  # no half-made run is left behind
-
-
-def test_one_run_at_a_time(tmp_path):
-    slot = TrainingSlot()
-    with slot.hold(tmp_path / "first"):
-        with pytest.raises(cyclegan_core.CycleGANError, match=r"a training run \(first\) is already using"):
-            with slot.hold(tmp_path / "second"):
-                pass
-        assert slot.request_stop() == "Stopping first after the current step…"
-    assert slot.request_stop() == "No training run is active."
-    with slot.hold(tmp_path / "third") as stop:
-        assert not stop.is_set()
