@@ -66,6 +66,12 @@ def test_train_streams_progress_plot_previews_and_gives_a_usable_model(client, u
     out = Image.open(client.predict(handle_file(str(path)), "fruity: red → blue", api_name="/translate"))
     assert np.array_equal(np.asarray(out.convert("RGB")), np.asarray(model.translate(photo, "AtoB")))
 
+    # The same session (one visitor) downloads and deletes its run through the API.
+    with zipfile.ZipFile(client.predict("fruity", api_name="/download_run")) as z:
+        assert sorted(z.namelist()) == ["fruity/config.json", "fruity/model.safetensors"]
+    assert client.predict("fruity", api_name="/delete_run")[0].startswith("Deleted `fruity`")
+    assert not run.exists()
+
 
 def test_stop_then_resume_loses_no_steps(client, uploads, offline_sandbox, photo, tmp_path):
     job = submit_train(client, uploads["a"], uploads["b"], 2000, "long")
