@@ -15,7 +15,8 @@ from typing import Callable
 from .errors import SourceRefused
 from .hub import HubSource, download_model_folder, parse_hub_source
 from .model import CycleGAN
-from .model_folder import load_model
+from .model_config import ModelConfig
+from .model_folder import load_model, read_config
 from .sources import load_zoo
 from .store import ModelStore, StoredModel
 from .zoo import ZOO
@@ -51,6 +52,14 @@ class PublicSource:
         if self.kind == "store":
             return load_model(self.stored.path, device)
         return load_model(download_model_folder(self.hub, max_bytes=hub_max_bytes()), device)
+
+    def config(self) -> ModelConfig:
+        """The source's architecture, without loading its weights (the official zoo: the paper's)."""
+        if self.kind == "zoo":
+            return ModelConfig()
+        if self.kind == "store":
+            return self.stored.config
+        return read_config(download_model_folder(self.hub, max_bytes=hub_max_bytes()))
 
     def init_source(self) -> str:
         """What `TrainConfig.init` takes for this source (a store model by its folder)."""

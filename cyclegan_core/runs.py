@@ -19,10 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+import torch
+
 from .atomic import atomic_write_text
 from .data import Source
 from .errors import CycleGANError, RunError
+from .model_config import ModelConfig
 from .model_folder import is_model_folder, save_model
+from .networks import NLayerDiscriminator, ResnetGenerator
 from .train_config import TrainConfig
 from .training_state import load_training_state, read_metadata, save_training_state
 
@@ -72,6 +76,11 @@ class RunFolder:
         """Steps in the saved training state (0 if there is none)."""
         state = self.path / STATE_NAME
         return int(read_metadata(state)["step"]) if state.is_file() else 0
+
+    def last_saved(self) -> float:
+        """When the training state was last written (the folder's time without one), as a timestamp."""
+        state = self.path / STATE_NAME
+        return (state if state.is_file() else self.path).stat().st_mtime
 
     def require_resumable(self) -> None:
         if not self.is_resumable():
@@ -180,6 +189,15 @@ class RunFolder:
             return False
         self.delete()
         return True
+
+
+def expected_run_bytes(model: ModelConfig, config: TrainConfig) -> int:
+    """Disk a run of this architecture takes (uploads not included): the model folder's two generators
+    and a training state of all four networks with both Adam moments (3 copies), in float32."""
+    with torch.device("meta"):
+        generator = sum(p.numel() for p in ResnetGenerator(model.ngf, model.n_blocks, model.norm).parameters())
+        discriminator = sum(p.numel() for p in NLayerDiscriminator(config.ndf, config.n_layers_D).parameters())
+    return 4 * (2 * generator + 3 * (2 * generator + 2 * discriminator)) + (1 << 20)  # + previews and logs
 
 
 def _absolute(source: Source):

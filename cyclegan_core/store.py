@@ -10,6 +10,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Collection
 
 from .errors import CycleGANError, RunError
 from .model_config import ModelConfig
@@ -18,6 +19,17 @@ from .runs import RunFolder
 from .zoo import ZOO
 
 DEFAULT_RUN_NAME = "my-model"
+DEFAULT_RUNS_MAX_BYTES = 4 * 2**30  # disk for visitors' runs (models, states, previews, uploads)
+
+
+def runs_max_bytes() -> int:
+    """`CYCLEGAN_RUNS_MAX_BYTES`: the disk that visitors' runs may take together (default 4 GiB)."""
+    value = os.environ.get("CYCLEGAN_RUNS_MAX_BYTES")
+    return int(value) if value else DEFAULT_RUNS_MAX_BYTES
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file() and not f.is_symlink())
 
 
 def weights_dir() -> Path:
@@ -61,6 +73,33 @@ class ModelStore:
         """The models that are resumable training runs (finished, stopped or interrupted)."""
         return [m for m in self.models() if m.resumable]
 
+    def visitor_runs(self) -> list[tuple[StoredModel, int]]:
+        """Models made by visitors of the app (they have an owner), with the bytes each takes."""
+        return [(m, folder_bytes(m.path)) for m in self.models() if m.owner is not None]
+
+    def make_room(self, needed: int, budget: int, keep: Collection[Path] = ()) -> list[str]:
+        """Evict visitors' runs until `needed` more bytes fit in `budget`: finished runs first, then
+        stopped ones, oldest first; never those in `keep` (a run in progress), never the owner's
+        models or the zoo. Returns the names evicted; RunError if it cannot fit (nothing evicted)."""
+        runs = self.visitor_runs()
+        used = sum(size for _, size in runs)
+        kept = {Path(k) for k in keep}
+        candidates = sorted((m for m, _ in runs if m.path not in kept), key=_eviction_order)
+        sizes = {m.path: size for m, size in runs}
+        chosen = []
+        for model in candidates:
+            if used + needed <= budget:
+                break
+            chosen.append(model)
+            used -= sizes[model.path]
+        if used + needed > budget:
+            raise RunError(f"the runs on this machine may take {budget / 2**20:.0f} MB together and a new "
+                           f"run needs about {needed / 2**20:.0f} MB, more than can be made free now; try fewer "
+                           f"or smaller images, or a smaller model")
+        for model in chosen:
+            RunFolder(model.path).delete()
+        return [m.name for m in chosen]
+
     def path(self, name: str) -> Path:
         """The folder of the entry called `name`; names with path separators or dots are refused."""
         if not name or name != Path(name).name or name.startswith("."):
@@ -93,3 +132,13 @@ class ModelStore:
         if not path.is_dir():
             raise RunError(f"there is no model called {name!r}")
         RunFolder(path).delete()
+
+
+def _eviction_order(model: StoredModel) -> tuple[int, float]:
+    """Finished runs before stopped ones, then the least recently saved first."""
+    run = RunFolder(model.path)
+    try:
+        finished = run.steps_done() >= run.read_record().config.steps
+    except CycleGANError:
+        finished = True  # a damaged run goes first
+    return (0 if finished else 1, run.last_saved())

@@ -18,10 +18,11 @@ from typing import Iterator
 import gradio as gr
 import pandas as pd
 
-from cyclegan_core import ZOO, CycleGANError, ModelStore, RunError, RunFolder, TrainConfig
+from cyclegan_core import ZOO, CycleGANError, ModelConfig, ModelStore, RunError, RunFolder, TrainConfig
 from cyclegan_core.model_folder import zip_model_folder
 from cyclegan_core.public_sources import resolve
-from cyclegan_core.store import StoredModel
+from cyclegan_core.runs import expected_run_bytes
+from cyclegan_core.store import StoredModel, runs_max_bytes
 from cyclegan_core.train import CheckpointSaved, Event, Finished, Preview, Started, StepDone, train
 from cyclegan_core.train_config import PRESETS
 from cyclegan_core.trainer import LOSS_NAMES
@@ -29,7 +30,7 @@ from cyclegan_core.zoo import nearest_zoo_model
 
 from .errors import user_errors
 from .model_cache import ModelCache
-from .training import TrainingSlot, eta_text, inspect_domain, loss_rows
+from .training import TrainingSlot, eta_text, inspect_domain, loss_rows, max_images, upload_bytes
 from .translate_tab import task_choices
 from .visitors import may_use, new_token, shared_runs, visitor_id
 
@@ -111,13 +112,16 @@ class TrainHandlers:
             if not files:
                 raise CycleGANError(f"domain {label} has no images yet: drop image files, a folder or a zip")
         token = token or new_token()  # an API caller's first run gives its session a token
-        visible = lambda model: may_use(model, token)  # noqa: E731
-        init = resolve(init_source, self.store, visible).init_source() if init_source else None  # no paths
+        uploads = upload_bytes(files_a, files_b)
+        source = resolve(init_source, self.store, lambda m: may_use(m, token)) if init_source else None  # no paths
         config = TrainConfig(steps=int(n_steps), crop_size=int(crop_size), precision=precision,
                              lambda_A=float(lambda_cycle), lambda_B=float(lambda_cycle),
-                             lambda_identity=float(lambda_identity), init=init, domain_a=name_a,
-                             domain_b=name_b, preview_every=PREVIEW_EVERY,
-                             checkpoint_every=max(50, int(n_steps) // 5), **PRESETS["small"])
+                             lambda_identity=float(lambda_identity), init=source and source.init_source(),
+                             domain_a=name_a, domain_b=name_b, preview_every=PREVIEW_EVERY,
+                             checkpoint_every=max(50, int(n_steps) // 5), max_images=max_images(), **PRESETS["small"])
+        architecture = source.config() if source else ModelConfig(ngf=config.ngf, n_blocks=config.n_blocks)
+        self.store.make_room(uploads + expected_run_bytes(architecture, config), runs_max_bytes(),
+                             keep=[self.slot.active] if self.slot.active else [])
         run = self.store.new_run(model_name or f"{name_a}2{name_b}")
         try:
             with self.slot.hold(run.path, visitor_id(token)) as stop:

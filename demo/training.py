@@ -4,12 +4,37 @@ losses and the time left. No gradio here; run folders are `cyclegan_core.runs`'.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from pathlib import Path
 from typing import Iterator
 
-from cyclegan_core import CycleGANError
+from cyclegan_core import CycleGANError, DataError
 from cyclegan_core.data import Domain, load_domain
+
+DEFAULT_MAX_UPLOAD_BYTES = 1 << 30  # per run, both domains together
+DEFAULT_MAX_IMAGES = 1000  # per domain
+
+
+def max_upload_bytes() -> int:
+    """`CYCLEGAN_APP_MAX_UPLOAD_BYTES`: what one run's uploads may weigh together (default 1 GiB)."""
+    value = os.environ.get("CYCLEGAN_APP_MAX_UPLOAD_BYTES")
+    return int(value) if value else DEFAULT_MAX_UPLOAD_BYTES
+
+
+def max_images() -> int:
+    """`CYCLEGAN_APP_MAX_IMAGES`: images used per domain in the app (default 1000; the rest are skipped)."""
+    value = os.environ.get("CYCLEGAN_APP_MAX_IMAGES")
+    return int(value) if value else DEFAULT_MAX_IMAGES
+
+
+def upload_bytes(*domains: list[str]) -> int:
+    """The uploads' total size, refused above `max_upload_bytes()` before anything is copied."""
+    total = sum(Path(f).stat().st_size for files in domains for f in files)
+    if total > max_upload_bytes():
+        raise DataError(f"your files weigh {total / 2**20:.0f} MB together; a run here takes at most "
+                        f"{max_upload_bytes() / 2**20:.0f} MB of uploads (fewer or smaller images, please)")
+    return total
 
 
 class TrainingSlot:

@@ -200,3 +200,30 @@ def test_shared_runs_are_everyones(handlers, uploads, tiny_in_store, monkeypatch
     monkeypatch.setenv("CYCLEGAN_SHARED_RUNS", "1")
     assert handlers.resumable_runs(BOB) == ["alices"]
     assert statuses(list(handlers.resume("alices", 3, [], BOB, progress=no_progress)))[-1].startswith("Finished")
+
+
+def test_disk_budget_evicts_old_finished_runs_and_refuses_what_cannot_fit(handlers, uploads, tiny_in_store,
+                                                                           monkeypatch):
+    from cyclegan_core.store import folder_bytes
+    start(handlers, uploads, tiny_in_store, steps=2, name="alices", token=ALICE)
+    one_run = folder_bytes(handlers.store.root / "alices")
+    monkeypatch.setenv("CYCLEGAN_RUNS_MAX_BYTES", str(one_run * 1.5).split(".")[0])
+    start(handlers, uploads, tiny_in_store, steps=2, name="bobs", token=BOB)  # room is made: Alice's finished run goes
+    assert [m.name for m in handlers.store.models()] == ["bobs", "tiny"]
+    monkeypatch.setenv("CYCLEGAN_RUNS_MAX_BYTES", "1000")
+    with pytest.raises(CycleGANError, match="may take 0 MB together and a new run needs about"):
+        start(handlers, uploads, tiny_in_store, name="carols", token="carol")
+    assert [m.name for m in handlers.store.models()] == ["bobs", "tiny"]  # nothing was evicted for nothing
+
+
+def test_uploads_over_the_cap_are_refused_before_anything_is_copied(handlers, uploads, monkeypatch):
+    monkeypatch.setenv("CYCLEGAN_APP_MAX_UPLOAD_BYTES", "1000")
+    with pytest.raises(CycleGANError, match=r"your files weigh 0 MB together; a run here takes at most 0 MB"):
+        start(handlers, uploads, "", name="big")
+    assert not (handlers.store.root / "big").exists()
+
+
+def test_images_per_domain_are_capped(handlers, uploads, tiny_in_store, monkeypatch):
+    monkeypatch.setenv("CYCLEGAN_APP_MAX_IMAGES", "2")
+    texts = statuses(start(handlers, uploads, tiny_in_store, steps=1, name="capped"))
+    assert "2 + 2 images (skipped 1 unusable file(s))" in texts[0]
