@@ -28,7 +28,8 @@ def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
     configure_threads()  # a Space's container may see the host's cores but own only two
     cache = cache or ModelCache(capacity=4)
     slot = TrainingSlot()
-    with gr.Blocks(title="CycleGAN Studio", analytics_enabled=False) as demo:
+    # Uploads and results in Gradio's cache are deleted an hour after they were made.
+    with gr.Blocks(title="CycleGAN Studio", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         # Who is asking (visitors.py): a token kept in the browser across reloads, and in the session.
         remembered = gr.BrowserState("", storage_key="cyclegan-studio-visitor", secret=app_secret(ModelStore()))
         visitor = gr.State("")

@@ -10,9 +10,7 @@ data, so they survive restarts and show up in the Translate tab at once.
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import time
-from pathlib import Path
 from typing import Iterator
 
 import gradio as gr
@@ -30,7 +28,7 @@ from cyclegan_core.zoo import nearest_zoo_model
 
 from .errors import user_errors
 from .model_cache import ModelCache
-from .training import TrainingSlot, eta_text, inspect_domain, loss_rows, max_images, upload_bytes
+from .training import TrainingSlot, download_path, eta_text, inspect_domain, loss_rows, max_images, upload_bytes
 from .translate_tab import task_choices
 from .visitors import may_use, new_token, shared_runs, visitor_id
 
@@ -147,8 +145,7 @@ class TrainHandlers:
     def download(self, run_name: str | None, token: str | None = None) -> str:
         """One of the visitor's models as a zip (config.json + model.safetensors)."""
         run = self.own_run(run_name, token)
-        folder = Path(tempfile.mkdtemp(prefix="cyclegan-download-"))
-        return str(zip_model_folder(run.path, folder / f"{run.name}.zip"))
+        return str(zip_model_folder(run.path, download_path(run.name)))
 
     def delete(self, run_name: str | None, extra_tasks, token: str | None = None):
         """Remove one of the visitor's runs: model, training state, previews and uploaded data."""
@@ -187,8 +184,7 @@ class TrainHandlers:
                     self.cache.forget(run.name)
                 elif isinstance(event, Finished):
                     self.cache.forget(run.name)
-                    archive = zip_model_folder(run.path, Path(tempfile.mkdtemp(prefix="cyclegan-download-"))
-                                               / f"{run.name}.zip")
+                    archive = zip_model_folder(run.path, download_path(run.name))
                     label = f"{run.name}: {names[0]} → {names[1]}"
                     yield (finished_text(event, run, label), loss_frame(records), gr.skip(), str(archive),
                            gr.update(choices=task_choices(extra_tasks, token), value=label),

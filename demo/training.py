@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
 from cyclegan_core import CycleGANError, DataError
 from cyclegan_core.data import Domain, load_domain
 
+DOWNLOADS = Path(tempfile.gettempdir()) / "cyclegan-studio-downloads"
+KEEP_DOWNLOADS_SECONDS = 600  # Gradio copies a returned file into its own cache at once
 DEFAULT_MAX_UPLOAD_BYTES = 1 << 30  # per run, both domains together
 DEFAULT_MAX_IMAGES = 1000  # per domain
 
@@ -101,3 +106,13 @@ def eta_text(seconds_per_step: float, remaining: int) -> str:
     seconds = int(seconds_per_step * remaining)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
         f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def download_path(name: str, folder: Path | None = None) -> Path:
+    """A fresh path for a zip to hand out; older ones in the same place are removed."""
+    folder = folder or DOWNLOADS
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.iterdir():
+        if old.stat().st_mtime < time.time() - KEEP_DOWNLOADS_SECONDS:
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=folder)) / f"{name}.zip"

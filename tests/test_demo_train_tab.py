@@ -1,6 +1,7 @@
 """demo/train_tab.py and demo/training.py: the Train tab's handlers, called directly (no server)."""
 
 import threading
+import time
 import zipfile
 
 import numpy as np
@@ -227,3 +228,14 @@ def test_images_per_domain_are_capped(handlers, uploads, tiny_in_store, monkeypa
     monkeypatch.setenv("CYCLEGAN_APP_MAX_IMAGES", "2")
     texts = statuses(start(handlers, uploads, tiny_in_store, steps=1, name="capped"))
     assert "2 + 2 images (skipped 1 unusable file(s))" in texts[0]
+
+
+def test_download_zips_do_not_pile_up(tmp_path):
+    import os
+    from demo.training import KEEP_DOWNLOADS_SECONDS, download_path
+    first = download_path("a", tmp_path)
+    first.write_bytes(b"zip")
+    old = first.parent
+    os.utime(old, (time.time() - KEEP_DOWNLOADS_SECONDS - 5,) * 2)
+    second = download_path("b", tmp_path)
+    assert second.name == "b.zip" and second.parent.is_dir() and not old.exists()
