@@ -42,9 +42,16 @@ def app_secret(store: ModelStore) -> str:
     path = Path(store.root) / SECRET_NAME
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        candidate = path.with_name(f"{SECRET_NAME}.{os.getpid()}.tmp")
+        descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as f:
             f.write(secrets.token_urlsafe(32))
+        try:
+            os.link(candidate, path)  # the first process to get here wins; others read its secret
+        except FileExistsError:
+            pass
+        finally:
+            candidate.unlink(missing_ok=True)
     return path.read_text().strip()
 
 
