@@ -4,6 +4,7 @@ loaded until someone asks for one."""
 from __future__ import annotations
 
 import gradio as gr
+from fastapi import Depends
 
 from cyclegan_core import ModelStore
 from cyclegan_core.runtime import configure_threads
@@ -12,7 +13,7 @@ from .model_cache import ModelCache
 from .train_tab import build_train_tab
 from .training import TrainingSlot
 from .translate_tab import build_translate_tab
-from .visitors import app_secret, restore
+from .visitors import JobLimit, app_secret, restore
 
 INTRO = """# CycleGAN Studio
 Unpaired image-to-image translation with **CycleGAN** (Zhu et al., ICCV 2017): two generators learn
@@ -48,4 +49,5 @@ def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
 
 def launch_options() -> dict:
     """Options for `demo.launch()`; host and port come from GRADIO_SERVER_NAME/PORT when set."""
-    return {"theme": THEME, "max_file_size": "100mb", "show_error": True}
+    return {"theme": THEME, "max_file_size": "100mb", "show_error": True,
+            "app_kwargs": {"dependencies": [Depends(JobLimit())]}}

@@ -11,7 +11,10 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import time
 from pathlib import Path
+
+from fastapi import HTTPException, Request
 
 from cyclegan_core import ModelStore
 from cyclegan_core.store import StoredModel
@@ -59,3 +62,47 @@ def restore(remembered: str | None) -> tuple[str, str]:
     """On page load: the browser's token, or a new one (kept in the session and the browser)."""
     token = remembered or new_token()
     return token, token
+
+
+DEFAULT_MAX_JOBS = 4
+
+
+def max_jobs() -> int:
+    """`CYCLEGAN_APP_MAX_JOBS`: jobs one visitor (one session) may have waiting or running at once."""
+    value = os.environ.get("CYCLEGAN_APP_MAX_JOBS")
+    return int(value) if value else DEFAULT_MAX_JOBS
+
+
+class JobLimit:
+    """A FastAPI dependency of every route: a request to join the queue from a session that already
+    has `max_jobs()` jobs waiting or running is answered 429, so no one visitor fills the queue that
+    everyone shares.
+
+    The count is the larger of the queue's own (Gradio keeps each session's pending jobs; that is not
+    public API, so the tests pin the Gradio version that has it) and the joins let through in the
+    last `WINDOW` seconds, which covers a burst whose jobs the queue has not registered yet."""
+
+    WINDOW = 2.0
+
+    def __init__(self):
+        self.recent: dict[str, list[float]] = {}
+
+    async def __call__(self, request: Request) -> None:
+        if request.method != "POST" or not request.url.path.endswith("/queue/join"):
+            return
+        try:
+            session = (await request.json()).get("session_hash")
+        except ValueError:
+            return  # Gradio itself answers a malformed body
+        if not session:
+            return
+        queue = getattr(request.app.get_blocks(), "_queue", None)
+        registered = len(queue.pending_event_ids_session.get(session, ())) if queue is not None else 0
+        now = time.monotonic()  # from here to the end nothing awaits: one check at a time
+        joins = [t for t in self.recent.get(session, []) if now - t < self.WINDOW]
+        waiting = max(registered, len(joins))
+        if waiting >= max_jobs():
+            raise HTTPException(status_code=429, detail=f"You already have {waiting} jobs waiting or running; "
+                                                        f"try again when one of them is done.")
+        self.recent = {k: v for k, v in self.recent.items() if v and now - v[-1] < self.WINDOW}
+        self.recent[session] = [*joins, now]

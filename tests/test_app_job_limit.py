@@ -1,0 +1,52 @@
+"""One visitor cannot fill the queue everyone shares: at most CYCLEGAN_APP_MAX_JOBS jobs per session
+wait or run at once; the rest are answered 429 at once, and other visitors are served meanwhile."""
+
+import time
+
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from cyclegan_core import ModelStore, save_model
+
+
+@pytest.fixture
+def slow_app(monkeypatch, tiny_model, offline_sandbox):
+    """The app with a translation that takes half a second, so jobs pile up."""
+    from demo import build_demo, launch_options, translate_tab
+    real = translate_tab.TranslateHandlers.translate
+
+    def slow(self, *args, **kwargs):
+        time.sleep(0.5)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(translate_tab.TranslateHandlers, "translate", slow)
+    monkeypatch.setenv("CYCLEGAN_APP_MAX_JOBS", "3")
+    save_model(tiny_model, ModelStore().root / "fruit")
+    demo = build_demo()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
+    yield url
+    demo.close()
+
+
+def outcome(job) -> str:
+    try:
+        job.result()
+        return "done"
+    except Exception as error:  # noqa: BLE001 — the answer is what is checked
+        return "refused" if "429" in str(error) else f"failed: {error}"
+
+
+def test_a_burst_from_one_visitor_is_capped_and_others_still_get_served(slow_app, tmp_path):
+    image = tmp_path / "p.png"
+    Image.new("RGB", (20, 12), "red").save(image)
+    greedy, other = (Client(slow_app, analytics_enabled=False, verbose=False) for _ in range(2))
+    burst = [greedy.submit(handle_file(str(image)), "fruit:AtoB", api_name="/translate") for _ in range(8)]
+    time.sleep(0.3)
+    polite = other.submit(handle_file(str(image)), "fruit:AtoB", api_name="/translate")
+    results = [outcome(job) for job in burst]
+    assert results.count("done") >= 3 and results.count("refused") >= 3 and len(set(results)) == 2, results
+    assert outcome(polite) == "done"
+    # Once its jobs are done, the visitor may queue again.
+    assert outcome(greedy.submit(handle_file(str(image)), "fruit:AtoB", api_name="/translate")) == "done"
+    print(f"burst of 8 from one visitor: {results.count('done')} served, {results.count('refused')} refused (429)")
