@@ -3,6 +3,8 @@ loaded until someone asks for one."""
 
 from __future__ import annotations
 
+import os
+
 import gradio as gr
 from fastapi import Depends
 
@@ -29,8 +31,9 @@ def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
     configure_threads()  # a Space's container may see the host's cores but own only two
     cache = cache or ModelCache(capacity=4)
     slot = TrainingSlot()
-    # Uploads and results in Gradio's cache are deleted an hour after they were made.
-    with gr.Blocks(title="CycleGAN Studio", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
+    # Uploads and results in Gradio's cache are deleted once they are CYCLEGAN_APP_CACHE_SECONDS old.
+    keep = int(os.environ.get("CYCLEGAN_APP_CACHE_SECONDS", "3600"))
+    with gr.Blocks(title="CycleGAN Studio", analytics_enabled=False, delete_cache=(min(600, keep), keep)) as demo:
         # Who is asking (visitors.py): a token kept in the browser across reloads, and in the session.
         remembered = gr.BrowserState("", storage_key="cyclegan-studio-visitor", secret=app_secret(ModelStore()))
         visitor = gr.State("")

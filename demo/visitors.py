@@ -68,21 +68,22 @@ DEFAULT_MAX_JOBS = 4
 
 
 def max_jobs() -> int:
-    """`CYCLEGAN_APP_MAX_JOBS`: jobs one visitor (one session) may have waiting or running at once."""
+    """`CYCLEGAN_APP_MAX_JOBS`: jobs one visitor (one session) may have waiting in the queue at once."""
     value = os.environ.get("CYCLEGAN_APP_MAX_JOBS")
     return int(value) if value else DEFAULT_MAX_JOBS
 
 
 class JobLimit:
     """A FastAPI dependency of every route: a request to join the queue from a session that already
-    has `max_jobs()` jobs waiting or running is answered 429, so no one visitor fills the queue that
-    everyone shares.
+    has `max_jobs()` jobs waiting (not yet started) is answered 429, so no one visitor fills the queue
+    that everyone shares.
 
     The count is the larger of the queue's own (Gradio keeps each session's pending jobs; that is not
     public API, so the tests pin the Gradio version that has it) and the joins let through in the
-    last `WINDOW` seconds, which covers a burst whose jobs the queue has not registered yet."""
+    last `WINDOW` seconds: a burst arrives faster than the queue registers its jobs, while one
+    visitor's requests one after another are each a round trip apart."""
 
-    WINDOW = 2.0
+    WINDOW = 0.05
 
     def __init__(self):
         self.recent: dict[str, list[float]] = {}
@@ -102,7 +103,7 @@ class JobLimit:
         joins = [t for t in self.recent.get(session, []) if now - t < self.WINDOW]
         waiting = max(registered, len(joins))
         if waiting >= max_jobs():
-            raise HTTPException(status_code=429, detail=f"You already have {waiting} jobs waiting or running; "
-                                                        f"try again when one of them is done.")
+            raise HTTPException(status_code=429, detail=f"You already have {waiting} jobs waiting; try again "
+                                                        f"when one of them has started.")
         self.recent = {k: v for k, v in self.recent.items() if v and now - v[-1] < self.WINDOW}
         self.recent[session] = [*joins, now]

@@ -1,5 +1,6 @@
 """One visitor cannot fill the queue everyone shares: at most CYCLEGAN_APP_MAX_JOBS jobs per session
-wait or run at once; the rest are answered 429 at once, and other visitors are served meanwhile."""
+wait at once (one more may be running); the rest are answered 429 at once, and other visitors are
+served meanwhile."""
 
 import time
 
@@ -12,12 +13,12 @@ from cyclegan_core import ModelStore, save_model
 
 @pytest.fixture
 def slow_app(monkeypatch, tiny_model, offline_sandbox):
-    """The app with a translation that takes half a second, so jobs pile up."""
+    """The app with a translation that takes two seconds, so a burst piles up before any job is done."""
     from demo import build_demo, launch_options, translate_tab
     real = translate_tab.TranslateHandlers.translate
 
     def slow(self, *args, **kwargs):
-        time.sleep(0.5)
+        time.sleep(2.0)
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(translate_tab.TranslateHandlers, "translate", slow)
@@ -45,7 +46,8 @@ def test_a_burst_from_one_visitor_is_capped_and_others_still_get_served(slow_app
     time.sleep(0.3)
     polite = other.submit(handle_file(str(image)), "fruit:AtoB", api_name="/translate")
     results = [outcome(job) for job in burst]
-    assert results.count("done") >= 3 and results.count("refused") >= 3 and len(set(results)) == 2, results
+    # 3 waiting, plus the one running (and at most one more if a job started while the burst arrived).
+    assert 3 <= results.count("done") <= 5 and results.count("done") + results.count("refused") == 8, results
     assert outcome(polite) == "done"
     # Once its jobs are done, the visitor may queue again.
     assert outcome(greedy.submit(handle_file(str(image)), "fruit:AtoB", api_name="/translate")) == "done"

@@ -70,3 +70,31 @@ def test_concurrent_visitors_get_their_own_results_while_a_run_trains(app_url, t
     job.result()
     print(f"{len(results)} translations right, {len(refusals)} 'queue full' answers, from {VISITORS} visitors in "
           f"{seconds:.1f} s while training")
+
+
+def test_uploads_and_results_leave_gradios_cache_after_their_time(monkeypatch, tiny_model, offline_sandbox,
+                                                                   tmp_path):
+    from demo import build_demo, launch_options
+    from cyclegan_core import ModelStore, save_model
+    monkeypatch.setenv("CYCLEGAN_APP_CACHE_SECONDS", "2")
+    save_model(tiny_model, ModelStore().root / "fruit")
+    demo = build_demo()
+    cache = __import__("pathlib").Path(demo.GRADIO_CACHE)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
+    try:
+        before = {p for p in cache.rglob("*") if p.is_file()}
+        client = Client(url, analytics_enabled=False, verbose=False)
+        for i in range(3):
+            path = tmp_path / f"in{i}.png"
+            Image.new("RGB", (20 + i, 10), "blue").save(path)
+            client.predict(handle_file(str(path)), "fruit:AtoB", api_name="/translate")
+        made = {p for p in cache.rglob("*") if p.is_file()} - before
+        uploads = {p for p in made if p.name.startswith("in")}
+        assert len(uploads) == 3  # each upload (results are kept by Gradio's own rules)
+        deadline = time.monotonic() + 20
+        while any(p.exists() for p in uploads):
+            assert time.monotonic() < deadline, [p for p in uploads if p.exists()]
+            time.sleep(0.5)
+        print(f"{len(uploads)} uploaded files removed from the cache after their time")
+    finally:
+        demo.close()
