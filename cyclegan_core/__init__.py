@@ -33,6 +33,16 @@ Modules, one concern each (read them in this order to follow the paper, then the
     download.py        HTTP: a short reachability probe and a verified download
     atomic.py          atomic file writes
     errors.py          the errors a user can act on
+
+Teaching (the app's Learn tab; each computation testable without a UI):
+
+    explain.py         the cycle seen: x, G(x), F(G(x)), per-pixel cycle-error maps, the identity view
+    steganography.py   the information a cycle hides in G(x): high frequencies, noise/JPEG vs F(G(x))
+    discriminators.py  a model's PatchGANs (from its training state, or trained against frozen G/F); patch maps
+    synthetic.py       built-in synthetic domains (shapes, textures, colours), generated on the fly
+    lessons.py         recorded small experiments (λ_cycle 10 vs 0, identity, geometry, little data)
+    live.py            a tiny CycleGAN trained live, one generator and one discriminator update at a time
+    doctor.py          "is it working?": plain-language checks on a run's losses and previews
     cli.py             `python -m cyclegan_core {convert,translate,train,fetch}` (__main__.py runs it)
 """
 

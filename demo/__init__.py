@@ -3,6 +3,7 @@
     app.py            build_demo(): the page, its tabs and the queue
     translate_tab.py  the Translate tab: TranslateHandlers and their wiring
     train_tab.py      the Train tab: TrainHandlers and their wiring
+    learn_tab.py      the Learn tab: the cycle, hidden information, the discriminator, lessons, live training
     training.py       what the Train tab needs besides widgets: the one training slot, summaries
     tasks.py          the Translate tab's task list ("horse → zebra", "SOURCE:AtoB")
     visitors.py       who is asking: each visitor's runs are their own
