@@ -9,7 +9,9 @@ downloading) and, if `CYCLEGAN_HUB_ALLOW` lists owners, only from them.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from .errors import SourceRefused
@@ -18,7 +20,7 @@ from .model import CycleGAN
 from .model_config import ModelConfig
 from .model_folder import load_model, read_config
 from .sources import load_zoo
-from .store import ModelStore, StoredModel
+from .store import ModelStore, StoredModel, weights_dir
 from .zoo import ZOO
 
 DEFAULT_HUB_MAX_BYTES = 500 * 2**20  # the official 9-block pair is ≈90 MB
@@ -60,6 +62,17 @@ class PublicSource:
         if self.kind == "store":
             return self.stored.config
         return read_config(download_model_folder(self.hub, max_bytes=hub_max_bytes()))
+
+    def home(self, store: ModelStore | None = None) -> Path:
+        """The local folder where things kept with this model live (e.g. its discriminators): a store
+        model's own folder, the zoo model's folder in the store, or a folder of the store's
+        `.hub/` for a Hub model (the Hub's cache is read-only to us)."""
+        root = store.root if store is not None else weights_dir()
+        if self.kind == "store":
+            return self.stored.path
+        if self.kind == "zoo":
+            return root / self.text
+        return root / ".hub" / re.sub(r"[^A-Za-z0-9_.-]+", "--", self.text).strip(".")
 
     def init_source(self) -> str:
         """What `TrainConfig.init` takes for this source (a store model by its folder)."""

@@ -73,3 +73,16 @@ def test_hub_init_is_size_checked_before_it_is_downloaded(tiny_model_dir, monkey
         monkeypatch.delenv("CYCLEGAN_HUB_MAX_BYTES")
         assert resolve("someone/fruit").init_source() == "someone/fruit"
         assert any(p.endswith("model.safetensors") for p in hub.gets())
+
+
+def test_home_is_a_folder_in_the_store_for_every_kind(tmp_path, tiny_model):
+    from cyclegan_core import ModelStore, save_model
+    from cyclegan_core.public_sources import resolve
+
+    store = ModelStore(tmp_path / "w")
+    save_model(tiny_model, store.root / "mine")
+    assert resolve("mine", store).home(store) == store.root / "mine"
+    assert resolve("horse2zebra", store).home(store) == store.root / "horse2zebra"
+    hub = resolve("someone/cats@v1", store).home(store)
+    assert hub.parent == store.root / ".hub" and ".." not in hub.name and "/" not in hub.name
+    assert [m.name for m in store.models()] == ["mine"]
