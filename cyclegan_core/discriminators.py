@@ -225,7 +225,7 @@ def train_discriminators(G_AB: Callable, G_BA: Callable, images_a: Sequence[Imag
         optimiser.step()
         step += 1
         if progress is not None:
-            progress(DiscriminatorProgress(step, time.perf_counter() - start, float(loss_A), float(loss_B)))
+            progress(DiscriminatorProgress(step, time.perf_counter() - start, float(loss_A.detach()), float(loss_B.detach())))
     elapsed = time.perf_counter() - start
     origin = (f"trained for this model in {elapsed:.0f} s ({step} steps) on {len(images_a)} + {len(images_b)} "
               f"pictures, against its frozen generators")

@@ -74,6 +74,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 class CurvePoint:
     amount: float
     translation_psnr: float  # perturbed G(x) against G(x): how visible the perturbation is (dB)
+    translation_change: float  # mean |perturbed G(x) − G(x)| ([-1, 1] units)
     reconstruction_change: float  # mean |F(perturbed G(x)) − F(G(x))|: how much the round trip's result moved
     reconstruction_error: float  # mean |F(perturbed G(x)) − x|, Eq. 2's L1 term for this image
     reconstruction_psnr: float  # F(perturbed G(x)) against x (dB)
@@ -91,7 +92,8 @@ def reconstruction_curve(x: torch.Tensor, G: Translator, F: Translator, kind: st
     for amount in amounts:
         perturbed = degrade(fake, kind, amount, seed)
         rec = F(perturbed).float()
-        points.append(CurvePoint(float(amount), psnr(perturbed, fake), float((rec - clean).abs().mean()),
+        points.append(CurvePoint(float(amount), psnr(perturbed, fake), float((perturbed - fake).abs().mean()),
+                                 float((rec - clean).abs().mean()),
                                  float((rec - x.float()).abs().mean()), psnr(rec, x)))
     return points
 

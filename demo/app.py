@@ -11,6 +11,7 @@ from fastapi import Depends
 from cyclegan_core import ModelStore
 from cyclegan_core.runtime import configure_threads
 
+from .learn_tab import build_learn_tab
 from .model_cache import ModelCache
 from .train_tab import build_train_tab
 from .training import TrainingSlot
@@ -45,6 +46,8 @@ def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
                 task, extra = build_translate_tab(cache, visitor, loaded)
             with gr.Tab("Train", id="train", elem_id="tab-train"):
                 build_train_tab(cache, slot, task, extra, visitor, loaded)
+            with gr.Tab("Learn", id="learn", elem_id="tab-learn"):
+                build_learn_tab(cache, visitor, loaded, extra)
     # Two CPU cores: one job at a time per event family, a bounded waiting line.
     demo.queue(max_size=32, default_concurrency_limit=1)
     return demo

@@ -1,0 +1,358 @@
+"""The Learn tab: a teacher shows how CycleGAN works, live, one idea per minute.
+
+Five views over `cyclegan_core`'s teaching modules (every number is computed there):
+1. The cycle (`explain.py`): x → G(x) → F(G(x)) with the per-pixel cycle error, the backward
+   cycle and the identity view, each with a sentence and its equation.
+2. Hidden information (`steganography.py`): the faint high frequencies of G(x), and how a little
+   noise or JPEG on G(x) moves F(G(x)).
+3. The discriminator (`discriminators.py`): the PatchGAN's map over a real and a translated picture,
+   with one patch's 70×70 receptive field drawn; D-only training for models released without D.
+4. Lessons (`lessons.py`): recorded small experiments played back as a timeline.
+5. Train it yourself (`live.py`): a tiny CycleGAN on built-in synthetic pictures, one step at a time.
+
+`LearnHandlers` holds the handlers (plain methods, testable without a server); `build_learn_tab`
+lays out and wires them. Views 1–3 work with any model the Translate tab offers and with the
+built-in models trained by the lessons (shipped, so the tab works offline).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+import torch
+from PIL import Image
+
+from cyclegan_core import CycleGAN, ModelStore, is_model_folder, load_image, load_model
+from cyclegan_core.discriminators import (EQUATION as D_EQUATION, TEXT as D_TEXT, find_discriminators, mark_patch,
+                                          overlay, patch_at_pixel, patch_scores, receptive_field,
+                                          save_discriminators, train_discriminators)
+from cyclegan_core.explain import (BACKWARD_TEXT, CYCLE_EQUATION, CYCLE_TEXT, IDENTITY_EQUATION, IDENTITY_TEXT,
+                                   fit_for_teaching, forward_cycle, identity_view, model_translator)
+from cyclegan_core.images import tensor_to_image
+from cyclegan_core.public_sources import resolve
+from cyclegan_core.steganography import (AMOUNTS, UNITS, amplified, degrade, describe_curve, hidden_signal,
+                                         reconstruction_curve, smoothed)
+
+from .errors import user_errors
+from .model_cache import ModelCache
+from .tasks import Task, all_tasks, parse_task
+from .translate_tab import image_source, task_choices
+from .visitors import may_use
+
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+MAX_SIDE = 256  # pictures are shown and computed at ≤ 256 px: every view answers in seconds on 2 cores
+INTRO = """### How CycleGAN works — one idea per minute
+Pick a model and a picture of its input domain (a second picture of the other domain adds the backward
+cycle, the identity view and real pictures for the discriminator). Every view is computed live on this
+machine; the lessons below play recorded experiments instantly."""
+
+
+BUILTIN = Path(__file__).parent / "lessons" / "models"
+
+
+def builtin_models(folder: Path = BUILTIN) -> dict[str, Path]:
+    """The models shipped with the lessons (`scripts/record_lessons.py` makes them): name → folder."""
+    return {p.name: p for p in sorted(folder.glob("*")) if is_model_folder(p)} if folder.is_dir() else {}
+
+
+def d_training_seconds() -> float:
+    """How long "train a discriminator" may run (`CYCLEGAN_LEARN_D_SECONDS`, at most 60)."""
+    return min(60.0, float(os.environ.get("CYCLEGAN_LEARN_D_SECONDS", "45")))
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """A model chosen for a view: G is the task's direction, F the way back; `source_domain` is x's."""
+
+    model: CycleGAN
+    task: Task
+    home: Path | None  # where things kept with the model live (its discriminators); None: nowhere to keep them
+    builtin: bool
+
+    @property
+    def G(self):
+        return model_translator(self.model, self.task.direction)
+
+    @property
+    def F(self):
+        return model_translator(self.model, "BtoA" if self.task.direction == "AtoB" else "AtoB")
+
+    @property
+    def domains(self) -> tuple[str, str]:
+        """(x's domain, G(x)'s domain) as the D's call them: ("A", "B") for AtoB."""
+        return ("A", "B") if self.task.direction == "AtoB" else ("B", "A")
+
+    @property
+    def names(self) -> tuple[str, str]:
+        a, b = self.model.config.domain_a, self.model.config.domain_b
+        return (a, b) if self.task.direction == "AtoB" else (b, a)
+
+
+class LearnHandlers:
+    """The tab's handlers over the app's model cache and store. `builtin` maps a model label to a
+    shipped model folder (the lessons' own models), offered before the zoo."""
+
+    def __init__(self, cache: ModelCache, store: ModelStore | None = None, builtin: dict[str, Path] | None = None):
+        self.cache, self.store = cache, store or ModelStore()
+        self.builtin = dict(builtin or {})
+        self.builtin_models: dict[str, CycleGAN] = {}
+
+    # --- choosing a model and pictures ---
+
+    def builtin_tasks(self) -> list[Task]:
+        tasks = []
+        for name, folder in self.builtin.items():
+            config = load_model(folder).config if name not in self.builtin_models else self.builtin_models[name].config
+            tasks.append(Task(f"builtin:{name}", "AtoB", f"built-in {name}: {config.domain_a} → {config.domain_b}"))
+            tasks.append(Task(f"builtin:{name}", "BtoA", f"built-in {name}: {config.domain_b} → {config.domain_a}"))
+        return tasks
+
+    def choices(self, extra: list[dict] | None, token: str | None) -> list[str]:
+        return [t.label for t in self.builtin_tasks()] + task_choices(extra, token)
+
+    def refresh(self, current: str, extra: list[dict] | None, token: str | None = None):
+        labels = self.choices(extra, token)
+        return gr.update(choices=labels, value=current if current in labels else labels[0])
+
+    def choose(self, task_text: str, extra: list[dict] | None, token: str | None) -> Chosen:
+        visible = [*(Task(**t) for t in extra or [])]
+        task = parse_task(task_text, [*self.builtin_tasks(), *all_tasks(visible, self.store,
+                                                                          lambda model: may_use(model, token))])
+        if task.source.startswith("builtin:"):
+            name = task.source.split(":", 1)[1]
+            if name not in self.builtin:
+                raise gr.Error(f"There is no built-in model called {name[:40]!r}.", print_exception=False)
+            if name not in self.builtin_models:
+                self.builtin_models[name] = load_model(self.builtin[name])
+            return Chosen(self.builtin_models[name], task, self.builtin[name], True)
+        source = resolve(task.source, self.store, visible=lambda model: may_use(model, token))
+        return Chosen(self.cache.get(task.source), task, source.home(self.store), False)
+
+    @staticmethod
+    def picture(payload, required: bool = True) -> torch.Tensor | None:
+        if payload is None and not required:
+            return None
+        return fit_for_teaching(load_image(image_source(payload)), MAX_SIDE)
+
+    # --- 1. the cycle ---
+
+    def cycle(self, payload_x, payload_y, task_text: str, extra: list[dict] | None, token: str | None = None):
+        """(x[, y], task) → three galleries (forward cycle, backward cycle, identity) and their texts."""
+        chosen = self.choose(task_text, extra, token)
+        x, y = self.picture(payload_x), self.picture(payload_y, required=False)
+        src, dst = chosen.names
+        forward = forward_cycle(x, chosen.G, chosen.F)
+        forward_gallery = _gallery(forward.pictures(), [f"x: your {src}", f"G(x): → {dst}", f"F(G(x)): back to {src}"],
+                                   forward.heat_map(), f"|F(G(x)) − x|, mean {forward.mean_error:.3f}")
+        forward_text = _explained(CYCLE_TEXT, CYCLE_EQUATION,
+                                  f"Cycle error of this picture: **{forward.mean_error:.3f}** (mean absolute "
+                                  f"difference in the network's [-1, 1] units; ×λ = 10 in training).")
+        same_x = identity_view(x, chosen.F)
+        identity_pictures = same_x.pictures() + [same_x.heat_map()]
+        identity_captions = [f"x: a {src}", f"F(x): F shown a {src}", f"|F(x) − x|, mean {same_x.mean_error:.3f}"]
+        if y is None:
+            backward_gallery = []
+            backward_text = (f"Add a picture of **{dst}** (second picture) to see the backward cycle "
+                             f"y → F(y) → G(F(y)) and G's identity view.")
+        else:
+            backward = forward_cycle(y, chosen.F, chosen.G)
+            backward_gallery = _gallery(backward.pictures(), [f"y: a {dst}", f"F(y): → {src}",
+                                                              f"G(F(y)): back to {dst}"],
+                                        backward.heat_map(), f"|G(F(y)) − y|, mean {backward.mean_error:.3f}")
+            backward_text = _explained(BACKWARD_TEXT, None, f"Backward cycle error: **{backward.mean_error:.3f}**.")
+            same_y = identity_view(y, chosen.G)
+            identity_pictures += same_y.pictures() + [same_y.heat_map()]
+            identity_captions += [f"y: a {dst}", f"G(y): G shown a {dst}", f"|G(y) − y|, mean {same_y.mean_error:.3f}"]
+        identity_gallery = list(zip(identity_pictures, identity_captions))
+        identity_text = _explained(IDENTITY_TEXT, IDENTITY_EQUATION,
+                                   f"F changes a {src} by **{same_x.mean_error:.3f}** on average. A model trained "
+                                   f"with the identity term leaves it nearly alone; without it, colours may shift.")
+        return forward_gallery, forward_text, backward_gallery, backward_text, identity_gallery, identity_text
+
+    # --- 2. hidden information ---
+
+    def hidden(self, payload_x, task_text: str, kind: str, amount: float, extra: list[dict] | None,
+               token: str | None = None):
+        """(x, task, noise|jpeg, amount) → pictures of the hidden signal and the perturbed round trip,
+        the curve over all amounts, and a sentence about it."""
+        if kind not in AMOUNTS:
+            raise gr.Error(f"Choose one of: {', '.join(AMOUNTS)}.", print_exception=False)
+        chosen = self.choose(task_text, extra, token)
+        x = self.picture(payload_x)
+        src, dst = chosen.names
+        fake = chosen.G(x)
+        perturbed = degrade(fake, kind, amount)
+        with torch.no_grad():
+            rec, rec_perturbed, rec_smooth = chosen.F(fake), chosen.F(perturbed), chosen.F(smoothed(fake))
+        pictures = [(tensor_to_image(fake), f"G(x): your {src} → {dst}"),
+                    (amplified(hidden_signal(fake)), "G(x) − smoothed G(x), ×10: the faint detail"),
+                    (tensor_to_image(rec), "F(G(x)): the round trip"),
+                    (tensor_to_image(rec_smooth), "F(smoothed G(x)): without the faint detail"),
+                    (tensor_to_image(perturbed), f"G(x) with {UNITS[kind]} {amount:g}"),
+                    (tensor_to_image(rec_perturbed), "F of that: the round trip, perturbed")]
+        curve = reconstruction_curve(x, chosen.G, chosen.F, kind, translated=fake)
+        rows = {"amount": [], "change": [], "measure": []}
+        for point in curve:
+            for measure, value in (("G(x) moved", point.translation_change), ("F(G(x)) moved", point.reconstruction_change)):
+                rows["amount"].append(point.amount)
+                rows["change"].append(value)
+                rows["measure"].append(measure)
+        ratio = curve[-1].reconstruction_change / max(curve[-1].translation_change, 1e-9)
+        text = (f"{describe_curve(curve, kind)} F turned a change of {curve[-1].translation_change:.3f} in G(x) into "
+                f"one of {curve[-1].reconstruction_change:.3f} in F(G(x)) (×{ratio:.1f}): the round trip rides on "
+                f"detail nobody sees (Chu et al. 2017, *CycleGAN, a master of steganography*).")
+        return pictures, pd.DataFrame(rows), text
+
+    # --- 3. the discriminator ---
+
+    def discriminator(self, payload_x, payload_y, task_text: str, extra: list[dict] | None,
+                      token: str | None = None, at: tuple[int, int] | None = None):
+        """(x[, y], task) → maps of what the PatchGANs think of the real x, of G(x) and of y, and text."""
+        chosen = self.choose(task_text, extra, token)
+        x, y = self.picture(payload_x), self.picture(payload_y, required=False)
+        found = find_discriminators(chosen.home)
+        src, dst = chosen.names
+        if found is None:
+            hidden = gr.update(value=None, visible=False)
+            return hidden, hidden, hidden, (f"**This model has no discriminators.** The official models were released with their "
+                        f"generators only, so nobody can show what their D's thought. You can train a "
+                        f"discriminator for it here: the generators stay frozen and two fresh 70×70 PatchGANs "
+                        f"learn, for at most {d_training_seconds():.0f} s, to tell your real pictures from the "
+                        f"model's translations. Add a picture of **{dst}** as the second picture, then press "
+                        f"*Train a discriminator*."), gr.update(visible=True)
+        d_src, d_dst = (found.for_domain(d) for d in chosen.domains)
+        fake = chosen.G(x)
+        judged = [(x, d_src, f"real {src} (x), judged by D_{chosen.domains[0]}"),
+                  (fake, d_dst, f"G(x): translated {dst}, judged by D_{chosen.domains[1]}")]
+        if y is not None:
+            judged.append((y, d_dst, f"real {dst} (y), judged by D_{chosen.domains[1]}"))
+        pictures, means = [], []
+        for picture, D, caption in judged:
+            scores = patch_scores(D, picture)
+            marked, where = mark_patch(overlay(picture, scores), scores, found.n_layers, at)
+            means.append(float(scores.mean()))
+            pictures.append(gr.update(value=marked, visible=True, label=f"{caption}: mean {means[-1]:.2f}, "
+                                      f"{scores.shape[0]}×{scores.shape[1]} patches"))
+        if y is None:
+            pictures.append(gr.update(value=None, visible=False))
+        field = receptive_field(found.n_layers)
+        text = _explained(D_TEXT, D_EQUATION,
+                          f"Discriminators: {found.origin}. The box is one patch's {field}×{field}-pixel receptive "
+                          f"field (at first the one that looks most generated; click a picture to choose another). "
+                          f"Mean realness (1 = real, 0 = generated): real {src} {means[0]:.2f}, translated {dst} "
+                          f"{means[1]:.2f}" + (f", real {dst} {means[2]:.2f}." if y is not None else "."))
+        return (*pictures, text, gr.update(visible=not found.origin.startswith("this model's own")))
+
+    def select_patch(self, payload_x, payload_y, task_text: str, extra, token, event: gr.SelectData):
+        """A click on a map: redraw all maps with the receptive field of the patch under the pointer."""
+        chosen = self.choose(task_text, extra, token)
+        found = find_discriminators(chosen.home)
+        if found is None or not isinstance(event.index, (list, tuple)) or len(event.index) != 2:
+            return (gr.skip(),) * 5
+        x = self.picture(payload_x)
+        grid = patch_scores(found.for_domain(chosen.domains[0]), x).shape
+        at = patch_at_pixel(int(event.index[0]), int(event.index[1]), grid, found.n_layers)
+        return self.discriminator(payload_x, payload_y, task_text, extra, token, at)
+
+    def train_discriminator(self, payload_x, payload_y, task_text: str, extra: list[dict] | None,
+                            token: str | None = None, progress=gr.Progress()):
+        """D-only training against the frozen generators (≤ `d_training_seconds()`), kept with the model."""
+        chosen = self.choose(task_text, extra, token)
+        if chosen.builtin:
+            raise gr.Error("Built-in models come with their own discriminators.", print_exception=False)
+        if payload_y is None:
+            raise gr.Error(f"Add a real picture of {chosen.names[1]} as the second picture first: a discriminator "
+                           f"learns from real pictures of both domains.", print_exception=False)
+        x = load_image(image_source(payload_x))
+        y = load_image(image_source(payload_y))
+        images_a, images_b = ([x], [y]) if chosen.task.direction == "AtoB" else ([y], [x])
+        seconds = d_training_seconds()
+        G_AB, G_BA = model_translator(chosen.model, "AtoB"), model_translator(chosen.model, "BtoA")
+        trained = train_discriminators(
+            G_AB, G_BA, images_a, images_b, seconds=seconds,
+            progress=lambda p: progress(min(1.0, p.seconds / seconds),
+                                        desc=f"step {p.step}: D_A loss {p.loss_A:.3f}, D_B loss {p.loss_B:.3f}"))
+        save_discriminators(trained, chosen.home)
+        return self.discriminator(payload_x, payload_y, task_text, extra, token)
+
+
+def _gallery(pictures: list[Image.Image], captions: list[str], heat: Image.Image, heat_caption: str):
+    return list(zip([*pictures, heat], [*captions, heat_caption]))
+
+
+def _explained(text: str, equation: str | None, numbers: str) -> str:
+    parts = [text]
+    if equation:
+        parts.append(f"$${equation}$$")
+    parts.append(numbers)
+    return "\n\n".join(parts)
+
+
+def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.State,
+                    builtin: dict[str, Path] | None = None) -> None:
+    """Create the tab's components in the current Blocks context and wire its events."""
+    handlers = LearnHandlers(cache, builtin=builtin_models() if builtin is None else builtin)
+    gr.Markdown(INTRO)
+    with gr.Row(equal_height=False):
+        image_x = gr.Image(label="A picture of the task's input domain (x)", type="filepath", image_mode=None,
+                           sources=["upload", "clipboard", "webcam"], elem_id="learn-image", height=240)
+        image_y = gr.Image(label="Optional: a picture of the other domain (y)", type="filepath", image_mode=None,
+                           sources=["upload", "clipboard", "webcam"], elem_id="learn-image-b", height=240)
+        with gr.Column():
+            choices = handlers.choices([], None)
+            task = gr.Dropdown(choices=choices, value=choices[0] if choices else None, label="Model and direction",
+                               elem_id="learn-task", allow_custom_value=True)
+    inputs = [image_x, image_y, task, extra, visitor]
+    with gr.Tabs():
+        with gr.Tab("1 · The cycle", elem_id="learn-cycle-tab"):
+            cycle_button = gr.Button("Show the cycle", variant="primary", elem_id="learn-cycle-button")
+            forward_gallery = gr.Gallery(label="Forward cycle", columns=4, height="auto", format="png",
+                                         elem_id="learn-forward")
+            forward_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-forward-text")
+            backward_gallery = gr.Gallery(label="Backward cycle", columns=4, height="auto", format="png",
+                                          elem_id="learn-backward")
+            backward_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-backward-text")
+            identity_gallery = gr.Gallery(label="Identity: a generator shown its own output domain", columns=3,
+                                          height="auto", format="png", elem_id="learn-identity")
+            identity_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-identity-text")
+        with gr.Tab("2 · Hidden information", elem_id="learn-hidden-tab"):
+            with gr.Row():
+                kind = gr.Radio(list(AMOUNTS), value="noise", label="Perturb G(x) before F with",
+                                elem_id="learn-hidden-kind")
+                amount = gr.Slider(0, 100, value=8, step=1, label="Amount (noise σ in levels of 255, or JPEG quality)",
+                                   elem_id="learn-hidden-amount")
+            hidden_button = gr.Button("Show what the cycle hides", variant="primary", elem_id="learn-hidden-button")
+            hidden_gallery = gr.Gallery(label="The translation and its hidden detail", columns=3, height="auto",
+                                        format="png", elem_id="learn-hidden")
+            hidden_plot = gr.LinePlot(x="amount", y="change", color="measure", label="How much each picture moved",
+                                      elem_id="learn-hidden-plot", height=260)
+            hidden_text = gr.Markdown(elem_id="learn-hidden-text")
+        with gr.Tab("3 · The discriminator", elem_id="learn-d-tab"):
+            d_button = gr.Button("Show what the discriminator sees", variant="primary", elem_id="learn-d-button")
+            with gr.Row():
+                d_maps = [gr.Image(label=label, type="pil", format="png", interactive=False, visible=False,
+                                   elem_id=f"learn-d-{name}", buttons=["fullscreen"])
+                          for name, label in (("real", "real x"), ("fake", "G(x)"), ("real-y", "real y"))]
+            d_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-d-text")
+            d_train = gr.Button(f"Train a discriminator for this model (≤ {d_training_seconds():.0f} s)",
+                                visible=False, elem_id="learn-d-train")
+    cycle_outputs = [forward_gallery, forward_text, backward_gallery, backward_text, identity_gallery, identity_text]
+    cycle_button.click(user_errors(handlers.cycle), inputs=inputs, outputs=cycle_outputs, api_name="learn_cycle",
+                       concurrency_limit=1, concurrency_id="translate")
+    hidden_button.click(user_errors(handlers.hidden), inputs=[image_x, task, kind, amount, extra, visitor],
+                        outputs=[hidden_gallery, hidden_plot, hidden_text], api_name="learn_hidden",
+                        concurrency_limit=1, concurrency_id="translate")
+    d_outputs = [*d_maps, d_text, d_train]
+    d_button.click(user_errors(handlers.discriminator), inputs=inputs, outputs=d_outputs,
+                   api_name="learn_discriminator", concurrency_limit=1, concurrency_id="translate")
+    for d_map in d_maps:
+        d_map.select(user_errors(handlers.select_patch), inputs=inputs, outputs=d_outputs,
+                     api_visibility="private", concurrency_limit=1, concurrency_id="translate")
+    d_train.click(user_errors(handlers.train_discriminator), inputs=inputs, outputs=d_outputs,
+                  api_name="learn_train_discriminator", concurrency_limit=1, concurrency_id="learn-train")
+    loaded.then(handlers.refresh, inputs=[task, extra, visitor], outputs=[task], api_visibility="private")

@@ -1,0 +1,117 @@
+"""demo/learn_tab.py: the Learn tab's handlers, called directly (no server)."""
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from cyclegan_core import ModelStore, RunError, save_model
+from cyclegan_core.discriminators import DISCRIMINATORS_NAME, find_discriminators
+from demo.learn_tab import LearnHandlers, builtin_models
+from demo.model_cache import ModelCache
+
+
+@pytest.fixture
+def pictures(tmp_path):
+    paths = []
+    for name, colour in (("x.png", (200, 40, 40)), ("y.png", (40, 40, 200))):
+        array = np.zeros((72, 96, 3), np.uint8) + np.array(colour, np.uint8)
+        array[20:50, 30:60] = 255 - np.array(colour, np.uint8)
+        Image.fromarray(array).save(tmp_path / name)
+        paths.append(str(tmp_path / name))
+    return paths
+
+
+@pytest.fixture
+def handlers(tiny_model):
+    store = ModelStore()
+    save_model(tiny_model, store.root / "fruit")
+    return LearnHandlers(ModelCache(loader=lambda source: tiny_model), store, builtin={})
+
+
+def test_cycle_shows_forward_backward_and_identity_views_with_their_numbers(handlers, tiny_model, pictures):
+    forward, forward_text, backward, backward_text, identity, identity_text = handlers.cycle(
+        pictures[0], pictures[1], "fruit:AtoB", [])
+    assert [c for _, c in forward][:3] == ["x: your apple", "G(x): → orange", "F(G(x)): back to apple"]
+    x = torch.from_numpy(np.asarray(Image.open(pictures[0]), np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        expected = (tiny_model.G_BA(tiny_model.G_AB(x)) - x).abs().mean()
+    assert f"{float(expected):.3f}" in forward[3][1] and f"**{float(expected):.3f}**" in forward_text
+    assert "$$" in forward_text and "Eq. 2" in forward_text
+    assert forward[3][0].size == (96, 72) and len(backward) == 4 and "G(F(y))" in backward[2][1]
+    assert len(identity) == 6 and "Sec. 5.2" in identity_text
+    _, _, backward, backward_text, identity, _ = handlers.cycle(pictures[0], None, "fruit:BtoA", [])
+    assert backward == [] and "picture of **apple**" in backward_text and len(identity) == 3
+
+
+def test_hidden_information_plots_both_changes_per_amount(handlers, pictures):
+    gallery, frame, text = handlers.hidden(pictures[0], "fruit:AtoB", "noise", 8, [])
+    assert len(gallery) == 6 and "noise σ (levels of 255) 8" in gallery[4][1]
+    assert isinstance(frame, pd.DataFrame) and set(frame["measure"]) == {"G(x) moved", "F(G(x)) moved"}
+    assert list(frame["amount"][::2]) == [0, 1, 2, 4, 8, 16, 32] and "steganography" in text
+    gallery, frame, _ = handlers.hidden(pictures[0], "fruit:AtoB", "jpeg", 50, [])
+    assert list(frame["amount"][::2]) == [100, 95, 85, 70, 50, 30, 10]
+    with pytest.raises(gr.Error):
+        handlers.hidden(pictures[0], "fruit:AtoB", "blur", 1, [])
+
+
+def test_a_model_without_discriminators_says_so_and_trains_them(handlers, pictures, monkeypatch):
+    monkeypatch.setenv("CYCLEGAN_LEARN_D_SECONDS", "2")
+    *maps, text, button = handlers.discriminator(pictures[0], None, "fruit:AtoB", [])
+    assert "has no discriminators" in text and button["visible"] is True and all(m["visible"] is False for m in maps)
+    with pytest.raises(gr.Error, match="real picture of orange"):
+        handlers.train_discriminator(pictures[0], None, "fruit:AtoB", [], progress=lambda *a, **k: None)
+    *maps, text, button = handlers.train_discriminator(pictures[0], pictures[1], "fruit:AtoB", [],
+                                                       progress=lambda *a, **k: None)
+    home = handlers.store.root / "fruit"
+    assert (home / DISCRIMINATORS_NAME).is_file() and "against its frozen generators" in text
+    assert [m["visible"] for m in maps] == [True, True, True] and maps[0]["value"].size == (96, 72)
+    assert "judged by D_A" in maps[0]["label"] and "judged by D_B" in maps[1]["label"]
+    assert "70×70" in text and "$$" in text
+    again = find_discriminators(home)
+    assert again is not None and again.origin in text
+
+
+def test_a_trained_run_uses_its_own_discriminators(tmp_path, pictures):
+    from cyclegan_core import TrainConfig, train
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, picture in ((a, pictures[0]), (b, pictures[1])):
+        folder.mkdir()
+        Image.open(picture).save(folder / "0.png")
+    store = ModelStore()
+    config = TrainConfig(steps=2, crop_size=32, ngf=8, n_blocks=1, ndf=8, n_layers_D=2, preview_every=100,
+                         precision="fp32")
+    list(train(config, a, b, store.root / "mine"))
+    handlers = LearnHandlers(ModelCache(), store, builtin={})
+    *maps, text, button = handlers.discriminator(pictures[0], None, "mine:AtoB", [])
+    assert "own discriminators, from its training (step 2)" in text and button["visible"] is False
+    assert "34×34" in text and maps[2]["visible"] is False  # the 2-layer D of this run
+    # a patch picked by a click: the box moves there
+    clicked = handlers.select_patch(pictures[0], None, "mine:AtoB", [], None,
+                                    gr.SelectData(None, {"index": [80, 60], "value": None}))
+    assert not np.array_equal(np.asarray(clicked[0]["value"]), np.asarray(maps[0]["value"]))
+
+
+def test_another_visitors_model_reads_like_a_missing_one(tiny_model, pictures, monkeypatch):
+    from cyclegan_core import SourceRefused
+    from cyclegan_core.runs import RunFolder
+    store = ModelStore()
+    run = RunFolder(store.root / "theirs")
+    save_model(tiny_model, run.path)
+    (run.path / "train.json").write_text('{"config": {}, "data_a": "a", "data_b": "b", "owner": "someone-else"}')
+    handlers = LearnHandlers(ModelCache(loader=lambda s: tiny_model), store, builtin={})
+    with pytest.raises((SourceRefused, RunError)):
+        handlers.cycle(pictures[0], None, "theirs:AtoB", [], "my-token")
+
+
+def test_builtin_models_are_found_and_offered_first(tiny_model, tmp_path):
+    save_model(tiny_model, tmp_path / "models" / "colours")
+    (tmp_path / "models" / "notes").mkdir()
+    found = builtin_models(tmp_path / "models")
+    assert list(found) == ["colours"]
+    handlers = LearnHandlers(ModelCache(loader=lambda s: tiny_model), ModelStore(), builtin=found)
+    assert handlers.choices([], None)[:2] == ["built-in colours: apple → orange", "built-in colours: orange → apple"]
+    with pytest.raises(gr.Error, match="come with their own discriminators"):
+        handlers.train_discriminator(None, None, "built-in colours: apple → orange", [], progress=None)
