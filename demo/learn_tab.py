@@ -142,7 +142,7 @@ class LearnHandlers:
     # --- 1. the cycle ---
 
     def cycle(self, payload_x, payload_y, task_text: str, extra: list[dict] | None, token: str | None = None):
-        """(x[, y], task) → three galleries (forward cycle, backward cycle, identity) and their texts."""
+        """(x[, y], task) → galleries of the forward cycle, the backward cycle and both identity views, with texts."""
         chosen = self.choose(task_text, extra, token)
         x, y = self.picture(payload_x), self.picture(payload_y, required=False)
         src, dst = chosen.names
@@ -153,8 +153,9 @@ class LearnHandlers:
                                   f"Cycle error of this picture: **{forward.mean_error:.3f}** (mean absolute "
                                   f"difference in the network's [-1, 1] units; ×λ = 10 in training).")
         same_x = identity_view(x, chosen.F)
-        identity_pictures = same_x.pictures() + [same_x.heat_map()]
-        identity_captions = [f"x: a {src}", f"F(x): F shown a {src}", f"|F(x) − x|, mean {same_x.mean_error:.3f}"]
+        identity_gallery = list(zip(same_x.pictures() + [same_x.heat_map()],
+                                    [f"x: a {src}", f"F(x): F shown a {src}", f"|F(x) − x|, mean {same_x.mean_error:.3f}"]))
+        identity_y_gallery = []
         if y is None:
             backward_gallery = []
             backward_text = (f"Add a picture of **{dst}** (second picture) to see the backward cycle "
@@ -166,20 +167,21 @@ class LearnHandlers:
                                         backward.heat_map(), f"|G(F(y)) − y|, mean {backward.mean_error:.3f}")
             backward_text = _explained(BACKWARD_TEXT, None, f"Backward cycle error: **{backward.mean_error:.3f}**.")
             same_y = identity_view(y, chosen.G)
-            identity_pictures += same_y.pictures() + [same_y.heat_map()]
-            identity_captions += [f"y: a {dst}", f"G(y): G shown a {dst}", f"|G(y) − y|, mean {same_y.mean_error:.3f}"]
-        identity_gallery = list(zip(identity_pictures, identity_captions))
+            identity_y_gallery = list(zip(same_y.pictures() + [same_y.heat_map()],
+                                          [f"y: a {dst}", f"G(y): G shown a {dst}",
+                                           f"|G(y) − y|, mean {same_y.mean_error:.3f}"]))
         identity_text = _explained(IDENTITY_TEXT, IDENTITY_EQUATION,
                                    f"F changes a {src} by **{same_x.mean_error:.3f}** on average. A model trained "
                                    f"with the identity term leaves it nearly alone; without it, colours may shift.")
-        return forward_gallery, forward_text, backward_gallery, backward_text, identity_gallery, identity_text
+        return (forward_gallery, forward_text, backward_gallery, backward_text, identity_gallery, identity_y_gallery,
+                identity_text)
 
     # --- 2. hidden information ---
 
     def hidden(self, payload_x, task_text: str, kind: str, amount: float, extra: list[dict] | None,
                token: str | None = None):
-        """(x, task, noise|jpeg, amount) → pictures of the hidden signal and the perturbed round trip,
-        the curve over all amounts, and a sentence about it."""
+        """(x, task, noise|jpeg, amount) → pictures of the hidden signal, the perturbed round trip, the
+        curve over all amounts, and a sentence about it."""
         if kind not in AMOUNTS:
             raise gr.Error(f"Choose one of: {', '.join(AMOUNTS)}.", print_exception=False)
         chosen = self.choose(task_text, extra, token)
@@ -189,12 +191,12 @@ class LearnHandlers:
         perturbed = degrade(fake, kind, amount)
         with torch.no_grad():
             rec, rec_perturbed, rec_smooth = chosen.F(fake), chosen.F(perturbed), chosen.F(smoothed(fake))
-        pictures = [(tensor_to_image(fake), f"G(x): your {src} → {dst}"),
-                    (amplified(hidden_signal(fake)), "G(x) − smoothed G(x), ×10: the faint detail"),
-                    (tensor_to_image(rec), "F(G(x)): the round trip"),
-                    (tensor_to_image(rec_smooth), "F(smoothed G(x)): without the faint detail"),
-                    (tensor_to_image(perturbed), f"G(x) with {UNITS[kind]} {amount:g}"),
-                    (tensor_to_image(rec_perturbed), "F of that: the round trip, perturbed")]
+        hidden = [(tensor_to_image(fake), f"G(x): your {src} → {dst}"),
+                  (amplified(hidden_signal(fake)), "G(x) − smoothed G(x), ×10: the faint detail"),
+                  (tensor_to_image(rec), "F(G(x)): the round trip"),
+                  (tensor_to_image(rec_smooth), "F(smoothed G(x)): without the faint detail")]
+        perturbed_pictures = [(tensor_to_image(perturbed), f"G(x) with {UNITS[kind]} {amount:g}"),
+                              (tensor_to_image(rec_perturbed), "F of that: the round trip, perturbed")]
         curve = reconstruction_curve(x, chosen.G, chosen.F, kind, translated=fake)
         rows = {"amount": [], "change": [], "measure": []}
         for point in curve:
@@ -206,7 +208,7 @@ class LearnHandlers:
         text = (f"{describe_curve(curve, kind)} F turned a change of {curve[-1].translation_change:.3f} in G(x) into "
                 f"one of {curve[-1].reconstruction_change:.3f} in F(G(x)) (×{ratio:.1f}): the round trip rides on "
                 f"detail nobody sees (Chu et al. 2017, *CycleGAN, a master of steganography*).")
-        return pictures, pd.DataFrame(rows), text
+        return hidden, perturbed_pictures, pd.DataFrame(rows), text
 
     # --- 3. the discriminator ---
 
@@ -317,8 +319,10 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
             backward_gallery = gr.Gallery(label="Backward cycle", columns=4, height="auto", format="png",
                                           elem_id="learn-backward")
             backward_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-backward-text")
-            identity_gallery = gr.Gallery(label="Identity: a generator shown its own output domain", columns=3,
+            identity_gallery = gr.Gallery(label="Identity: F shown a picture of its own output domain", columns=3,
                                           height="auto", format="png", elem_id="learn-identity")
+            identity_y_gallery = gr.Gallery(label="Identity: G shown a picture of its own output domain", columns=3,
+                                            height="auto", format="png", elem_id="learn-identity-y")
             identity_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-identity-text")
         with gr.Tab("2 · Hidden information", elem_id="learn-hidden-tab"):
             with gr.Row():
@@ -327,8 +331,10 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
                 amount = gr.Slider(0, 100, value=8, step=1, label="Amount (noise σ in levels of 255, or JPEG quality)",
                                    elem_id="learn-hidden-amount")
             hidden_button = gr.Button("Show what the cycle hides", variant="primary", elem_id="learn-hidden-button")
-            hidden_gallery = gr.Gallery(label="The translation and its hidden detail", columns=3, height="auto",
+            hidden_gallery = gr.Gallery(label="The translation and its hidden detail", columns=4, height="auto",
                                         format="png", elem_id="learn-hidden")
+            perturbed_gallery = gr.Gallery(label="A small change to G(x) before F", columns=4, height="auto",
+                                           format="png", elem_id="learn-perturbed")
             hidden_plot = gr.LinePlot(x="amount", y="change", color="measure", label="How much each picture moved",
                                       elem_id="learn-hidden-plot", height=260)
             hidden_text = gr.Markdown(elem_id="learn-hidden-text")
@@ -336,16 +342,17 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
             d_button = gr.Button("Show what the discriminator sees", variant="primary", elem_id="learn-d-button")
             with gr.Row():
                 d_maps = [gr.Image(label=label, type="pil", format="png", interactive=False, visible=False,
-                                   elem_id=f"learn-d-{name}", buttons=["fullscreen"])
+                                   elem_id=f"learn-d-{name}", buttons=["fullscreen"], height=300)
                           for name, label in (("real", "real x"), ("fake", "G(x)"), ("real-y", "real y"))]
             d_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-d-text")
             d_train = gr.Button(f"Train a discriminator for this model (≤ {d_training_seconds():.0f} s)",
                                 visible=False, elem_id="learn-d-train")
-    cycle_outputs = [forward_gallery, forward_text, backward_gallery, backward_text, identity_gallery, identity_text]
+    cycle_outputs = [forward_gallery, forward_text, backward_gallery, backward_text, identity_gallery,
+                     identity_y_gallery, identity_text]
     cycle_button.click(user_errors(handlers.cycle), inputs=inputs, outputs=cycle_outputs, api_name="learn_cycle",
                        concurrency_limit=1, concurrency_id="translate")
     hidden_button.click(user_errors(handlers.hidden), inputs=[image_x, task, kind, amount, extra, visitor],
-                        outputs=[hidden_gallery, hidden_plot, hidden_text], api_name="learn_hidden",
+                        outputs=[hidden_gallery, perturbed_gallery, hidden_plot, hidden_text], api_name="learn_hidden",
                         concurrency_limit=1, concurrency_id="translate")
     d_outputs = [*d_maps, d_text, d_train]
     d_button.click(user_errors(handlers.discriminator), inputs=inputs, outputs=d_outputs,

@@ -32,7 +32,7 @@ def handlers(tiny_model):
 
 
 def test_cycle_shows_forward_backward_and_identity_views_with_their_numbers(handlers, tiny_model, pictures):
-    forward, forward_text, backward, backward_text, identity, identity_text = handlers.cycle(
+    forward, forward_text, backward, backward_text, identity, identity_y, identity_text = handlers.cycle(
         pictures[0], pictures[1], "fruit:AtoB", [])
     assert [c for _, c in forward][:3] == ["x: your apple", "G(x): → orange", "F(G(x)): back to apple"]
     x = torch.from_numpy(np.asarray(Image.open(pictures[0]), np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
@@ -41,17 +41,17 @@ def test_cycle_shows_forward_backward_and_identity_views_with_their_numbers(hand
     assert f"{float(expected):.3f}" in forward[3][1] and f"**{float(expected):.3f}**" in forward_text
     assert "$$" in forward_text and "Eq. 2" in forward_text
     assert forward[3][0].size == (96, 72) and len(backward) == 4 and "G(F(y))" in backward[2][1]
-    assert len(identity) == 6 and "Sec. 5.2" in identity_text
-    _, _, backward, backward_text, identity, _ = handlers.cycle(pictures[0], None, "fruit:BtoA", [])
-    assert backward == [] and "picture of **apple**" in backward_text and len(identity) == 3
+    assert len(identity) == 3 and len(identity_y) == 3 and "Sec. 5.2" in identity_text
+    _, _, backward, backward_text, identity, identity_y, _ = handlers.cycle(pictures[0], None, "fruit:BtoA", [])
+    assert backward == [] and "picture of **apple**" in backward_text and len(identity) == 3 and identity_y == []
 
 
 def test_hidden_information_plots_both_changes_per_amount(handlers, pictures):
-    gallery, frame, text = handlers.hidden(pictures[0], "fruit:AtoB", "noise", 8, [])
-    assert len(gallery) == 6 and "noise σ (levels of 255) 8" in gallery[4][1]
+    gallery, perturbed, frame, text = handlers.hidden(pictures[0], "fruit:AtoB", "noise", 8, [])
+    assert len(gallery) == 4 and len(perturbed) == 2 and "noise σ (levels of 255) 8" in perturbed[0][1]
     assert isinstance(frame, pd.DataFrame) and set(frame["measure"]) == {"G(x) moved", "F(G(x)) moved"}
     assert list(frame["amount"][::2]) == [0, 1, 2, 4, 8, 16, 32] and "steganography" in text
-    gallery, frame, _ = handlers.hidden(pictures[0], "fruit:AtoB", "jpeg", 50, [])
+    gallery, perturbed, frame, _ = handlers.hidden(pictures[0], "fruit:AtoB", "jpeg", 50, [])
     assert list(frame["amount"][::2]) == [100, 95, 85, 70, 50, 30, 10]
     with pytest.raises(gr.Error):
         handlers.hidden(pictures[0], "fruit:AtoB", "blur", 1, [])

@@ -1,0 +1,47 @@
+"""The Learn tab through gradio_client: each view answers as a program would call it."""
+
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+
+@pytest.fixture
+def client(app_url):
+    return Client(app_url, analytics_enabled=False, verbose=False)
+
+
+@pytest.fixture
+def pictures(photo, tmp_path):
+    x, y = tmp_path / "x.png", tmp_path / "y.jpg"
+    photo.save(x)
+    photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(y, quality=90)
+    return handle_file(str(x)), handle_file(str(y))
+
+
+def test_the_cycle_view(client, pictures):
+    forward, forward_text, backward, backward_text, identity, identity_y, identity_text = client.predict(
+        *pictures, "horse → zebra", api_name="/learn_cycle")
+    assert [item["caption"] for item in forward][:3] == ["x: your horse", "G(x): → zebra", "F(G(x)): back to horse"]
+    assert Image.open(forward[3]["image"]).size == (256, 132)  # the 301×157 photo, fitted for teaching
+    assert "Cycle error of this picture" in forward_text and "Eq. 2" in forward_text
+    assert len(backward) == 4 and len(identity) == 3 and len(identity_y) == 3 and "Sec. 5.2" in identity_text
+
+
+def test_the_hidden_information_view(client, pictures):
+    hidden, perturbed, plot, text = client.predict(pictures[0], "horse → zebra", "jpeg", 30, api_name="/learn_hidden")
+    assert len(hidden) == 4 and "JPEG quality 30" in perturbed[0]["caption"]
+    assert "steganography" in text
+    rows = plot["value"]["data"] if isinstance(plot, dict) and "value" in plot else plot["data"]
+    assert len(rows) == 14  # 7 qualities × (G(x) moved, F(G(x)) moved)
+
+
+def test_the_discriminator_view_trains_a_discriminator_for_a_zoo_model(client, pictures, monkeypatch, offline_sandbox):
+    monkeypatch.setenv("CYCLEGAN_LEARN_D_SECONDS", "3")
+    *maps, text = client.predict(*pictures, "horse → zebra", api_name="/learn_discriminator")  # buttons: UI only
+    assert "has no discriminators" in text and all(m["visible"] is False for m in maps)
+    *maps, text = client.predict(*pictures, "horse → zebra", api_name="/learn_train_discriminator")
+    assert "against its frozen generators" in text and all(m["visible"] for m in maps)
+    assert "judged by D_B" in maps[1]["label"] and Image.open(maps[1]["value"]).size == (256, 132)
+    assert (offline_sandbox / "weights" / "horse2zebra" / "discriminators.safetensors").is_file()
+    *maps, text = client.predict(*pictures, "zebra → horse", api_name="/learn_discriminator")
+    assert "trained for this model" in text and "judged by D_A" in maps[1]["label"]
