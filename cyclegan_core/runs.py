@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import torch
+from PIL import Image
 
 from .atomic import atomic_write_text
 from .data import Source
@@ -38,6 +39,9 @@ RECORD_NAME = "train.json"
 LOG_NAME = "log.json"
 PREVIEWS_DIR = "previews"
 DATA_DIR = "data"
+# A preview PNG: real → translated → back (`trainer.PREVIEW_NAMES`), one row per direction.
+PREVIEW_GRID = (("real_A", "fake_B", "rec_A"), ("real_B", "fake_A", "rec_B"))
+PREVIEW_PADDING = 2
 UNKNOWN_OWNER = "?"  # matches no visitor
 
 
@@ -169,6 +173,20 @@ class RunFolder:
     def preview_path(self, step: int) -> Path:
         return self.path / PREVIEWS_DIR / f"step_{step:06d}.png"
 
+    def read_previews(self, last: int = 3) -> list[dict[str, Image.Image]]:
+        """The latest `last` previews, oldest first, each as its six images by name (`PREVIEW_GRID`);
+        unreadable ones are left out."""
+        steps = {int(p.stem[5:]): p for p in (self.path / PREVIEWS_DIR).glob("step_*.png") if p.stem[5:].isdigit()}
+        paths = [steps[step] for step in sorted(steps)]
+        previews = []
+        for path in paths[-last:] if last > 0 else []:
+            try:
+                with Image.open(path) as grid:
+                    previews.append(split_preview(grid.convert("RGB")))
+            except (OSError, ValueError):
+                continue
+        return previews
+
     # --- data kept with the run, and removal ---
 
     def keep_data(self, domain: str, files: Sequence[str | os.PathLike]) -> Path:
@@ -198,6 +216,18 @@ def expected_run_bytes(model: ModelConfig, config: TrainConfig) -> int:
         generator = sum(p.numel() for p in ResnetGenerator(model.ngf, model.n_blocks, model.norm).parameters())
         discriminator = sum(p.numel() for p in NLayerDiscriminator(config.ndf, config.n_layers_D).parameters())
     return 4 * (2 * generator + 3 * (2 * generator + 2 * discriminator)) + (1 << 20)  # + previews and logs
+
+
+def split_preview(grid: Image.Image) -> dict[str, Image.Image]:
+    """A preview grid's six images by name: `train.preview` saves them as `make_grid(nrow=3,
+    padding=2)` does, equal cells 2 px apart with a 2 px border."""
+    rows, columns = len(PREVIEW_GRID), len(PREVIEW_GRID[0])
+    width, height = (grid.width - PREVIEW_PADDING) // columns, (grid.height - PREVIEW_PADDING) // rows
+    if width <= PREVIEW_PADDING or height <= PREVIEW_PADDING:
+        raise ValueError(f"a {grid.width}×{grid.height} image is not a preview grid")
+    return {name: grid.crop((PREVIEW_PADDING + c * width, PREVIEW_PADDING + r * height,
+                             (c + 1) * width, (r + 1) * height))
+            for r, row in enumerate(PREVIEW_GRID) for c, name in enumerate(row)}
 
 
 def _absolute(source: Source):

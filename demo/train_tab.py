@@ -2,9 +2,10 @@
 
 `TrainHandlers` holds the event handlers (plain methods, testable without a server);
 `build_train_tab` lays out the components and wires them. Events (public API): `train` streams
-a run (status, loss plot, previews, download) and `stop` ends it after the current step; `resume`
-continues a stored run. Runs live in the model store (`cyclegan_core.store`) with a copy of their
-data, so they survive restarts and show up in the Translate tab at once.
+a run (status, loss plot, previews, download, "Is it working?") and `stop` ends it after the
+current step; `resume` continues a stored run; `doctor` checks one. Runs live in the model store
+(`cyclegan_core.store`) with a copy of their data, so they survive restarts and show up in the
+Translate tab at once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import gradio as gr
 import pandas as pd
 
 from cyclegan_core import ZOO, CycleGANError, ModelConfig, ModelStore, RunError, RunFolder, TrainConfig
+from cyclegan_core.doctor import RECENT_PREVIEWS
 from cyclegan_core.model_folder import zip_model_folder
 from cyclegan_core.public_sources import resolve
 from cyclegan_core.runs import expected_run_bytes
@@ -28,7 +30,8 @@ from cyclegan_core.zoo import nearest_zoo_model
 
 from .errors import user_errors
 from .model_cache import ModelCache
-from .training import TrainingSlot, download_path, eta_text, inspect_domain, loss_rows, max_images, upload_bytes
+from .training import (TrainingSlot, doctor_text, download_path, eta_text, inspect_domain, loss_rows, max_images,
+                       upload_bytes)
 from .translate_tab import task_choices
 from .visitors import may_use, new_token, shared_runs, visitor_id
 
@@ -38,7 +41,7 @@ PLOT_EVERY_SECONDS = 2.0
 CAPTIONS = {"real_A": "real {a}", "fake_B": "→ {b} (G)", "rec_A": "→ back to {a} (F)",
             "real_B": "real {b}", "fake_A": "→ {a} (F)", "rec_B": "→ back to {b} (G)"}
 # The outputs every run handler yields, in this order (`visitor`: the session's token, set once).
-OUTPUTS = ("status", "plot", "gallery", "download", "task", "run_choice", "visitor")
+OUTPUTS = ("status", "plot", "gallery", "download", "doctor", "task", "run_choice", "visitor")
 SKIP_REST = 3  # gr.skip() for task, run_choice and visitor
 
 
@@ -147,6 +150,15 @@ class TrainHandlers:
         run = self.own_run(run_name, token)
         return str(zip_model_folder(run.path, download_path(run.name)))
 
+    def doctor(self, run_name: str | None, token: str | None = None) -> str:
+        """The "Is it working?" panel for one of the visitor's runs, from its saved log and latest
+        previews (a run that is training saves its log at each checkpoint; its stream is live)."""
+        if not run_name:
+            return ""
+        run = self.own_run(run_name, token)
+        gan_mode = run.read_record().config.gan_mode if run.is_resumable() else "lsgan"
+        return doctor_text(run.read_log(), run.read_previews(RECENT_PREVIEWS), gan_mode)
+
     def delete(self, run_name: str | None, extra_tasks, token: str | None = None):
         """Remove one of the visitor's runs: model, training state, previews and uploaded data."""
         model = self.own_model(run_name, token)
@@ -161,25 +173,28 @@ class TrainHandlers:
                 gr.update(choices=task_choices(extra_tasks, token)))
 
     def stream(self, events: Iterator[Event], run: RunFolder, extra_tasks, token, progress) -> Iterator[tuple]:
-        """Training events → page updates (the OUTPUTS)."""
-        records = run.read_log()
-        names, last_plot = ("A", "B"), 0.0
+        """Training events → page updates (the OUTPUTS). "Is it working?" is checked at each preview
+        (a few milliseconds) on the losses so far and the latest previews."""
+        records, previews = run.read_log(), run.read_previews(RECENT_PREVIEWS)
+        names, last_plot, gan_mode = ("A", "B"), 0.0, "lsgan"
         skip = (gr.skip(),) * SKIP_REST
         with contextlib.closing(events):
             for event in events:
                 if isinstance(event, Started):
-                    names = (event.domain_a, event.domain_b)
-                    yield (self.started_text(event, run), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
+                    names, gan_mode = (event.domain_a, event.domain_b), run.read_record().config.gan_mode
+                    yield (self.started_text(event, run), gr.skip(), gr.skip(), gr.skip(),
+                           doctor_text(records, previews, gan_mode), gr.skip(),
                            gr.update(choices=sorted({*self.resumable_runs(token), run.name}), value=run.name), token)
                 elif isinstance(event, StepDone):
                     records.append({"step": event.step, **event.losses})
                     progress((event.step, event.total_steps), desc="training", unit="steps")
                     if time.monotonic() - last_plot > PLOT_EVERY_SECONDS or event.step == event.total_steps:
                         last_plot = time.monotonic()
-                        yield (step_text(event), loss_frame(records), gr.skip(), gr.skip(), *skip)
+                        yield (step_text(event), loss_frame(records), gr.skip(), gr.skip(), gr.skip(), *skip)
                 elif isinstance(event, Preview):
+                    previews = [*previews, event.images][-RECENT_PREVIEWS:]
                     pictures = [(img, CAPTIONS[key].format(a=names[0], b=names[1])) for key, img in event.images.items()]
-                    yield gr.skip(), gr.skip(), pictures, gr.skip(), *skip
+                    yield gr.skip(), gr.skip(), pictures, gr.skip(), doctor_text(records, previews, gan_mode), *skip
                 elif isinstance(event, CheckpointSaved):
                     self.cache.forget(run.name)
                 elif isinstance(event, Finished):
@@ -187,6 +202,7 @@ class TrainHandlers:
                     archive = zip_model_folder(run.path, download_path(run.name))
                     label = f"{run.name}: {names[0]} → {names[1]}"
                     yield (finished_text(event, run, label), loss_frame(records), gr.skip(), str(archive),
+                           doctor_text(records, previews, gan_mode),
                            gr.update(choices=task_choices(extra_tasks, token), value=label),
                            gr.update(choices=self.resumable_runs(token), value=run.name), gr.skip())
 
@@ -257,9 +273,12 @@ def build_train_tab(cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown, ex
     status = gr.Markdown("", elem_id="train-status")
     plot = gr.LinePlot(x="step", y="loss", color="term", label="Losses", elem_id="loss-plot", height=320)
     gallery = gr.Gallery(label="Previews: real → translated → back", columns=3, elem_id="previews", format="png")
+    with gr.Accordion("Is it working?", open=True):
+        doctor = gr.Markdown("Start a run or choose one of yours: its losses and previews are checked for the usual "
+                             "ways a CycleGAN fails, with what to try.", elem_id="train-doctor")
     download = gr.File(label="Your model (config.json + model.safetensors, zipped)", elem_id="train-download")
-    by_name = {"status": status, "plot": plot, "gallery": gallery, "download": download, "task": task,
-               "run_choice": run_choice, "visitor": visitor}
+    by_name = {"status": status, "plot": plot, "gallery": gallery, "download": download, "doctor": doctor,
+               "task": task, "run_choice": run_choice, "visitor": visitor}
     outputs = [by_name[name] for name in OUTPUTS]
 
     for (name, files, folder, info), key in zip(domains, "ab"):
@@ -277,6 +296,8 @@ def build_train_tab(cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown, ex
     stop.click(handlers.stop, inputs=visitor, outputs=status, api_name="stop", queue=False)
     fetch.click(user_errors(handlers.download), inputs=[run_choice, visitor], outputs=download,
                 api_name="download_run", concurrency_limit=4, concurrency_id="files")
+    run_choice.input(user_errors(handlers.doctor), inputs=[run_choice, visitor], outputs=doctor, api_name="doctor",
+                     concurrency_limit=4, concurrency_id="files")
     delete.click(user_errors(handlers.delete), inputs=[run_choice, extra, visitor], outputs=[status, run_choice, task],
                  api_name="delete_run", concurrency_limit=4, concurrency_id="files")
     loaded.then(handlers.refresh, inputs=visitor, outputs=[init, run_choice], api_visibility="private")

@@ -1,5 +1,6 @@
 """What the Train tab needs besides widgets: one run at a time, readable summaries of the data, the
-losses and the time left. No gradio here; run folders are `cyclegan_core.runs`'."""
+losses, the time left and whether the run is working. No gradio here; run folders are
+`cyclegan_core.runs`', the checks `cyclegan_core.doctor`'s."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Iterator
 
 from cyclegan_core import CycleGANError, DataError
 from cyclegan_core.data import Domain, load_domain
+from cyclegan_core.doctor import diagnose, summary
 
 DOWNLOADS = Path(tempfile.gettempdir()) / "cyclegan-studio-downloads"
 KEEP_DOWNLOADS_SECONDS = 600  # Gradio copies a returned file into its own cache at once
@@ -100,6 +102,11 @@ def loss_rows(records: list[dict], terms: tuple[str, ...], max_points: int = 400
                 rows["term"].append(term)
                 rows["loss"].append(record[term])
     return rows
+
+
+def doctor_text(records: list[dict], previews: list[dict], gan_mode: str = "lsgan") -> str:
+    """The "Is it working?" panel: the doctor's checks on a run's losses and latest previews."""
+    return summary(diagnose(records, previews, gan_mode=gan_mode), len(records))
 
 
 def eta_text(seconds_per_step: float, remaining: int) -> str:

@@ -8,12 +8,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cyclegan_core import CycleGANError, ModelStore, load_model, save_model
+from cyclegan_core import CycleGANError, ModelStore, TrainConfig, load_model, save_model
+from cyclegan_core.images import image_to_tensor
+from cyclegan_core.train import Finished, Preview, Started, StepDone, preview
+from cyclegan_core.trainer import CycleGANTrainer
 from demo.model_cache import ModelCache
 from demo.train_tab import OUTPUTS, SMALL_PRESET, TrainHandlers
 from demo.training import TrainingSlot, eta_text, loss_rows
+from demo.visitors import visitor_id
 
-STATUS, PLOT, GALLERY, DOWNLOAD, TASK, RUNS, VISITOR = (OUTPUTS.index(name) for name in OUTPUTS)
+STATUS, PLOT, GALLERY, DOWNLOAD, DOCTOR, TASK, RUNS, VISITOR = (OUTPUTS.index(name) for name in OUTPUTS)
 ALICE, BOB = "alice-token", "bob-token"
 
 
@@ -61,6 +65,9 @@ def test_start_streams_a_run_into_the_store_and_offers_it(handlers, uploads, tin
     assert texts[0].startswith("Training **red ↔ blue** in `fruity`: 3 + 2 images")
     assert texts[-1].startswith("Finished at step **3 / 3**")
     final = outputs[-1]
+    doctor = [o[DOCTOR] for o in outputs if isinstance(o[DOCTOR], str)]
+    assert doctor[0] == "Too early to tell: 0 step(s) so far; the checks start after 50 steps."
+    assert doctor[-1] == final[DOCTOR] == "Too early to tell: 3 step(s) so far; the checks start after 50 steps."
     assert set(final[PLOT]["term"]) == {"G_AB", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B"}
     galleries = [o[GALLERY] for o in outputs if isinstance(o[GALLERY], list)]
     assert [caption for _, caption in galleries[0]] == ["real red", "→ blue (G)", "→ back to red (F)", "real blue",
@@ -239,3 +246,87 @@ def test_download_zips_do_not_pile_up(tmp_path):
     os.utime(old, (time.time() - KEEP_DOWNLOADS_SECONDS - 5,) * 2)
     second = download_path("b", tmp_path)
     assert second.name == "b.zip" and second.parent.is_dir() and not old.exists()
+
+
+# --- "Is it working?" ---
+
+def balanced_log(steps: int, collapse_from: int | None = None) -> list[dict]:
+    """LSGAN losses of a balanced run; from `collapse_from` on, D_B wins (its loss → 0, G_AB's → 1)."""
+    rng = np.random.default_rng(0)
+    log = []
+    for step in range(1, steps + 1):
+        record = {"step": step, "G_AB": 0.35, "G_BA": 0.35, "cycle_A": 1.0, "cycle_B": 1.0, "idt_A": 0.3,
+                  "idt_B": 0.3, "D_A": 0.2, "D_B": 0.2}
+        record = {k: v if k == "step" else v * rng.uniform(0.7, 1.3) for k, v in record.items()}
+        if collapse_from is not None and step >= collapse_from:
+            record.update(D_B=0.002, G_AB=0.97)
+        log.append({**record, "lr": 2e-4})
+    return log
+
+
+def stored_run(handlers, model, name, log, token=ALICE):
+    """A run of `token`'s in the store whose saved log is `log` (the weights are `model`'s)."""
+    config = TrainConfig(steps=max(1, len(log)), ngf=8, n_blocks=2, precision="fp32")
+    run = handlers.store.new_run(name)
+    run.write_record(config, run.path, run.path, owner=visitor_id(token))
+    run.save(CycleGANTrainer(model, config), log)
+    return run
+
+
+def test_doctor_reads_a_stored_runs_log_and_previews(handlers, tiny_model):
+    stored_run(handlers, tiny_model, "collapsed", balanced_log(120, collapse_from=60))
+    text = handlers.doctor("collapsed", ALICE)
+    assert text.startswith("**1 thing(s) to look at** after 120 steps:")
+    assert "The discriminator D_B is winning" in text and "\n- Lower the learning rate" in text
+    balanced = stored_run(handlers, tiny_model, "balanced", balanced_log(120))
+    assert handlers.doctor("balanced", ALICE) == "No problems found so far (120 steps checked)."
+    for step in (80, 100, 120):  # the preview grids train() writes, of a G that inverts
+        images = {k: image_to_tensor(v) for k, v in inverted_preview(step).images.items()}
+        preview(Inverter(step, images), balanced, images["real_A"], images["real_B"])
+    assert "G_AB inverts the colours" in handlers.doctor("balanced", ALICE)
+    stored_run(handlers, tiny_model, "young", balanced_log(10, collapse_from=1))
+    assert handlers.doctor("young", ALICE).startswith("Too early to tell: 10 step(s) so far")
+    assert handlers.doctor(None, ALICE) == ""
+    with pytest.raises(CycleGANError, match="there is no run called 'collapsed' of yours"):
+        handlers.doctor("collapsed", BOB)
+
+
+def inverted_preview(step: int) -> Preview:
+    """Both cycles of a generator G that turns its input into a negative."""
+    rng = np.random.default_rng(step)
+    real_a = np.clip(np.linspace(0, 1, 64)[None, :, None] + rng.normal(0, 0.05, (64, 64, 3)), 0, 1)
+    real_b = np.clip(np.linspace(1, 0, 64)[:, None, None] + rng.normal(0, 0.05, (64, 64, 3)), 0, 1)
+    pictures = {"real_A": real_a, "fake_B": 1 - real_a, "rec_A": real_a, "real_B": real_b,
+                "fake_A": real_b * 0.9, "rec_B": real_b}
+    return Preview(step, {k: Image.fromarray((v * 255).astype(np.uint8)) for k, v in pictures.items()}, None)
+
+
+class Inverter:
+    """Stands in for a trainer at `steps_done` whose cycles are `images` (for `train.preview`)."""
+
+    def __init__(self, steps_done, images):
+        self.steps_done, self.images = steps_done, images
+
+    def cycles(self, real_A, real_B):
+        return self.images
+
+
+def test_the_stream_shows_what_the_doctor_finds_as_the_run_goes(handlers, tiny_model):
+    run = stored_run(handlers, tiny_model, "streamed", [])
+    log = balanced_log(80, collapse_from=30)
+    events = [Started(run.path, 0, 80, "red", "blue", 1, 1, (), (), "fp32", False)]
+    for record in log:
+        events.append(StepDone(record["step"], 80, {k: v for k, v in record.items() if k not in ("step", "lr")},
+                               2e-4, 0.1))
+        if record["step"] % 20 == 0:
+            events.append(inverted_preview(record["step"]))
+    events.append(Finished(80, 80, run.path, False))
+    outputs = list(handlers.stream((e for e in events), run, [], ALICE, no_progress))  # a generator, as train()
+    texts = [o[DOCTOR] for o in outputs if isinstance(o[DOCTOR], str)]  # Started, 4 previews, Finished
+    assert texts[0].startswith("Too early to tell: 0 step(s)")  # Started
+    assert texts[1].startswith("Too early to tell: 20 step(s)")  # the first preview, at step 20
+    assert texts[2].startswith("Too early to tell: 40 step(s)")
+    assert texts[3].startswith("**2 thing(s) to look at** after 60 steps")  # two previews agree, D_B has won
+    assert "G_AB inverts the colours" in texts[3] and "The discriminator D_B is winning" in texts[3]
+    assert len(texts) == 6 and texts[-1].startswith("**2 thing(s) to look at** after 80 steps")
+    assert outputs[-1][STATUS].startswith("Finished at step **80 / 80**") and outputs[-1][DOCTOR] == texts[-1]
