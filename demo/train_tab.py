@@ -299,5 +299,6 @@ def build_train_tab(cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown, ex
     run_choice.input(user_errors(handlers.doctor), inputs=[run_choice, visitor], outputs=doctor, api_name="doctor",
                      concurrency_limit=4, concurrency_id="files")
     delete.click(user_errors(handlers.delete), inputs=[run_choice, extra, visitor], outputs=[status, run_choice, task],
-                 api_name="delete_run", concurrency_limit=4, concurrency_id="files")
+                 api_name="delete_run", concurrency_limit=4, concurrency_id="files").success(
+        lambda: "", outputs=doctor, api_visibility="private", queue=False)  # no checks of a run that is gone
     loaded.then(handlers.refresh, inputs=visitor, outputs=[init, run_choice], api_visibility="private")
