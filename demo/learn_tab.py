@@ -33,8 +33,12 @@ from cyclegan_core.discriminators import (EQUATION as D_EQUATION, TEXT as D_TEXT
                                           save_discriminators, train_discriminators)
 from cyclegan_core.explain import (BACKWARD_TEXT, CYCLE_EQUATION, CYCLE_TEXT, IDENTITY_EQUATION, IDENTITY_TEXT,
                                    fit_for_teaching, forward_cycle, identity_view, model_translator)
+from cyclegan_core.doctor import diagnose, summary
 from cyclegan_core.images import tensor_to_image
+from cyclegan_core.live import LiveFinished, LivePreview, LiveRun, LiveStep, image_grid
 from cyclegan_core.public_sources import resolve
+from cyclegan_core.synthetic import SYNTHETIC_TASKS
+from cyclegan_core.trainer import LOSS_NAMES
 from cyclegan_core.steganography import (AMOUNTS, UNITS, amplified, degrade, describe_curve, hidden_signal,
                                          reconstruction_curve, smoothed)
 
@@ -283,6 +287,116 @@ class LearnHandlers:
         return self.discriminator(payload_x, payload_y, task_text, extra, token)
 
 
+    # --- 5. train it yourself ---
+
+    @staticmethod
+    def live_run(state: dict | None, task_name: str, lambda_cycle: float, lambda_identity: float) -> dict:
+        """The session's live run: a fresh one for a new task (or none yet), else the same one with
+        the sliders' λs from its next step on."""
+        if task_name not in SYNTHETIC_TASKS:
+            raise gr.Error(f"Choose one of the built-in tasks: {', '.join(SYNTHETIC_TASKS)}.", print_exception=False)
+        if not state or state.get("task") != task_name:
+            state = {"task": task_name, "run": LiveRun(task_name, lambda_cycle, lambda_identity), "log": [],
+                     "previews": []}
+        state["run"].set_lambdas(lambda_cycle, lambda_identity)
+        return state
+
+    def live_step(self, state: dict | None, task_name: str, lambda_cycle: float, lambda_identity: float):
+        """One generator update and one discriminator update, shown whole."""
+        state = self.live_run(state, task_name, lambda_cycle, lambda_identity)
+        run: LiveRun = state["run"]
+        report = run.one_step()
+        state["log"].append({"step": report.step, **report.losses})
+        preview = run.preview()
+        _remember(state, preview)
+        batch = image_grid([[report.images[name][i] for name in PREVIEW_ORDER]
+                            for i in range(len(report.images["real_A"]))], scale=3)
+        a, b = run.task.domain_a.name, run.task.domain_b.name
+        pool = [(image, f"{'older fake from the pool' if old else 'fake just made'} G(a)")
+                for image, old in zip(report.pool_B.drawn, report.pool_B.from_history)]
+        pool += [(image, f"in the pool ({i + 1}/{report.pool_B.capacity})")
+                 for i, image in enumerate(report.pool_B.contents[-8:])]
+        rows = ["| term | value | what it measures |", "| --- | --- | --- |"]
+        rows += [f"| `{name}` | {report.losses[name]:.4f} | {TERM_TEXT[name]} |" for name in LOSS_NAMES]
+        scores = report.scores
+        losses_text = "\n".join(rows) + (
+            f"\n\nAfter its update, D_Y (`D_B`) scores real {b} **{scores['D_B']['real']:.2f}** and the fakes it "
+            f"was shown **{scores['D_B']['fake']:.2f}**; D_X (`D_A`) scores real {a} **{scores['D_A']['real']:.2f}** "
+            f"and fakes **{scores['D_A']['fake']:.2f}** (least squares: 1 means real, 0 generated). The pool holds "
+            f"{report.pool_B.size} of at most {report.pool_B.capacity} earlier fakes; each fake shown to D is, with "
+            f"probability ½ once the pool is full, swapped for an older one (Sec. 4), so D does not forget.")
+        return (state, self.live_status(state, f"One step in {report.seconds * 1000:.0f} ms."), preview.grid(),
+                _curve_frame(state["log"]), gr.update(value=batch, visible=True), gr.update(value=pool, visible=True),
+                gr.update(value=losses_text, visible=True), self.live_doctor(state))
+
+    def live_train(self, state: dict | None, task_name: str, lambda_cycle: float, lambda_identity: float,
+                   seconds: float = 30.0):
+        """Train for `seconds` (at most 60), with a preview every 10 steps; Stop ends it at once."""
+        state = self.live_run(state, task_name, lambda_cycle, lambda_identity)
+        run: LiveRun = state["run"]
+        seconds = min(60.0, max(1.0, float(seconds)))
+        hidden = gr.update(visible=False)
+        for event in run.run(seconds=seconds, preview_every=10):
+            if isinstance(event, LiveStep):
+                state["log"].append({"step": event.step, **event.losses})
+            elif isinstance(event, LivePreview):
+                _remember(state, event)
+                text = self.live_status(state, f"Training: {event.step} steps.")
+                yield (state, text, event.grid(), _curve_frame(state["log"]), hidden, hidden, hidden,
+                       self.live_doctor(state))
+            elif isinstance(event, LiveFinished):
+                yield (state, self.live_status(state, f"{event.steps} steps in {event.seconds:.0f} s."), gr.skip(),
+                       _curve_frame(state["log"]), hidden, hidden, hidden, self.live_doctor(state))
+
+    @staticmethod
+    def live_status(state: dict, done: str) -> str:
+        run: LiveRun = state["run"]
+        first = state["previews"][0].cycle_error if state["previews"] else run.cycle_error()
+        now = state["previews"][-1].cycle_error if state["previews"] else first
+        return (f"**{run.task.title}** · step {run.step} · λ_cycle = {run.lambda_cycle:g}, λ_identity = "
+                f"{run.lambda_identity:g} · {done} Cycle error on held-out pictures (Eq. 2's L1 term): "
+                f"**{now:.3f}** (it was {first:.3f} at the start).")
+
+    @staticmethod
+    def live_doctor(state: dict) -> str:
+        previews = [{name: images[0] for name, images in p.images.items()} for p in state["previews"][-3:]]
+        log = state["log"]
+        return "**Is it working?** " + summary(diagnose(log, previews), len(log))
+
+    @staticmethod
+    def live_reset():
+        return (None, "A fresh run starts with the next step.", None, None, *(gr.update(visible=False),) * 3, "")
+
+
+def _remember(state: dict, preview: LivePreview) -> None:
+    """Keep the run's first preview and its latest few (cycle error then and now; the doctor's input)."""
+    state["previews"] = (state["previews"][:1] + state["previews"][1:][-3:] + [preview])
+
+
+def _curve_frame(log: list[dict]) -> pd.DataFrame:
+    stride = max(1, len(log) // 300)
+    rows = {"step": [], "loss": [], "term": []}
+    for record in log[::stride]:
+        for term in LOSS_NAMES:
+            rows["step"].append(record["step"])
+            rows["loss"].append(record[term])
+            rows["term"].append(term)
+    return pd.DataFrame(rows)
+
+
+PREVIEW_ORDER = ("real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B")
+TERM_TEXT = {
+    "G_AB": "G fooling D_Y: (D_Y(G(a)) − 1)², Eq. 1",
+    "G_BA": "F fooling D_X: (D_X(F(b)) − 1)², Eq. 1",
+    "cycle_A": "λ · |F(G(a)) − a|, Eq. 2",
+    "cycle_B": "λ · |G(F(b)) − b|, Eq. 2",
+    "idt_A": "λ_idt · λ · |F(a) − a|, Sec. 5.2",
+    "idt_B": "λ_idt · λ · |G(b) − b|, Sec. 5.2",
+    "D_A": "D_X telling real a from pooled F(b), Eq. 1 halved",
+    "D_B": "D_Y telling real b from pooled G(a), Eq. 1 halved",
+}
+
+
 def _gallery(pictures: list[Image.Image], captions: list[str], heat: Image.Image, heat_caption: str):
     return list(zip([*pictures, heat], [*captions, heat_caption]))
 
@@ -347,6 +461,46 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
             d_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-d-text")
             d_train = gr.Button(f"Train a discriminator for this model (≤ {d_training_seconds():.0f} s)",
                                 visible=False, elem_id="learn-d-train")
+        with gr.Tab("5 · Train it yourself", elem_id="learn-live-tab"):
+            gr.Markdown("A tiny CycleGAN (16 filters, 2 residual blocks, 32×32 pictures) learns a built-in task "
+                        "on this machine. Step through single updates, or train for up to a minute and watch the "
+                        "previews (held-out pictures: real → translated → back, both ways) and the losses.")
+            with gr.Row():
+                live_task = gr.Dropdown([(task.title, name) for name, task in SYNTHETIC_TASKS.items()],
+                                        value=next(iter(SYNTHETIC_TASKS)), label="Task", elem_id="learn-live-task")
+                lambda_cycle = gr.Slider(0, 20, value=10, step=0.5, label="λ_cycle (Eq. 3)",
+                                         elem_id="learn-live-lambda-cycle")
+                lambda_identity = gr.Slider(0, 1, value=0.5, step=0.05, label="λ_identity (× λ_cycle, Sec. 5.2)",
+                                            elem_id="learn-live-lambda-identity")
+                live_seconds = gr.Slider(5, 60, value=30, step=5, label="Train for (seconds)",
+                                         elem_id="learn-live-seconds")
+            with gr.Row():
+                live_one = gr.Button("One step", elem_id="learn-live-step")
+                live_go = gr.Button("Train", variant="primary", elem_id="learn-live-train")
+                live_stop = gr.Button("Stop", variant="stop", elem_id="learn-live-stop")
+                live_new = gr.Button("Start over", elem_id="learn-live-reset")
+            live_status = gr.Markdown(elem_id="learn-live-status")
+            with gr.Row(equal_height=False):
+                live_preview = gr.Image(label="Held-out pictures: real A → G → F | real B → F → G", type="pil",
+                                        format="png", interactive=False, elem_id="learn-live-preview")
+                live_plot = gr.LinePlot(x="step", y="loss", color="term", label="Losses", elem_id="learn-live-plot",
+                                        height=300)
+            live_doctor = gr.Markdown(elem_id="learn-live-doctor")
+            live_batch = gr.Image(label="This step's batch through both cycles", type="pil", format="png",
+                                  interactive=False, visible=False, elem_id="learn-live-batch")
+            live_pool = gr.Gallery(label="What D_Y was shown (fresh or from the history pool), and the pool",
+                                   columns=8, height="auto", format="png", visible=False, elem_id="learn-live-pool")
+            live_losses = gr.Markdown(visible=False, elem_id="learn-live-losses")
+            live_state = gr.State(None)
+    live_inputs = [live_state, live_task, lambda_cycle, lambda_identity]
+    live_outputs = [live_state, live_status, live_preview, live_plot, live_batch, live_pool, live_losses, live_doctor]
+    live_one.click(user_errors(handlers.live_step), inputs=live_inputs, outputs=live_outputs, api_name="learn_live_step",
+                   concurrency_limit=1, concurrency_id="learn-train")
+    training = live_go.click(user_errors(handlers.live_train), inputs=[*live_inputs, live_seconds],
+                             outputs=live_outputs, api_name="learn_live_train", concurrency_limit=1,
+                             concurrency_id="learn-train")
+    live_stop.click(None, cancels=[training], api_visibility="private", queue=False)
+    live_new.click(handlers.live_reset, outputs=live_outputs, api_visibility="private", queue=False, cancels=[training])
     cycle_outputs = [forward_gallery, forward_text, backward_gallery, backward_text, identity_gallery,
                      identity_y_gallery, identity_text]
     cycle_button.click(user_errors(handlers.cycle), inputs=inputs, outputs=cycle_outputs, api_name="learn_cycle",

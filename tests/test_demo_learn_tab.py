@@ -115,3 +115,27 @@ def test_builtin_models_are_found_and_offered_first(tiny_model, tmp_path):
     assert handlers.choices([], None)[:2] == ["built-in colours: apple → orange", "built-in colours: orange → apple"]
     with pytest.raises(gr.Error, match="come with their own discriminators"):
         handlers.train_discriminator(None, None, "built-in colours: apple → orange", [], progress=None)
+
+
+def test_one_live_step_shows_every_term_the_pool_and_the_scores(handlers):
+    state, status, preview, plot, batch, pool, losses, doctor = handlers.live_step(None, "red_blue", 10, 0.5)
+    assert state["run"].step == 1 and len(state["log"]) == 1 and "step 1" in status
+    for term in ("G_AB", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B"):
+        assert f"| `{term}` | {state['log'][0][term]:.4f} |" in losses["value"]
+    assert batch["visible"] and batch["value"].size == (6 * 96 + 5, 4 * 96 + 3)  # 4 pictures × 6, enlarged 3×
+    assert any("fake just made" in caption for _, caption in pool["value"]) and "Too early" in doctor
+    assert list(plot["term"].unique()) and set(plot["step"]) == {1}
+    state, status, *_ = handlers.live_step(state, "red_blue", 0, 0)  # new λs from the next step on
+    assert state["run"].step == 2 and state["run"].lambda_cycle == 0 and state["log"][-1]["idt_A"] == 0
+    state, *_ = handlers.live_step(state, "circles_squares", 10, 0.5)  # a new task starts a new run
+    assert state["run"].step == 1 and state["task"] == "circles_squares"
+
+
+def test_live_training_streams_previews_and_ends_with_a_summary(handlers):
+    updates = list(handlers.live_train(None, "red_blue", 10, 0.5, seconds=4))
+    state = updates[-1][0]
+    assert state["run"].step >= 1 and len(state["log"]) == state["run"].step
+    assert "steps in" in updates[-1][1] and "Cycle error" in updates[-1][1]
+    assert all(u[2] is not None for u in updates[:-1])  # each preview is drawn
+    with pytest.raises(gr.Error, match="built-in tasks"):
+        list(handlers.live_train(None, "cats_dogs", 10, 0.5, seconds=1))
