@@ -35,6 +35,7 @@ from cyclegan_core.explain import (BACKWARD_TEXT, CYCLE_EQUATION, CYCLE_TEXT, ID
                                    fit_for_teaching, forward_cycle, identity_view, model_translator)
 from cyclegan_core.doctor import diagnose, summary
 from cyclegan_core.images import tensor_to_image
+from cyclegan_core.lessons import METRICS, RecordedLesson, load_lessons
 from cyclegan_core.live import LiveFinished, LivePreview, LiveRun, LiveStep, image_grid
 from cyclegan_core.public_sources import resolve
 from cyclegan_core.synthetic import SYNTHETIC_TASKS
@@ -56,11 +57,13 @@ cycle, the identity view and real pictures for the discriminator). Every view is
 machine; the lessons below play recorded experiments instantly."""
 
 
-BUILTIN = Path(__file__).parent / "lessons" / "models"
+BUILTIN = Path(__file__).parent / "models"
+LESSONS = Path(__file__).parent / "lessons"
 
 
 def builtin_models(folder: Path = BUILTIN) -> dict[str, Path]:
-    """The models shipped with the lessons (`scripts/record_lessons.py` makes them): name → folder."""
+    """The models shipped with the app, trained by `scripts/record_lessons.py` on its synthetic tasks
+    (each with the discriminators of its training): name → folder."""
     return {p.name: p for p in sorted(folder.glob("*")) if is_model_folder(p)} if folder.is_dir() else {}
 
 
@@ -101,10 +104,13 @@ class LearnHandlers:
     """The tab's handlers over the app's model cache and store. `builtin` maps a model label to a
     shipped model folder (the lessons' own models), offered before the zoo."""
 
-    def __init__(self, cache: ModelCache, store: ModelStore | None = None, builtin: dict[str, Path] | None = None):
+    def __init__(self, cache: ModelCache, store: ModelStore | None = None, builtin: dict[str, Path] | None = None,
+                 lessons: Path = LESSONS):
         self.cache, self.store = cache, store or ModelStore()
         self.builtin = dict(builtin or {})
         self.builtin_models: dict[str, CycleGAN] = {}
+        self.lessons_folder = lessons
+        self.recorded: dict[str, RecordedLesson] | None = None  # read on first use
 
     # --- choosing a model and pictures ---
 
@@ -287,6 +293,60 @@ class LearnHandlers:
         return self.discriminator(payload_x, payload_y, task_text, extra, token)
 
 
+    # --- 4. lessons ---
+
+    def lessons(self) -> dict[str, RecordedLesson]:
+        if self.recorded is None:
+            self.recorded = load_lessons(self.lessons_folder) if self.lessons_folder.is_dir() else {}
+        return self.recorded
+
+    def lesson_choices(self) -> list[tuple[str, str]]:
+        return [(lesson.spec.title, name) for name, lesson in self.lessons().items()]
+
+    def lesson(self, name: str) -> RecordedLesson:
+        if name not in self.lessons():
+            raise gr.Error(f"Choose one of the lessons: {', '.join(self.lessons()) or 'none is installed'}.",
+                           print_exception=False)
+        return self.lessons()[name]
+
+    def lesson_frame(self, name: str, index: float, term: str = "cycle_A"):
+        """Lesson `name` at frame `index`: the slider, what to notice, every variant's previews, the
+        lesson's measurement and one loss term up to that step, and the numbers at that step."""
+        lesson = self.lesson(name)
+        i = int(min(max(index or 0, 0), lesson.frames - 1))
+        frame = lesson.frame(i)
+        gallery = [(image_grid([[image for cycle in cycles for image in (cycle.real, cycle.translated,
+                                                                       cycle.reconstructed)]], scale=3, gap=2),
+                    f"{label} · step {frame.step}: x → G(x) → F(G(x)), four held-out inputs")
+                   for label, cycles in frame.previews.items()]
+        curves = lesson.curves(i)
+        metric = lesson.spec.metric
+        measured = {"step": [], "value": [], "variant": []}
+        losses = {"step": [], "loss": [], "variant": []}
+        for label, columns in curves.items():
+            measured["step"] += columns["step"]
+            measured["value"] += columns[metric]
+            measured["variant"] += [label] * len(columns["step"])
+            losses["step"] += columns["step"]
+            losses["loss"] += columns.get(term, [0.0] * len(columns["step"]))
+            losses["variant"] += [f"{label}: {term}"] * len(columns["step"])
+        numbers = "; ".join(f"{label}: {METRICS[metric]} **{frame.metrics[label][metric]:.2f}**"
+                            for label in lesson.labels)
+        text = (f"**Step {frame.step} of {lesson.steps[-1]}** (frame {i + 1}/{lesson.frames}) · {numbers}\n\n"
+                f"*Outcome of the recording:* {lesson.outcome}")
+        about = f"**{lesson.spec.title}**\n\n{lesson.spec.explanation}"
+        return (gr.update(maximum=lesson.frames - 1, value=i), about, gallery,
+                gr.update(value=pd.DataFrame(measured), y_title=METRICS[metric]), pd.DataFrame(losses), text)
+
+    def lesson_play(self, name: str, index: float, term: str = "cycle_A", delay: float = 0.35):
+        """Play from `index` (from the start if at the end) to the last frame, one frame per `delay` s."""
+        lesson = self.lesson(name)
+        start = int(index or 0)
+        start = 0 if start >= lesson.frames - 1 else start
+        for i in range(start, lesson.frames):
+            yield self.lesson_frame(name, i, term)
+            time.sleep(delay)
+
     # --- 5. train it yourself ---
 
     @staticmethod
@@ -461,6 +521,26 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
             d_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-d-text")
             d_train = gr.Button(f"Train a discriminator for this model (≤ {d_training_seconds():.0f} s)",
                                 visible=False, elem_id="learn-d-train")
+        with gr.Tab("4 · Lessons", elem_id="learn-lessons-tab"):
+            lesson_names = handlers.lesson_choices()
+            with gr.Row():
+                lesson = gr.Dropdown(lesson_names, value=lesson_names[0][1] if lesson_names else None, label="Lesson",
+                                     elem_id="learn-lesson")
+                term = gr.Dropdown(list(LOSS_NAMES), value="cycle_A", label="Loss term to plot",
+                                   elem_id="learn-lesson-term")
+            frame = gr.Slider(0, 1, value=0, step=1, label="Step (drag to scrub)", elem_id="learn-lesson-frame")
+            with gr.Row():
+                play = gr.Button("Play", variant="primary", elem_id="learn-lesson-play")
+                pause = gr.Button("Pause", elem_id="learn-lesson-pause")
+            lesson_about = gr.Markdown(elem_id="learn-lesson-about")
+            lesson_text = gr.Markdown(elem_id="learn-lesson-text")
+            lesson_gallery = gr.Gallery(label="Each variant at this step", columns=1, height="auto", format="png",
+                                        elem_id="learn-lesson-previews")
+            with gr.Row(equal_height=False):
+                lesson_metric = gr.LinePlot(x="step", y="value", color="variant", label="The lesson's measurement",
+                                            elem_id="learn-lesson-metric", height=260)
+                lesson_losses = gr.LinePlot(x="step", y="loss", color="variant", label="Loss", height=260,
+                                            elem_id="learn-lesson-losses")
         with gr.Tab("5 · Train it yourself", elem_id="learn-live-tab"):
             gr.Markdown("A tiny CycleGAN (16 filters, 2 residual blocks, 32×32 pictures) learns a built-in task "
                         "on this machine. Step through single updates, or train for up to a minute and watch the "
@@ -492,6 +572,15 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
                                    columns=8, height="auto", format="png", visible=False, elem_id="learn-live-pool")
             live_losses = gr.Markdown(visible=False, elem_id="learn-live-losses")
             live_state = gr.State(None)
+    lesson_outputs = [frame, lesson_about, lesson_gallery, lesson_metric, lesson_losses, lesson_text]
+    show = dict(outputs=lesson_outputs, concurrency_limit=4, concurrency_id="lessons")
+    gr.on([lesson.change, term.change, frame.release], user_errors(handlers.lesson_frame),
+          inputs=[lesson, frame, term], api_name="learn_lesson", **show)
+    playing = play.click(user_errors(handlers.lesson_play), inputs=[lesson, frame, term], api_name="learn_lesson_play",
+                         **show)
+    pause.click(None, cancels=[playing], api_visibility="private", queue=False)
+    if lesson_names:
+        loaded.then(user_errors(handlers.lesson_frame), inputs=[lesson, frame, term], api_visibility="private", **show)
     live_inputs = [live_state, live_task, lambda_cycle, lambda_identity]
     live_outputs = [live_state, live_status, live_preview, live_plot, live_batch, live_pool, live_losses, live_doctor]
     live_one.click(user_errors(handlers.live_step), inputs=live_inputs, outputs=live_outputs, api_name="learn_live_step",

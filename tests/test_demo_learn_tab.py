@@ -139,3 +139,29 @@ def test_live_training_streams_previews_and_ends_with_a_summary(handlers):
     assert all(u[2] is not None for u in updates[:-1])  # each preview is drawn
     with pytest.raises(gr.Error, match="built-in tasks"):
         list(handlers.live_train(None, "cats_dogs", 10, 0.5, seconds=1))
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    from cyclegan_core.lessons import LESSONS, record_lesson
+    folder = tmp_path_factory.mktemp("lessons")
+    record_lesson(LESSONS["cycle"], folder, steps=20, seed=0)
+    return folder
+
+
+def test_a_lesson_plays_frame_by_frame(tiny_model, recorded):
+    handlers = LearnHandlers(ModelCache(loader=lambda s: tiny_model), ModelStore(), builtin={}, lessons=recorded)
+    assert handlers.lesson_choices() == [("Why the cycle? λ_cycle = 10 vs 0", "cycle")]
+    lesson = handlers.lesson("cycle")
+    slider, about, gallery, metric, losses, text = handlers.lesson_frame("cycle", 99, "cycle_A")
+    assert slider["value"] == lesson.frames - 1 == slider["maximum"] and "Eq. 2" in about
+    assert [caption.split(" · ")[0] for _, caption in gallery] == ["λ_cycle = 10", "λ_cycle = 0"]
+    assert len(metric["value"]) == 2 * lesson.frames and set(losses["variant"]) == {"λ_cycle = 10: cycle_A",
+                                                                                 "λ_cycle = 0: cycle_A"}
+    assert f"Step {lesson.steps[-1]} of {lesson.steps[-1]}" in text and lesson.outcome in text
+    first = handlers.lesson_frame("cycle", 0, "D_B")
+    assert len(first[3]["value"]) == 2 and first[0]["value"] == 0
+    frames = list(handlers.lesson_play("cycle", lesson.frames - 1, "cycle_A", delay=0))  # at the end: from the start
+    assert [f[0]["value"] for f in frames] == list(range(lesson.frames))
+    with pytest.raises(gr.Error, match="Choose one of the lessons: cycle"):
+        handlers.lesson_frame("nope", 0)
