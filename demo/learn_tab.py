@@ -35,6 +35,7 @@ from cyclegan_core.explain import (BACKWARD_TEXT, CYCLE_EQUATION, CYCLE_TEXT, ID
                                    fit_for_teaching, forward_cycle, identity_view, model_translator)
 from cyclegan_core.doctor import diagnose, summary
 from cyclegan_core.images import tensor_to_image
+from cyclegan_core.model_folder import read_config
 from cyclegan_core.lessons import METRICS, RecordedLesson, load_lessons
 from cyclegan_core.live import LiveFinished, LivePreview, LiveRun, LiveStep, image_grid
 from cyclegan_core.public_sources import resolve
@@ -117,10 +118,22 @@ class LearnHandlers:
     def builtin_tasks(self) -> list[Task]:
         tasks = []
         for name, folder in self.builtin.items():
-            config = load_model(folder).config if name not in self.builtin_models else self.builtin_models[name].config
+            config = read_config(folder)
             tasks.append(Task(f"builtin:{name}", "AtoB", f"built-in {name}: {config.domain_a} → {config.domain_b}"))
             tasks.append(Task(f"builtin:{name}", "BtoA", f"built-in {name}: {config.domain_b} → {config.domain_a}"))
         return tasks
+
+    def examples(self) -> list[list[str]]:
+        """[x, y, task label] for each built-in model's shipped example pictures (examples/A_0.png …)."""
+        rows = []
+        for task in self.builtin_tasks():
+            folder = self.builtin[task.source.split(":", 1)[1]] / "examples"
+            src, dst = ("A", "B") if task.direction == "AtoB" else ("B", "A")
+            for x in sorted(folder.glob(f"{src}_*.png"))[:2]:
+                y = folder / x.name.replace(f"{src}_", f"{dst}_")
+                if y.is_file():
+                    rows.append([str(x), str(y), task.label])
+        return rows
 
     def choices(self, extra: list[dict] | None, token: str | None) -> list[str]:
         return [t.label for t in self.builtin_tasks()] + task_choices(extra, token)
@@ -483,6 +496,10 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
             choices = handlers.choices([], None)
             task = gr.Dropdown(choices=choices, value=choices[0] if choices else None, label="Model and direction",
                                elem_id="learn-task", allow_custom_value=True)
+    examples = handlers.examples()
+    if examples:
+        gr.Examples(examples, inputs=[image_x, image_y, task], cache_examples=False,
+                    label="Examples for the built-in models (click one, then a view's button)")
     inputs = [image_x, image_y, task, extra, visitor]
     with gr.Tabs():
         with gr.Tab("1 · The cycle", elem_id="learn-cycle-tab"):

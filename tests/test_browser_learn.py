@@ -1,0 +1,73 @@
+"""The Learn tab in a real browser, the way a teacher uses it: the cycle, the hidden information,
+the discriminator's view, a recorded lesson and a few live training steps, offline, with the
+built-in models. Screenshots of each view go to test-artifacts/."""
+
+from urllib.parse import urlparse
+
+from conftest import ARTIFACTS
+from demo.learn_tab import BUILTIN
+
+EXAMPLES = BUILTIN / "red_blue" / "examples"
+TASK = "built-in red_blue: red shapes → blue shapes"
+
+
+def shoot(page, name):
+    page.wait_for_timeout(500)  # let images finish painting
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def test_a_teacher_shows_every_idea_in_the_learn_tab(app_url, browser_page):
+    page = browser_page
+    page.goto(app_url)
+    page.get_by_role("tab", name="Learn").click()
+    assert page.input_value("#learn-task input") == TASK  # the built-in models come first: works offline
+    page.set_input_files("#learn-image input[type=file]", str(EXAMPLES / "A_0.png"))
+    page.set_input_files("#learn-image-b input[type=file]", str(EXAMPLES / "B_0.png"))
+    page.locator("#learn-image-b img").first.wait_for()
+
+    page.click("#learn-cycle-button")
+    page.locator("#learn-forward-text", has_text="Cycle error of this picture").wait_for()
+    page.locator("#learn-backward-text", has_text="Backward cycle error").wait_for()
+    assert page.locator("#learn-forward-text .katex").count() >= 1, "the equation is rendered"
+    assert page.locator("#learn-forward img").count() >= 4
+    shoot(page, "learn-cycle.png")
+
+    page.get_by_role("tab", name="2 · Hidden information").click()
+    page.click("#learn-hidden-button")
+    page.locator("#learn-hidden-text", has_text="steganography").wait_for()
+    shoot(page, "learn-hidden.png")
+
+    page.get_by_role("tab", name="3 · The discriminator").click()
+    page.click("#learn-d-button")
+    page.locator("#learn-d-text", has_text="own discriminators").wait_for()
+    page.locator("#learn-d-fake img").first.wait_for()
+    assert not page.locator("#learn-d-train").is_visible()  # it has its own D's: nothing to train
+    shoot(page, "learn-discriminator.png")
+
+    page.get_by_role("tab", name="4 · Lessons").click()
+    page.locator("#learn-lesson-text", has_text="Outcome of the recording").wait_for()
+    page.click("#learn-lesson-play")
+    page.wait_for_function("() => /Step (\\d+) of \\1\\b/.test(document.querySelector('#learn-lesson-text').innerText)",
+                           timeout=120_000)
+    shoot(page, "learn-lesson.png")
+
+    page.get_by_role("tab", name="5 · Train it yourself").click()
+    page.click("#learn-live-step")
+    page.locator("#learn-live-status", has_text="step 1 ").wait_for()
+    page.locator("#learn-live-losses", has_text="cycle_A").wait_for()
+    shoot(page, "learn-live-step.png")
+    page.locator("#learn-live-seconds input[type=number]").fill("5")
+    page.locator("#learn-live-seconds input[type=number]").press("Enter")
+    page.click("#learn-live-train")
+    page.locator("#learn-live-status", has_text="steps in").wait_for(timeout=120_000)
+    assert "Is it working?" in page.inner_text("#learn-live-doctor")
+    shoot(page, "learn-live.png")
+
+    page.set_viewport_size({"width": 390, "height": 900})  # a phone
+    page.get_by_role("tab", name="1 · The cycle").click()
+    shoot(page, "learn-cycle-phone.png")
+    page.get_by_role("tab", name="4 · Lessons").click()
+    shoot(page, "learn-lesson-phone.png")
+
+    hosts = {urlparse(url).hostname for url in page.requested if url.startswith("http")}
+    assert hosts <= {"127.0.0.1", "localhost"}, f"the page reached out to {hosts}"
