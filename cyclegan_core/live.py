@@ -54,7 +54,7 @@ class LiveSettings:
     pool_size: int = 50  # the paper's
     precision: str = "fp32"  # bf16 is no faster for networks this small
     previews: int = 4  # held-out inputs shown in previews
-    held_out: int = 16  # held-out inputs that `cycle_error` averages over
+    held_out: int = 32  # held-out inputs that `cycle_error` (and the lessons' measurements) average over
 
 
 @dataclass(frozen=True)
@@ -110,9 +110,9 @@ class LivePreview:
     images: dict[str, tuple[Image.Image, ...]] = field(repr=False)
     cycle_error: float
 
-    def grid(self, scale: int = 4, gap: int = 1) -> Image.Image:
-        """One picture on white: a row per input, columns real_A, G(a), F(G(a)), real_B, F(b),
-        G(F(b)); each image enlarged `scale` times (nearest neighbour, so pixels stay sharp)."""
+    def grid(self, scale: int = 4, gap: int = 2) -> Image.Image:
+        """One picture: a row per input, columns real_A, G(a), F(G(a)), real_B, F(b), G(F(b)),
+        each image enlarged `scale` times."""
         return image_grid([[self.images[name][i] for name in PREVIEW_NAMES]
                            for i in range(len(self.images["real_A"]))], scale, gap)
 
@@ -173,7 +173,8 @@ class LiveRun:
             self.rng_state = torch.get_rng_state()
         self.trainer.pool_A, self.trainer.pool_B = RecordingPool(s.pool_size), RecordingPool(s.pool_size)
         self.data = torch.Generator().manual_seed(seed)
-        self.training_set = None if data_size is None else self.task.pairs(data_size, size, self.data)
+        self.training_set = None if data_size is None else (  # unpaired: A's and B's drawn independently
+            self.task.sample("A", data_size, size, self.data), self.task.sample("B", data_size, size, self.data))
         self.held_out: Pairs = self.task.pairs(s.held_out, size, torch.Generator().manual_seed(HELD_OUT_SEED))
 
     @property
@@ -200,10 +201,10 @@ class LiveRun:
         n = self.settings.batch_size
         if self.training_set is None:
             return self.task.sample("A", n, self.size, self.data), self.task.sample("B", n, self.size, self.data)
-        count = self.training_set.a.shape[0]
-        pick_a = torch.randint(count, (n,), generator=self.data)
-        pick_b = torch.randint(count, (n,), generator=self.data)
-        return self.training_set.a[pick_a], self.training_set.b[pick_b]
+        images_a, images_b = self.training_set
+        pick_a = torch.randint(len(images_a), (n,), generator=self.data)
+        pick_b = torch.randint(len(images_b), (n,), generator=self.data)
+        return images_a[pick_a], images_b[pick_b]
 
     def one_step(self) -> StepReport:
         """One generator update and one discriminator update, reported whole (for the "one step" button)."""
@@ -233,10 +234,9 @@ class LiveRun:
         yield self.preview()
         while True:
             elapsed = time.perf_counter() - start
-            if steps is not None and done >= steps or seconds is not None and elapsed >= seconds:
+            if (steps is not None and done >= steps) or (seconds is not None and elapsed >= seconds):
                 break
-            with self.lock:
-                losses = self.train_on(*self.batch())
+            losses = self.train_step()
             done += 1
             yield LiveStep(self.step, losses, time.perf_counter() - start)
             if done % preview_every == 0:
@@ -245,6 +245,11 @@ class LiveRun:
             yield self.preview()
         reason = "steps" if steps is not None and done >= steps else "seconds"
         yield LiveFinished(self.step, done, time.perf_counter() - start, reason)
+
+    def train_step(self) -> dict[str, float]:
+        """One training iteration on the next batch; its losses (every LOSS_NAMES term)."""
+        with self.lock:
+            return self.train_on(*self.batch())
 
     def train_on(self, real_A: torch.Tensor, real_B: torch.Tensor) -> dict[str, float]:
         """One training iteration on this batch, with the run's own random state: the trainer's
@@ -310,12 +315,14 @@ def pool_view(pool: RecordingPool) -> PoolView:
                     contents=tuple(tensor_to_image(image) for image in pool.images), capacity=pool.size)
 
 
-def image_grid(rows: list[list[Image.Image]], scale: int = 4, gap: int = 1) -> Image.Image:
-    """Equal-sized images in rows, enlarged `scale` times, `gap` px of white between them."""
+def image_grid(rows: list[list[Image.Image]], scale: int = 4, gap: int = 2) -> Image.Image:
+    """Equal-sized images in rows, enlarged `scale` times (nearest neighbour, so pixels stay
+    sharp), `gap` px of grey between them (the synthetic images have white frames)."""
     width, height = rows[0][0].width * scale, rows[0][0].height * scale
     columns = max(len(row) for row in rows)
-    canvas = Image.new("RGB", (columns * (width + gap) - gap, len(rows) * (height + gap) - gap), "white")
+    canvas = Image.new("RGB", (columns * (width + gap) - gap, len(rows) * (height + gap) - gap), (128, 128, 128))
     for r, row in enumerate(rows):
         for c, image in enumerate(row):
-            canvas.paste(image.resize((width, height), Image.Resampling.NEAREST), (c * (width + gap), r * (height + gap)))
+            tile = image if scale == 1 else image.resize((width, height), Image.Resampling.NEAREST)
+            canvas.paste(tile, (c * (width + gap), r * (height + gap)))
     return canvas

@@ -116,15 +116,17 @@ class SyntheticTask:
         yy, xx = grid(size)
         image = background(layout, yy, xx)
         mask = torch.zeros(image.shape[0], 1, size, size)
+        pattern = ink(spec.fill, layout.texture, yy, xx)  # the same texture for every object of an image
         for k in range(MAX_OBJECTS):  # later objects are drawn over earlier ones
             square = layout.is_square[:, k] if spec.shape == "mixed" else torch.full_like(
                 layout.is_square[:, k], spec.shape == "square")
             m = object_mask(layout.centres[:, k], layout.radii[:, k], square, yy, xx, size)
             m = m * layout.present[:, k].float().view(-1, 1, 1, 1)
-            fill = object_fill(spec, layout.colour[:, k], layout.texture, yy, xx, size)
-            image = image * (1 - m) + fill * m
+            colour = palette_colour(spec.palette, layout.colour[:, k]).view(-1, 3, 1, 1)
+            fill = colour if pattern is None else colour + (0.75 - 0.75 * colour) * (1 - pattern)
+            image = image + (fill - image) * m
             mask = torch.maximum(mask, m)
-        return image * 2 - 1, mask
+        return framed(image) * 2 - 1, mask
 
     def sample(self, domain: str, n: int, size: int = 32, generator: torch.Generator | None = None) -> torch.Tensor:
         """`n` random images of `domain` (N, 3, size, size) in [-1, 1]; seeded by `generator`."""
@@ -165,6 +167,16 @@ def background(layout: Layout, yy: torch.Tensor, xx: torch.Tensor) -> torch.Tens
     return (rgb + light).clamp(0, 1)
 
 
+def framed(image: torch.Tensor) -> torch.Tensor:
+    """A one-pixel white frame (per 32 px), as a print has. The generators' instance
+    normalisation removes each image's average colour; a fixed white gives them a reference."""
+    width = max(1, round(image.shape[-1] / 32))
+    out = image.clone()
+    out[..., :width, :] = out[..., -width:, :] = 1.0
+    out[..., :, :width] = out[..., :, -width:] = 1.0
+    return out
+
+
 def object_mask(centre: torch.Tensor, radius: torch.Tensor, square: torch.Tensor, yy: torch.Tensor,
                 xx: torch.Tensor, size: int) -> torch.Tensor:
     """(N, 1, H, W) coverage of one object per image: a disc or a square of half-width `radius`,
@@ -183,24 +195,22 @@ def palette_colour(palette: str, jitter: torch.Tensor) -> torch.Tensor:
     return red if palette == "red" else red.flip(-1)
 
 
-def object_fill(spec: Domain, jitter: torch.Tensor, texture: torch.Tensor, yy: torch.Tensor, xx: torch.Tensor,
-                size: int) -> torch.Tensor:
-    """(N, 3, H, W): the object's colour, solid or patterned (stripes or dots on a pale tint of it)."""
-    colour = palette_colour(spec.palette, jitter).view(-1, 3, 1, 1)
-    if spec.fill == "solid":
-        return colour.expand(-1, -1, size, size)
+def ink(fill: str, texture: torch.Tensor, yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor | None:
+    """(N, 1, H, W) where a patterned fill puts the object's colour (1) or a pale tint of it
+    (0): stripes, or dots on a lattice along the same direction; None for a solid fill."""
+    if fill == "solid":
+        return None
     angle = math.pi * texture[:, 0].view(-1, 1, 1, 1)
     period = (0.16 + 0.08 * texture[:, 1]).view(-1, 1, 1, 1)  # 5–8 px at 32 px
     phase = 2 * math.pi * texture[:, 2].view(-1, 1, 1, 1)
-    u = (xx * torch.cos(angle) + yy * torch.sin(angle)) * 2 * math.pi / period + phase
-    if spec.fill == "stripes":
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    u = (xx * cos + yy * sin) * (2 * math.pi / period) + phase
+    if fill == "stripes":
         pattern = torch.sin(u)
-    else:  # dots on a lattice aligned with the stripes' direction
-        v = (yy * torch.cos(angle) - xx * torch.sin(angle)) * 2 * math.pi / period
+    else:
+        v = (yy * cos - xx * sin) * (2 * math.pi / period)
         pattern = (torch.cos(u) + 1) * (torch.cos(v) + 1) - 1.6
-    ink = (pattern * 3 + 0.5).clamp(0, 1)  # soft-edged pattern: 1 where the colour is
-    pale = 0.25 * colour + 0.75
-    return pale + (colour - pale) * ink
+    return (pattern * 3 + 0.5).clamp(0, 1)  # soft-edged
 
 
 SYNTHETIC_TASKS: dict[str, SyntheticTask] = {task.name: task for task in (
@@ -219,7 +229,7 @@ SYNTHETIC_TASKS: dict[str, SyntheticTask] = {task.name: task for task in (
         Domain("circles", "circle", "solid", "any"), Domain("squares", "square", "solid", "any"),
         "Circles become squares: a change of geometry. CycleGAN's generators change colour and texture "
         "but keep the input's outline, so this fails (Zhu et al. 2017, Sec. 6).",
-        radius=(0.16, 0.26)),
+        radius=(0.2, 0.3)),
 )}
 
 
