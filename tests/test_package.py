@@ -11,7 +11,7 @@ from test_cli import ROOT
 
 CORE = ROOT / "cyclegan_core"
 PYTHON_FILES = sorted([*CORE.glob("*.py"), *(ROOT / "demo").glob("*.py"), *(ROOT / "tests").glob("*.py"),
-                       *(ROOT / "benchmarks").glob("*.py"), ROOT / "app.py"])
+                       *(ROOT / "benchmarks").glob("*.py"), *(ROOT / "scripts").glob("*.py"), ROOT / "app.py"])
 
 
 def test_the_package_docstring_maps_every_module():
