@@ -545,7 +545,9 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
                                      elem_id="learn-lesson")
                 term = gr.Dropdown(list(LOSS_NAMES), value="cycle_A", label="Loss term to plot",
                                    elem_id="learn-lesson-term")
-            frame = gr.Slider(0, 1, value=0, step=1, label="Step (drag to scrub)", elem_id="learn-lesson-frame")
+            longest = max([lesson.frames for lesson in handlers.lessons().values()], default=2)
+            frame = gr.Slider(0, longest - 1, value=0, step=1, label="Step (drag to scrub)",
+                              elem_id="learn-lesson-frame")
             with gr.Row():
                 play = gr.Button("Play", variant="primary", elem_id="learn-lesson-play")
                 pause = gr.Button("Pause", elem_id="learn-lesson-pause")

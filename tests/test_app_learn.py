@@ -45,3 +45,22 @@ def test_the_discriminator_view_trains_a_discriminator_for_a_zoo_model(client, p
     assert (offline_sandbox / "weights" / "horse2zebra" / "discriminators.safetensors").is_file()
     *maps, text = client.predict(*pictures, "zebra → horse", api_name="/learn_discriminator")
     assert "trained for this model" in text and "judged by D_A" in maps[1]["label"]
+
+
+def test_a_shipped_lesson_plays_instantly(client):
+    import time
+    start = time.perf_counter()
+    slider, about, gallery, metric, losses, text = client.predict("cycle", 3, "cycle_A", api_name="/learn_lesson")
+    assert time.perf_counter() - start < 5
+    assert "λ_cycle = 10" in gallery[0]["caption"] and "λ_cycle = 0" in gallery[1]["caption"]
+    assert "Outcome of the recording" in text and "Step" in text
+
+
+def test_live_steps_keep_their_run_between_calls(client):
+    first = client.predict("red_blue", 10, 0.5, api_name="/learn_live_step")
+    second = client.predict("red_blue", 10, 0.5, api_name="/learn_live_step")
+    assert "step 1 " in first[0] and "step 2 " in second[0]  # the session's run goes on
+    status, preview, plot, batch, pool, losses, doctor = second  # the state stays on the server
+    assert "cycle_A" in losses["value"] and any("fake just made" in p["caption"] for p in pool["value"])
+    final = client.predict("red_blue", 10, 0.5, 5, api_name="/learn_live_train")
+    assert "steps in" in final[0]
