@@ -13,7 +13,10 @@ which CycleGAN never sees (it trains on unpaired images) but a lesson can score 
     circles ↔ squares   geometry: a change of outline, which CycleGAN cannot make (Zhu et al.
                         2017, Sec. 6, "Limitations": outputs keep the input's shape)
 
-Everything is tensor arithmetic on a coordinate grid (thousands of images per second).
+Every image has a one-pixel white frame, as a print has: the generators' instance normalisation
+removes each image's average colour, and a fixed white gives them a reference to recover it (without
+it a flat background's colour is lost, and with it much of what the lessons measure). Everything is
+tensor arithmetic on a coordinate grid (thousands of images per second).
 """
 
 from __future__ import annotations
@@ -217,7 +220,7 @@ SYNTHETIC_TASKS: dict[str, SyntheticTask] = {task.name: task for task in (
     SyntheticTask(
         "red_blue", "red shapes ↔ blue shapes",
         Domain("red shapes", "mixed", "solid", "red"), Domain("blue shapes", "mixed", "solid", "blue"),
-        "Circles and squares on a muted background; only their colour differs between the domains. "
+        "Circles and squares on a pale background; only their colour differs between the domains. "
         "A colour change: what CycleGAN does well, and a tiny network learns it in seconds."),
     SyntheticTask(
         "stripes_dots", "stripes ↔ dots",
