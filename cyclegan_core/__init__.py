@@ -42,6 +42,7 @@ Teaching (the app's Learn tab; each computation testable without a UI):
     synthetic.py       built-in synthetic domains (shapes, textures, colours), generated on the fly
     lessons.py         recorded small experiments (λ_cycle 10 vs 0, identity, geometry, little data)
     live.py            a tiny CycleGAN trained live, one generator and one discriminator update at a time
+    builtin.py         built-in models: tiny CycleGANs trained once on the synthetic tasks, kept in the store
     doctor.py          "is it working?": plain-language checks on a run's losses and previews
     cli.py             `python -m cyclegan_core {convert,translate,train,fetch}` (__main__.py runs it)
 """

@@ -12,12 +12,13 @@ Five views over `cyclegan_core`'s teaching modules (every number is computed the
 
 `LearnHandlers` holds the handlers (plain methods, testable without a server); `build_learn_tab`
 lays out and wires them. Views 1–3 work with any model the Translate tab offers and with the
-built-in models trained by the lessons (shipped, so the tab works offline).
+built-in models (`cyclegan_core.builtin`, trained here on the synthetic tasks, so the tab works offline).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,8 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from cyclegan_core import CycleGAN, ModelStore, is_model_folder, load_image, load_model
+from cyclegan_core import CycleGAN, ModelStore, load_image, load_model
+from cyclegan_core.builtin import BUILTIN_TASKS, example_pictures, make_builtin
 from cyclegan_core.discriminators import (EQUATION as D_EQUATION, TEXT as D_TEXT, find_discriminators, mark_patch,
                                           overlay, patch_at_pixel, patch_scores, receptive_field,
                                           save_discriminators, train_discriminators)
@@ -35,7 +37,6 @@ from cyclegan_core.explain import (BACKWARD_TEXT, CYCLE_EQUATION, CYCLE_TEXT, ID
                                    fit_for_teaching, forward_cycle, identity_view, model_translator)
 from cyclegan_core.doctor import diagnose, summary
 from cyclegan_core.images import tensor_to_image
-from cyclegan_core.model_folder import read_config
 from cyclegan_core.lessons import METRICS, RecordedLesson, load_lessons
 from cyclegan_core.live import LiveFinished, LivePreview, LiveRun, LiveStep, image_grid
 from cyclegan_core.public_sources import resolve
@@ -58,14 +59,7 @@ cycle, the identity view and real pictures for the discriminator). Every view is
 machine; the lessons below play recorded experiments instantly."""
 
 
-BUILTIN = Path(__file__).parent / "models"
 LESSONS = Path(__file__).parent / "lessons"
-
-
-def builtin_models(folder: Path = BUILTIN) -> dict[str, Path]:
-    """The models shipped with the app, trained by `scripts/record_lessons.py` on its synthetic tasks
-    (each with the discriminators of its training): name → folder."""
-    return {p.name: p for p in sorted(folder.glob("*")) if is_model_folder(p)} if folder.is_dir() else {}
 
 
 def d_training_seconds() -> float:
@@ -102,14 +96,16 @@ class Chosen:
 
 
 class LearnHandlers:
-    """The tab's handlers over the app's model cache and store. `builtin` maps a model label to a
-    shipped model folder (the lessons' own models), offered before the zoo."""
+    """The tab's handlers over the app's model cache and store. The built-in models
+    (`cyclegan_core.builtin`: tiny CycleGANs on the synthetic tasks, offered before the zoo) live in
+    the store's `.builtin/` folder; one is trained the first time it is asked for (≤ 40 s), then kept."""
 
-    def __init__(self, cache: ModelCache, store: ModelStore | None = None, builtin: dict[str, Path] | None = None,
+    def __init__(self, cache: ModelCache, store: ModelStore | None = None, builtin: tuple[str, ...] = BUILTIN_TASKS,
                  lessons: Path = LESSONS):
         self.cache, self.store = cache, store or ModelStore()
-        self.builtin = dict(builtin or {})
+        self.builtin = {name: self.store.root / ".builtin" / name for name in builtin}
         self.builtin_models: dict[str, CycleGAN] = {}
+        self.builtin_lock = threading.Lock()  # one request trains a missing built-in model; the others wait
         self.lessons_folder = lessons
         self.recorded: dict[str, RecordedLesson] | None = None  # read on first use
 
@@ -117,22 +113,20 @@ class LearnHandlers:
 
     def builtin_tasks(self) -> list[Task]:
         tasks = []
-        for name, folder in self.builtin.items():
-            config = read_config(folder)
-            tasks.append(Task(f"builtin:{name}", "AtoB", f"built-in {name}: {config.domain_a} → {config.domain_b}"))
-            tasks.append(Task(f"builtin:{name}", "BtoA", f"built-in {name}: {config.domain_b} → {config.domain_a}"))
+        for name in self.builtin:
+            a, b = SYNTHETIC_TASKS[name].domain_a.name, SYNTHETIC_TASKS[name].domain_b.name
+            tasks.append(Task(f"builtin:{name}", "AtoB", f"built-in: {a} → {b}"))
+            tasks.append(Task(f"builtin:{name}", "BtoA", f"built-in: {b} → {a}"))
         return tasks
 
     def examples(self) -> list[list[str]]:
-        """[x, y, task label] for each built-in model's shipped example pictures (examples/A_0.png …)."""
+        """[x, y, task label]: example pictures of each built-in task (drawn once into the store)."""
         rows = []
         for task in self.builtin_tasks():
-            folder = self.builtin[task.source.split(":", 1)[1]] / "examples"
+            name = task.source.split(":", 1)[1]
+            pictures = example_pictures(name, self.store.root / ".builtin" / "examples" / name)
             src, dst = ("A", "B") if task.direction == "AtoB" else ("B", "A")
-            for x in sorted(folder.glob(f"{src}_*.png"))[:2]:
-                y = folder / x.name.replace(f"{src}_", f"{dst}_")
-                if y.is_file():
-                    rows.append([str(x), str(y), task.label])
+            rows += [[str(x), str(y), task.label] for x, y in list(zip(pictures[src], pictures[dst]))[:2]]
         return rows
 
     def choices(self, extra: list[dict] | None, token: str | None) -> list[str]:
@@ -150,8 +144,9 @@ class LearnHandlers:
             name = task.source.split(":", 1)[1]
             if name not in self.builtin:
                 raise gr.Error(f"There is no built-in model called {name[:40]!r}.", print_exception=False)
-            if name not in self.builtin_models:
-                self.builtin_models[name] = load_model(self.builtin[name])
+            with self.builtin_lock:
+                if name not in self.builtin_models:
+                    self.builtin_models[name] = load_model(make_builtin(name, self.builtin[name]))
             return Chosen(self.builtin_models[name], task, self.builtin[name], True)
         source = resolve(task.source, self.store, visible=lambda model: may_use(model, token))
         return Chosen(self.cache.get(task.source), task, source.home(self.store), False)
@@ -482,10 +477,9 @@ def _explained(text: str, equation: str | None, numbers: str) -> str:
     return "\n\n".join(parts)
 
 
-def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.State,
-                    builtin: dict[str, Path] | None = None) -> None:
+def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.State) -> None:
     """Create the tab's components in the current Blocks context and wire its events."""
-    handlers = LearnHandlers(cache, builtin=builtin_models() if builtin is None else builtin)
+    handlers = LearnHandlers(cache)
     gr.Markdown(INTRO)
     with gr.Row(equal_height=False):
         image_x = gr.Image(label="A picture of the task's input domain (x)", type="filepath", image_mode=None,

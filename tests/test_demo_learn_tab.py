@@ -9,7 +9,7 @@ from PIL import Image
 
 from cyclegan_core import ModelStore, RunError, save_model
 from cyclegan_core.discriminators import DISCRIMINATORS_NAME, find_discriminators
-from demo.learn_tab import LearnHandlers, builtin_models
+from demo.learn_tab import LearnHandlers
 from demo.model_cache import ModelCache
 
 
@@ -28,7 +28,7 @@ def pictures(tmp_path):
 def handlers(tiny_model):
     store = ModelStore()
     save_model(tiny_model, store.root / "fruit")
-    return LearnHandlers(ModelCache(loader=lambda source: tiny_model), store, builtin={})
+    return LearnHandlers(ModelCache(loader=lambda source: tiny_model), store, builtin=())
 
 
 def test_cycle_shows_forward_backward_and_identity_views_with_their_numbers(handlers, tiny_model, pictures):
@@ -84,7 +84,7 @@ def test_a_trained_run_uses_its_own_discriminators(tmp_path, pictures):
     config = TrainConfig(steps=2, crop_size=32, ngf=8, n_blocks=1, ndf=8, n_layers_D=2, preview_every=100,
                          precision="fp32")
     list(train(config, a, b, store.root / "mine"))
-    handlers = LearnHandlers(ModelCache(), store, builtin={})
+    handlers = LearnHandlers(ModelCache(), store, builtin=())
     *maps, text, button = handlers.discriminator(pictures[0], None, "mine:AtoB", [])
     assert "own discriminators, from its training (step 2)" in text and button["visible"] is False
     assert "34×34" in text and maps[2]["visible"] is False  # the 2-layer D of this run
@@ -101,20 +101,26 @@ def test_another_visitors_model_reads_like_a_missing_one(tiny_model, pictures, m
     run = RunFolder(store.root / "theirs")
     save_model(tiny_model, run.path)
     (run.path / "train.json").write_text('{"config": {}, "data_a": "a", "data_b": "b", "owner": "someone-else"}')
-    handlers = LearnHandlers(ModelCache(loader=lambda s: tiny_model), store, builtin={})
+    handlers = LearnHandlers(ModelCache(loader=lambda s: tiny_model), store, builtin=())
     with pytest.raises((SourceRefused, RunError)):
         handlers.cycle(pictures[0], None, "theirs:AtoB", [], "my-token")
 
 
-def test_builtin_models_are_found_and_offered_first(tiny_model, tmp_path):
-    save_model(tiny_model, tmp_path / "models" / "colours")
-    (tmp_path / "models" / "notes").mkdir()
-    found = builtin_models(tmp_path / "models")
-    assert list(found) == ["colours"]
-    handlers = LearnHandlers(ModelCache(loader=lambda s: tiny_model), ModelStore(), builtin=found)
-    assert handlers.choices([], None)[:2] == ["built-in colours: apple → orange", "built-in colours: orange → apple"]
+def test_builtin_models_are_offered_first_with_examples_and_made_on_first_use(tiny_model, monkeypatch):
+    made = []
+    monkeypatch.setattr("demo.learn_tab.make_builtin", lambda name, folder: made.append(name) or save_model(
+        tiny_model, folder))
+    handlers = LearnHandlers(ModelCache(loader=lambda s: tiny_model), ModelStore(), builtin=("red_blue",))
+    assert handlers.choices([], None)[:2] == ["built-in: red shapes → blue shapes", "built-in: blue shapes → red shapes"]
+    examples = handlers.examples()
+    assert [row[2] for row in examples] == ["built-in: red shapes → blue shapes"] * 2 + \
+        ["built-in: blue shapes → red shapes"] * 2
+    assert Image.open(examples[0][0]).size == (64, 64) and "/.builtin/examples/red_blue/A_0.png" in examples[0][0]
+    handlers.cycle(examples[0][0], None, examples[0][2], [])
+    handlers.cycle(examples[1][0], None, examples[1][2], [])
+    assert made == ["red_blue"]  # trained once, then kept
     with pytest.raises(gr.Error, match="come with their own discriminators"):
-        handlers.train_discriminator(None, None, "built-in colours: apple → orange", [], progress=None)
+        handlers.train_discriminator(examples[0][0], examples[0][1], examples[0][2], [], progress=None)
 
 
 def test_one_live_step_shows_every_term_the_pool_and_the_scores(handlers):
@@ -122,7 +128,7 @@ def test_one_live_step_shows_every_term_the_pool_and_the_scores(handlers):
     assert state["run"].step == 1 and len(state["log"]) == 1 and "step 1" in status
     for term in ("G_AB", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B"):
         assert f"| `{term}` | {state['log'][0][term]:.4f} |" in losses["value"]
-    assert batch["visible"] and batch["value"].size == (6 * 96 + 5, 4 * 96 + 3)  # 4 pictures × 6, enlarged 3×
+    assert batch["visible"] and batch["value"].size == (6 * 96 + 5 * 2, 4 * 96 + 3 * 2)  # 4 pictures × 6, ×3, 2 px gaps
     assert any("fake just made" in caption for _, caption in pool["value"]) and "Too early" in doctor
     assert list(plot["term"].unique()) and set(plot["step"]) == {1}
     state, status, *_ = handlers.live_step(state, "red_blue", 0, 0)  # new λs from the next step on
@@ -150,7 +156,7 @@ def recorded(tmp_path_factory):
 
 
 def test_a_lesson_plays_frame_by_frame(tiny_model, recorded):
-    handlers = LearnHandlers(ModelCache(loader=lambda s: tiny_model), ModelStore(), builtin={}, lessons=recorded)
+    handlers = LearnHandlers(ModelCache(loader=lambda s: tiny_model), ModelStore(), builtin=(), lessons=recorded)
     assert handlers.lesson_choices() == [("Why the cycle? λ_cycle = 10 vs 0", "cycle")]
     lesson = handlers.lesson("cycle")
     slider, about, gallery, metric, losses, text = handlers.lesson_frame("cycle", 99, "cycle_A")
