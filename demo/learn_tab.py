@@ -55,8 +55,10 @@ LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": 
 MAX_SIDE = 256  # pictures are shown and computed at ≤ 256 px: every view answers in seconds on 2 cores
 INTRO = """### How CycleGAN works — one idea per minute
 Pick a model and a picture of its input domain (a second picture of the other domain adds the backward
-cycle, the identity view and real pictures for the discriminator). Every view is computed live on this
-machine; the lessons below play recorded experiments instantly."""
+cycle, the identity view and real pictures for the discriminator), then open a view: **Cycle** (the round
+trip and its error), **Hidden** (what the cycle hides), **Discriminator** (what D looks at), **Lessons**
+(recorded experiments, played at once) and **Try it** (train a tiny CycleGAN yourself). Everything runs
+on this machine, offline."""
 
 
 LESSONS = Path(__file__).parent / "lessons"
@@ -126,7 +128,7 @@ class LearnHandlers:
             name = task.source.split(":", 1)[1]
             pictures = example_pictures(name, self.store.root / ".builtin" / "examples" / name)
             src, dst = ("A", "B") if task.direction == "AtoB" else ("B", "A")
-            rows += [[str(x), str(y), task.label] for x, y in list(zip(pictures[src], pictures[dst]))[:2]]
+            rows.append([str(pictures[src][0]), str(pictures[dst][0]), task.label])
         return rows
 
     def choices(self, extra: list[dict] | None, token: str | None) -> list[str]:
@@ -255,6 +257,7 @@ class LearnHandlers:
         for picture, D, caption in judged:
             scores = patch_scores(D, picture)
             marked, where = mark_patch(overlay(picture, scores), scores, found.n_layers, at)
+            marked = marked.resize((marked.width * _zoom(x), marked.height * _zoom(x)), Image.Resampling.NEAREST)
             means.append(float(scores.mean()))
             pictures.append(gr.update(value=marked, visible=True, label=f"{caption}: mean {means[-1]:.2f}, "
                                       f"{scores.shape[0]}×{scores.shape[1]} patches"))
@@ -276,7 +279,8 @@ class LearnHandlers:
             return (gr.skip(),) * 5
         x = self.picture(payload_x)
         grid = patch_scores(found.for_domain(chosen.domains[0]), x).shape
-        at = patch_at_pixel(int(event.index[0]), int(event.index[1]), grid, found.n_layers)
+        zoom = _zoom(x)  # the maps of small pictures are shown enlarged
+        at = patch_at_pixel(int(event.index[0]) // zoom, int(event.index[1]) // zoom, grid, found.n_layers)
         return self.discriminator(payload_x, payload_y, task_text, extra, token, at)
 
     def train_discriminator(self, payload_x, payload_y, task_text: str, extra: list[dict] | None,
@@ -465,6 +469,11 @@ TERM_TEXT = {
 }
 
 
+def _zoom(x: torch.Tensor) -> int:
+    """How many times a small picture is enlarged on the page (sharp pixels), so it is ≥ 192 px."""
+    return max(1, 192 // max(x.shape[-2:]))
+
+
 def _gallery(pictures: list[Image.Image], captions: list[str], heat: Image.Image, heat_caption: str):
     return list(zip([*pictures, heat], [*captions, heat_caption]))
 
@@ -496,7 +505,7 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
                     label="Examples for the built-in models (click one, then a view's button)")
     inputs = [image_x, image_y, task, extra, visitor]
     with gr.Tabs():
-        with gr.Tab("1 · The cycle", elem_id="learn-cycle-tab"):
+        with gr.Tab("Cycle", elem_id="learn-cycle-tab"):
             cycle_button = gr.Button("Show the cycle", variant="primary", elem_id="learn-cycle-button")
             forward_gallery = gr.Gallery(label="Forward cycle", columns=4, height="auto", format="png",
                                          elem_id="learn-forward")
@@ -509,7 +518,7 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
             identity_y_gallery = gr.Gallery(label="Identity: G shown a picture of its own output domain", columns=3,
                                             height="auto", format="png", elem_id="learn-identity-y")
             identity_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-identity-text")
-        with gr.Tab("2 · Hidden information", elem_id="learn-hidden-tab"):
+        with gr.Tab("Hidden", elem_id="learn-hidden-tab"):
             with gr.Row():
                 kind = gr.Radio(list(AMOUNTS), value="noise", label="Perturb G(x) before F with",
                                 elem_id="learn-hidden-kind")
@@ -523,7 +532,7 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
             hidden_plot = gr.LinePlot(x="amount", y="change", color="measure", label="How much each picture moved",
                                       elem_id="learn-hidden-plot", height=260)
             hidden_text = gr.Markdown(elem_id="learn-hidden-text")
-        with gr.Tab("3 · The discriminator", elem_id="learn-d-tab"):
+        with gr.Tab("Discriminator", elem_id="learn-d-tab"):
             d_button = gr.Button("Show what the discriminator sees", variant="primary", elem_id="learn-d-button")
             with gr.Row():
                 d_maps = [gr.Image(label=label, type="pil", format="png", interactive=False, visible=False,
@@ -532,7 +541,7 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
             d_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-d-text")
             d_train = gr.Button(f"Train a discriminator for this model (≤ {d_training_seconds():.0f} s)",
                                 visible=False, elem_id="learn-d-train")
-        with gr.Tab("4 · Lessons", elem_id="learn-lessons-tab"):
+        with gr.Tab("Lessons", elem_id="learn-lessons-tab"):
             lesson_names = handlers.lesson_choices()
             with gr.Row():
                 lesson = gr.Dropdown(lesson_names, value=lesson_names[0][1] if lesson_names else None, label="Lesson",
@@ -554,7 +563,7 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
                                             elem_id="learn-lesson-metric", height=260)
                 lesson_losses = gr.LinePlot(x="step", y="loss", color="variant", label="Loss", height=260,
                                             elem_id="learn-lesson-losses")
-        with gr.Tab("5 · Train it yourself", elem_id="learn-live-tab"):
+        with gr.Tab("Try it", elem_id="learn-live-tab"):
             gr.Markdown("A tiny CycleGAN (16 filters, 2 residual blocks, 32×32 pictures) learns a built-in task "
                         "on this machine. Step through single updates, or train for up to a minute and watch the "
                         "previews (held-out pictures: real → translated → back, both ways) and the losses.")
