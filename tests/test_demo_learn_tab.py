@@ -67,7 +67,7 @@ def test_a_model_without_discriminators_says_so_and_trains_them(handlers, pictur
                                                        progress=lambda *a, **k: None)
     home = handlers.store.root / "fruit"
     assert (home / DISCRIMINATORS_NAME).is_file() and "against its frozen generators" in text
-    assert [m["visible"] for m in maps] == [True, True, True] and maps[0]["value"].size == (96, 72)
+    assert [m["visible"] for m in maps] == [True, True, True] and maps[0]["value"].size == (192, 144)  # shown ×2
     assert "judged by D_A" in maps[0]["label"] and "judged by D_B" in maps[1]["label"]
     assert "70×70" in text and "$$" in text
     again = find_discriminators(home)
