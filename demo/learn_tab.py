@@ -469,6 +469,12 @@ TERM_TEXT = {
 }
 
 
+def _pictures(label: str, columns: int, elem_id: str, visible: bool = True) -> gr.Gallery:
+    """A row of captioned pictures, each shown whole (PNG: the heat maps' colours stay exact)."""
+    return gr.Gallery(label=label, columns=columns, height="auto", object_fit="contain", format="png", visible=visible,
+                      elem_id=elem_id)
+
+
 def _zoom(x: torch.Tensor) -> int:
     """How many times a small picture is enlarged on the page (sharp pixels), so it is ≥ 192 px."""
     return max(1, 192 // max(x.shape[-2:]))
@@ -507,16 +513,12 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
     with gr.Tabs():
         with gr.Tab("Cycle", elem_id="learn-cycle-tab"):
             cycle_button = gr.Button("Show the cycle", variant="primary", elem_id="learn-cycle-button")
-            forward_gallery = gr.Gallery(label="Forward cycle", columns=4, height="auto", format="png",
-                                         elem_id="learn-forward")
+            forward_gallery = _pictures("Forward cycle", 4, "learn-forward")
             forward_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-forward-text")
-            backward_gallery = gr.Gallery(label="Backward cycle", columns=4, height="auto", format="png",
-                                          elem_id="learn-backward")
+            backward_gallery = _pictures("Backward cycle", 4, "learn-backward")
             backward_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-backward-text")
-            identity_gallery = gr.Gallery(label="Identity: F shown a picture of its own output domain", columns=3,
-                                          height="auto", format="png", elem_id="learn-identity")
-            identity_y_gallery = gr.Gallery(label="Identity: G shown a picture of its own output domain", columns=3,
-                                            height="auto", format="png", elem_id="learn-identity-y")
+            identity_gallery = _pictures("Identity: F shown a picture of its own output domain", 3, "learn-identity")
+            identity_y_gallery = _pictures("Identity: G shown a picture of its own output domain", 3, "learn-identity-y")
             identity_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-identity-text")
         with gr.Tab("Hidden", elem_id="learn-hidden-tab"):
             with gr.Row():
@@ -525,18 +527,16 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
                 amount = gr.Slider(0, 100, value=8, step=1, label="Amount (noise σ in levels of 255, or JPEG quality)",
                                    elem_id="learn-hidden-amount")
             hidden_button = gr.Button("Show what the cycle hides", variant="primary", elem_id="learn-hidden-button")
-            hidden_gallery = gr.Gallery(label="The translation and its hidden detail", columns=4, height="auto",
-                                        format="png", elem_id="learn-hidden")
-            perturbed_gallery = gr.Gallery(label="A small change to G(x) before F", columns=4, height="auto",
-                                           format="png", elem_id="learn-perturbed")
+            hidden_gallery = _pictures("The translation and its hidden detail", 4, "learn-hidden")
+            perturbed_gallery = _pictures("A small change to G(x) before F", 4, "learn-perturbed")
             hidden_plot = gr.LinePlot(x="amount", y="change", color="measure", label="How much each picture moved",
-                                      elem_id="learn-hidden-plot", height=260)
+                                      elem_id="learn-hidden-plot")
             hidden_text = gr.Markdown(elem_id="learn-hidden-text")
         with gr.Tab("Discriminator", elem_id="learn-d-tab"):
             d_button = gr.Button("Show what the discriminator sees", variant="primary", elem_id="learn-d-button")
             with gr.Row():
                 d_maps = [gr.Image(label=label, type="pil", format="png", interactive=False, visible=False,
-                                   elem_id=f"learn-d-{name}", buttons=["fullscreen"], height=300)
+                                   elem_id=f"learn-d-{name}", buttons=["fullscreen"])
                           for name, label in (("real", "real x"), ("fake", "G(x)"), ("real-y", "real y"))]
             d_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-d-text")
             d_train = gr.Button(f"Train a discriminator for this model (≤ {d_training_seconds():.0f} s)",
@@ -556,12 +556,11 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
                 pause = gr.Button("Pause", elem_id="learn-lesson-pause")
             lesson_about = gr.Markdown(elem_id="learn-lesson-about")
             lesson_text = gr.Markdown(elem_id="learn-lesson-text")
-            lesson_gallery = gr.Gallery(label="Each variant at this step", columns=1, height="auto", format="png",
-                                        elem_id="learn-lesson-previews")
+            lesson_gallery = _pictures("Each variant at this step", 1, "learn-lesson-previews")
             with gr.Row(equal_height=False):
                 lesson_metric = gr.LinePlot(x="step", y="value", color="variant", label="The lesson's measurement",
-                                            elem_id="learn-lesson-metric", height=260)
-                lesson_losses = gr.LinePlot(x="step", y="loss", color="variant", label="Loss", height=260,
+                                            elem_id="learn-lesson-metric")
+                lesson_losses = gr.LinePlot(x="step", y="loss", color="variant", label="Loss",
                                             elem_id="learn-lesson-losses")
         with gr.Tab("Try it", elem_id="learn-live-tab"):
             gr.Markdown("A tiny CycleGAN (16 filters, 2 residual blocks, 32×32 pictures) learns a built-in task "
@@ -585,13 +584,12 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
             with gr.Row(equal_height=False):
                 live_preview = gr.Image(label="Held-out pictures: real A → G → F | real B → F → G", type="pil",
                                         format="png", interactive=False, elem_id="learn-live-preview")
-                live_plot = gr.LinePlot(x="step", y="loss", color="term", label="Losses", elem_id="learn-live-plot",
-                                        height=300)
+                live_plot = gr.LinePlot(x="step", y="loss", color="term", label="Losses", elem_id="learn-live-plot")
             live_doctor = gr.Markdown(elem_id="learn-live-doctor")
             live_batch = gr.Image(label="This step's batch through both cycles", type="pil", format="png",
                                   interactive=False, visible=False, elem_id="learn-live-batch")
-            live_pool = gr.Gallery(label="What D_Y was shown (fresh or from the history pool), and the pool",
-                                   columns=8, height="auto", format="png", visible=False, elem_id="learn-live-pool")
+            live_pool = _pictures("What D_Y was shown (fresh or from the history pool), and the pool", 8,
+                                  "learn-live-pool", visible=False)
             live_losses = gr.Markdown(visible=False, elem_id="learn-live-losses")
             live_state = gr.State(None)
     lesson_outputs = [frame, lesson_about, lesson_gallery, lesson_metric, lesson_losses, lesson_text]

@@ -271,7 +271,7 @@ def build_train_tab(cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown, ex
         fetch = gr.Button("Download", elem_id="train-fetch")
         delete = gr.Button("Delete", elem_id="train-delete")
     status = gr.Markdown("", elem_id="train-status")
-    plot = gr.LinePlot(x="step", y="loss", color="term", label="Losses", elem_id="loss-plot", height=320)
+    plot = gr.LinePlot(x="step", y="loss", color="term", label="Losses", elem_id="loss-plot")  # a set height cuts the legend off
     gallery = gr.Gallery(label="Previews: real → translated → back", columns=3, elem_id="previews", format="png")
     with gr.Accordion("Is it working?", open=True):
         doctor = gr.Markdown("Start a run or choose one of yours: its losses and previews are checked for the usual "
