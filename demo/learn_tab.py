@@ -26,7 +26,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from cyclegan_core import CycleGAN, ModelStore, load_image, load_model
 from cyclegan_core.builtin import BUILTIN_TASKS, example_pictures, make_builtin
@@ -327,10 +327,11 @@ class LearnHandlers:
         lesson = self.lesson(name)
         i = int(min(max(index or 0, 0), lesson.frames - 1))
         frame = lesson.frame(i)
-        gallery = [(image_grid([[image for cycle in cycles for image in (cycle.real, cycle.translated,
-                                                                       cycle.reconstructed)]], scale=3, gap=2),
-                    f"{label} · step {frame.step}: x → G(x) → F(G(x)), four held-out inputs")
-                   for label, cycles in frame.previews.items()]
+        picture = _labelled_rows([(f"{label} · step {frame.step}: x → G(x) → F(G(x)) for four held-out inputs",
+                                   image_grid([[image for cycle in cycles
+                                                for image in (cycle.real, cycle.translated, cycle.reconstructed)]],
+                                              scale=3, gap=2))
+                                  for label, cycles in frame.previews.items()])
         curves = lesson.curves(i)
         metric = lesson.spec.metric
         measured = {"step": [], "value": [], "variant": []}
@@ -347,7 +348,7 @@ class LearnHandlers:
         text = (f"**Step {frame.step} of {lesson.steps[-1]}** (frame {i + 1}/{lesson.frames}) · {numbers}\n\n"
                 f"*Outcome of the recording:* {lesson.outcome}")
         about = f"**{lesson.spec.title}**\n\n{lesson.spec.explanation}"
-        return (gr.update(maximum=lesson.frames - 1, value=i), about, gallery,
+        return (gr.update(maximum=lesson.frames - 1, value=i), about, picture,
                 gr.update(value=pd.DataFrame(measured), y_title=METRICS[metric]), pd.DataFrame(losses), text)
 
     def lesson_play(self, name: str, index: float, term: str = "cycle_A", delay: float = 0.35):
@@ -475,6 +476,19 @@ def _pictures(label: str, columns: int, elem_id: str, visible: bool = True) -> g
                       elem_id=elem_id)
 
 
+def _labelled_rows(rows: list[tuple[str, Image.Image]]) -> Image.Image:
+    """Pictures one under another on white, each with its caption above it."""
+    font = ImageFont.load_default(size=16)
+    width = max(image.width for _, image in rows)
+    canvas = Image.new("RGB", (width, sum(image.height + 28 for _, image in rows)), "white")
+    draw, top = ImageDraw.Draw(canvas), 0
+    for caption, image in rows:
+        draw.text((2, top + 4), caption, fill=(20, 20, 20), font=font)
+        canvas.paste(image, (0, top + 26))
+        top += image.height + 28
+    return canvas
+
+
 def _zoom(x: torch.Tensor) -> int:
     """How many times a small picture is enlarged on the page (sharp pixels), so it is ≥ 192 px."""
     return max(1, 192 // max(x.shape[-2:]))
@@ -556,7 +570,8 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
                 pause = gr.Button("Pause", elem_id="learn-lesson-pause")
             lesson_about = gr.Markdown(elem_id="learn-lesson-about")
             lesson_text = gr.Markdown(elem_id="learn-lesson-text")
-            lesson_gallery = _pictures("Each variant at this step", 1, "learn-lesson-previews")
+            lesson_gallery = gr.Image(label="Each variant at this step", type="pil", format="png", interactive=False,
+                                      elem_id="learn-lesson-previews", buttons=["fullscreen"])
             with gr.Row(equal_height=False):
                 lesson_metric = gr.LinePlot(x="step", y="value", color="variant", label="The lesson's measurement",
                                             elem_id="learn-lesson-metric")

@@ -158,9 +158,9 @@ def test_a_lesson_plays_frame_by_frame(tiny_model, recorded):
     handlers = LearnHandlers(ModelCache(loader=lambda s: tiny_model), ModelStore(), builtin=(), lessons=recorded)
     assert handlers.lesson_choices() == [("Why the cycle? λ_cycle = 10 vs 0", "cycle")]
     lesson = handlers.lesson("cycle")
-    slider, about, gallery, metric, losses, text = handlers.lesson_frame("cycle", 99, "cycle_A")
+    slider, about, picture, metric, losses, text = handlers.lesson_frame("cycle", 99, "cycle_A")
     assert slider["value"] == lesson.frames - 1 == slider["maximum"] and "Eq. 2" in about
-    assert [caption.split(" · ")[0] for _, caption in gallery] == ["λ_cycle = 10", "λ_cycle = 0"]
+    assert picture.size == (12 * 96 + 11 * 2, 2 * (96 + 28))  # a captioned row per variant: 4 × (x, G(x), F(G(x)))
     assert len(metric["value"]) == 2 * lesson.frames and set(losses["variant"]) == {"λ_cycle = 10: cycle_A",
                                                                                  "λ_cycle = 0: cycle_A"}
     assert f"Step {lesson.steps[-1]} of {lesson.steps[-1]}" in text and lesson.outcome in text
