@@ -35,7 +35,7 @@ from PIL import Image
 
 from .image_pool import ImagePool
 from .images import tensor_to_image
-from .losses import cycle_loss, discriminator_loss, gan_loss, identity_loss
+from .losses import discriminator_loss
 from .runtime import autocast
 from .synthetic import Pairs, SyntheticTask, check_size, get_task, to_images
 from .train_config import TrainConfig
@@ -275,16 +275,7 @@ class LiveRun:
         with self.lock:
             t, c = self.trainer, self.trainer.config
             with torch.no_grad(), autocast(t.precision, t.device):
-                fake_B, fake_A = t.G_AB(real_A), t.G_BA(real_B)  # G(a), F(b)
-                terms = {
-                    "G_AB": gan_loss(t.D_B(fake_B), True, c.gan_mode),  # Eq. 1: D_Y should call G(a) real
-                    "G_BA": gan_loss(t.D_A(fake_A), True, c.gan_mode),  # Eq. 1: D_X should call F(b) real
-                    "cycle_A": cycle_loss(t.G_BA(fake_B), real_A, c.lambda_A),  # Eq. 2: F(G(a)) ≈ a
-                    "cycle_B": cycle_loss(t.G_AB(fake_A), real_B, c.lambda_B),  # Eq. 2: G(F(b)) ≈ b
-                }
-                if c.lambda_identity > 0:  # Sec. 5.2: F(a) ≈ a and G(b) ≈ b
-                    terms["idt_A"] = identity_loss(t.G_BA(real_A), real_A, c.lambda_identity * c.lambda_A)
-                    terms["idt_B"] = identity_loss(t.G_AB(real_B), real_B, c.lambda_identity * c.lambda_B)
+                terms, fake_A, fake_B = t.generator_losses(real_A, real_B)  # Eq. 1–3, Sec. 5.2
                 terms["D_A"] = discriminator_loss(t.D_A(real_A), t.D_A(fake_A), c.gan_mode)
                 terms["D_B"] = discriminator_loss(t.D_B(real_B), t.D_B(fake_B), c.gan_mode)
             return every_term(terms)

@@ -88,22 +88,28 @@ class CycleGANTrainer:
         self.steps_done += 1
         return {name: float(value) for name, value in losses.items()}
 
+    def generator_losses(self, real_A: torch.Tensor, real_B: torch.Tensor):
+        """Eq. 3 plus identity, term by term, with the current weights: (losses, F(b), G(a)). Updates
+        nothing (`generator_step` trains on these; the Learn tab shows them)."""
+        c = self.config
+        fake_B, fake_A = self.G_AB(real_A), self.G_BA(real_B)  # G(a), F(b)
+        loss = {
+            "G_AB": gan_loss(self.D_B(fake_B), True, c.gan_mode),  # Eq. 1: D_Y should call G(a) real
+            "G_BA": gan_loss(self.D_A(fake_A), True, c.gan_mode),  # Eq. 1: D_X should call F(b) real
+            "cycle_A": cycle_loss(self.G_BA(fake_B), real_A, c.lambda_A),  # Eq. 2: F(G(a)) ≈ a
+            "cycle_B": cycle_loss(self.G_AB(fake_A), real_B, c.lambda_B),  # Eq. 2: G(F(b)) ≈ b
+        }
+        if c.lambda_identity > 0:  # Sec. 5.2: F(a) ≈ a and G(b) ≈ b
+            loss["idt_A"] = identity_loss(self.G_BA(real_A), real_A, c.lambda_identity * c.lambda_A)
+            loss["idt_B"] = identity_loss(self.G_AB(real_B), real_B, c.lambda_identity * c.lambda_B)
+        return loss, fake_A, fake_B
+
     def generator_step(self, real_A: torch.Tensor, real_B: torch.Tensor):
         """Update G and F on Eq. 3 plus identity: returns (losses, F(b), G(a)); D's are held fixed."""
-        c = self.config
         _requires_grad((self.D_A, self.D_B), False)
         self.opt_G.zero_grad(set_to_none=True)
         with autocast(self.precision, self.device):
-            fake_B, fake_A = self.G_AB(real_A), self.G_BA(real_B)  # G(a), F(b)
-            loss = {
-                "G_AB": gan_loss(self.D_B(fake_B), True, c.gan_mode),  # Eq. 1: D_Y should call G(a) real
-                "G_BA": gan_loss(self.D_A(fake_A), True, c.gan_mode),  # Eq. 1: D_X should call F(b) real
-                "cycle_A": cycle_loss(self.G_BA(fake_B), real_A, c.lambda_A),  # Eq. 2: F(G(a)) ≈ a
-                "cycle_B": cycle_loss(self.G_AB(fake_A), real_B, c.lambda_B),  # Eq. 2: G(F(b)) ≈ b
-            }
-            if c.lambda_identity > 0:  # Sec. 5.2: F(a) ≈ a and G(b) ≈ b
-                loss["idt_A"] = identity_loss(self.G_BA(real_A), real_A, c.lambda_identity * c.lambda_A)
-                loss["idt_B"] = identity_loss(self.G_AB(real_B), real_B, c.lambda_identity * c.lambda_B)
+            loss, fake_A, fake_B = self.generator_losses(real_A, real_B)
         sum(loss.values()).backward()
         self.opt_G.step()
         _requires_grad((self.D_A, self.D_B), True)
