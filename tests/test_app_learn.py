@@ -29,7 +29,7 @@ def test_the_cycle_view(client, pictures):
 
 def test_the_hidden_information_view(client, pictures):
     hidden, perturbed, plot, text = client.predict(pictures[0], "horse → zebra", "jpeg", 30, api_name="/learn_hidden")
-    assert len(hidden) == 4 and "JPEG quality 30" in perturbed[0]["caption"]
+    assert len(hidden) == 4 and "JPEG quality 30" in perturbed[1]["caption"]
     assert "steganography" in text
     rows = plot["value"]["data"] if isinstance(plot, dict) and "value" in plot else plot["data"]
     assert len(rows) == 14  # 7 qualities × (G(x) moved, F(G(x)) moved)

@@ -48,9 +48,9 @@ def test_cycle_shows_forward_backward_and_identity_views_with_their_numbers(hand
 
 def test_hidden_information_plots_both_changes_per_amount(handlers, pictures):
     gallery, perturbed, frame, text = handlers.hidden(pictures[0], "fruit:AtoB", "noise", 8, [])
-    assert len(gallery) == 4 and len(perturbed) == 2 and "noise σ (levels of 255) 8" in perturbed[0][1]
+    assert len(gallery) == 4 and len(perturbed) == 4 and "noise σ (levels of 255) 8" in perturbed[1][1]
     assert isinstance(frame, pd.DataFrame) and set(frame["measure"]) == {"G(x) moved", "F(G(x)) moved"}
-    assert list(frame["amount"][::2]) == [0, 1, 2, 4, 8, 16, 32] and "steganography" in text
+    assert list(frame["amount"][::2]) == [0, 1, 2, 4, 8, 16, 32] and "steganography" in text and "× as much" in text
     gallery, perturbed, frame, _ = handlers.hidden(pictures[0], "fruit:AtoB", "jpeg", 50, [])
     assert list(frame["amount"][::2]) == [100, 95, 85, 70, 50, 30, 10]
     with pytest.raises(gr.Error):

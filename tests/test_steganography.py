@@ -44,7 +44,10 @@ def test_noise_curve_is_monotone_on_a_trained_generator(trained_generator_path, 
     assert changes[0] == 0.0 and changes == sorted(changes) and changes[-1] > 0.02
     assert math.isinf(curve[0].translation_psnr)
     assert [p.translation_psnr for p in curve[1:]] == sorted([p.translation_psnr for p in curve[1:]], reverse=True)
-    assert "reconstruction" in describe_curve(curve, "noise")
+    text = describe_curve(curve, "noise")
+    invisible = [p for p in curve[1:] if p.translation_psnr >= 35][-1]  # σ = 2 here
+    assert f"noise σ (levels of 255) {invisible.amount:g}," in text and "invisible" in text
+    assert ("F amplifies" in text) == (invisible.reconstruction_change >= invisible.translation_change)
 
 
 def test_jpeg_curve_has_one_point_per_quality(tiny_model):
