@@ -267,13 +267,3 @@ def mark_patch(image: Image.Image, scores: torch.Tensor, n_layers: int = 3,
     for width, colour in ((4, (0, 0, 0)), (2, (0, 255, 255))):
         draw.rectangle((left, top, right - 1, bottom - 1), outline=colour, width=width)
     return marked, (row, col)
-
-
-def patch_at_pixel(x: int, y: int, grid: tuple[int, int], n_layers: int = 3) -> tuple[int, int]:
-    """The output value whose receptive field is centred nearest to pixel (x, y)."""
-    left, top, right, bottom = patch_box(0, 0, n_layers)
-    jump = (patch_box(0, 1, n_layers)[0] - left) or 1
-    centre = (left + right) / 2
-    row = round((y - (top + bottom) / 2) / jump)
-    col = round((x - centre) / jump)
-    return min(max(row, 0), grid[0] - 1), min(max(col, 0), grid[1] - 1)

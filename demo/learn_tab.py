@@ -31,7 +31,7 @@ from PIL import Image, ImageDraw, ImageFont
 from cyclegan_core import CycleGAN, ModelStore, load_image, load_model
 from cyclegan_core.builtin import BUILTIN_TASKS, example_pictures, make_builtin
 from cyclegan_core.discriminators import (EQUATION as D_EQUATION, TEXT as D_TEXT, find_discriminators, mark_patch,
-                                          overlay, patch_at_pixel, patch_scores, receptive_field,
+                                          overlay, patch_scores, receptive_field,
                                           save_discriminators, train_discriminators)
 from cyclegan_core.explain import (BACKWARD_TEXT, CYCLE_EQUATION, CYCLE_TEXT, IDENTITY_EQUATION, IDENTITY_TEXT,
                                    fit_for_teaching, forward_cycle, identity_view, model_translator)
@@ -231,16 +231,14 @@ class LearnHandlers:
 
     # --- 3. the discriminator ---
 
-    def discriminator(self, payload_x, payload_y, task_text: str, extra: list[dict] | None,
-                      token: str | None = None, at: tuple[int, int] | None = None):
+    def discriminator(self, payload_x, payload_y, task_text: str, extra: list[dict] | None, token: str | None = None):
         """(x[, y], task) → maps of what the PatchGANs think of the real x, of G(x) and of y, and text."""
         chosen = self.choose(task_text, extra, token)
         x, y = self.picture(payload_x), self.picture(payload_y, required=False)
         found = find_discriminators(chosen.home)
         src, dst = chosen.names
         if found is None:
-            hidden = gr.update(value=None, visible=False)
-            return hidden, hidden, hidden, (f"**This model has no discriminators.** The official models were released with their "
+            return [], (f"**This model has no discriminators.** The official models were released with their "
                         f"generators only, so nobody can show what their D's thought. You can train a "
                         f"discriminator for it here: the generators stay frozen and two fresh 70×70 PatchGANs "
                         f"learn, for at most {d_training_seconds():.0f} s, to tell your real pictures from the "
@@ -255,32 +253,16 @@ class LearnHandlers:
         pictures, means = [], []
         for picture, D, caption in judged:
             scores = patch_scores(D, picture)
-            marked, where = mark_patch(overlay(picture, scores), scores, found.n_layers, at)
-            marked = marked.resize((marked.width * _zoom(x), marked.height * _zoom(x)), Image.Resampling.NEAREST)
+            marked, where = mark_patch(overlay(picture, scores), scores, found.n_layers)
             means.append(float(scores.mean()))
-            pictures.append(gr.update(value=marked, visible=True, label=f"{caption}: mean {means[-1]:.2f}, "
-                                      f"{scores.shape[0]}×{scores.shape[1]} patches"))
-        if y is None:
-            pictures.append(gr.update(value=None, visible=False))
+            pictures.append((marked, f"{caption}: mean {means[-1]:.2f}, {scores.shape[0]}×{scores.shape[1]} patches"))
         field = receptive_field(found.n_layers)
         text = _explained(D_TEXT, D_EQUATION,
                           f"Discriminators: {found.origin}. The box is one patch's {field}×{field}-pixel receptive "
-                          f"field (at first the one that looks most generated; click a picture to choose another). "
+                          f"field: the patch that looks most generated. "
                           f"Mean realness (1 = real, 0 = generated): real {src} {means[0]:.2f}, translated {dst} "
                           f"{means[1]:.2f}" + (f", real {dst} {means[2]:.2f}." if y is not None else "."))
-        return (*pictures, text, gr.update(visible=not found.origin.startswith("this model's own")))
-
-    def select_patch(self, payload_x, payload_y, task_text: str, extra, token, event: gr.SelectData):
-        """A click on a map: redraw all maps with the receptive field of the patch under the pointer."""
-        chosen = self.choose(task_text, extra, token)
-        found = find_discriminators(chosen.home)
-        if found is None or not isinstance(event.index, (list, tuple)) or len(event.index) != 2:
-            return (gr.skip(),) * 5
-        x = self.picture(payload_x)
-        grid = patch_scores(found.for_domain(chosen.domains[0]), x).shape
-        zoom = _zoom(x)  # the maps of small pictures are shown enlarged
-        at = patch_at_pixel(int(event.index[0]) // zoom, int(event.index[1]) // zoom, grid, found.n_layers)
-        return self.discriminator(payload_x, payload_y, task_text, extra, token, at)
+        return pictures, text, gr.update(visible=not found.origin.startswith("this model's own"))
 
     def train_discriminator(self, payload_x, payload_y, task_text: str, extra: list[dict] | None,
                             token: str | None = None, progress=gr.Progress()):
@@ -488,11 +470,6 @@ def _labelled_rows(rows: list[tuple[str, Image.Image]]) -> Image.Image:
     return canvas
 
 
-def _zoom(x: torch.Tensor) -> int:
-    """How many times a small picture is enlarged on the page (sharp pixels), so it is ≥ 192 px."""
-    return max(1, 192 // max(x.shape[-2:]))
-
-
 def _gallery(pictures: list[Image.Image], captions: list[str], heat: Image.Image, heat_caption: str):
     return list(zip([*pictures, heat], [*captions, heat_caption]))
 
@@ -547,10 +524,8 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
             hidden_text = gr.Markdown(elem_id="learn-hidden-text")
         with gr.Tab("Discriminator", elem_id="learn-d-tab"):
             d_button = gr.Button("Show what the discriminator sees", variant="primary", elem_id="learn-d-button")
-            with gr.Row():
-                d_maps = [gr.Image(label=label, type="pil", format="png", interactive=False, visible=False,
-                                   elem_id=f"learn-d-{name}", buttons=["fullscreen"])
-                          for name, label in (("real", "real x"), ("fake", "G(x)"), ("real-y", "real y"))]
+            d_maps = _pictures("Realness per patch (bright: looks real), with one patch's receptive field", 3,
+                               "learn-d")
             d_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-d-text")
             d_train = gr.Button(f"Train a discriminator for this model (≤ {d_training_seconds():.0f} s)",
                                 visible=False, elem_id="learn-d-train")
@@ -631,12 +606,9 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
     hidden_button.click(user_errors(handlers.hidden), inputs=[image_x, task, kind, amount, extra, visitor],
                         outputs=[hidden_gallery, perturbed_gallery, hidden_plot, hidden_text], api_name="learn_hidden",
                         concurrency_limit=1, concurrency_id="translate")
-    d_outputs = [*d_maps, d_text, d_train]
+    d_outputs = [d_maps, d_text, d_train]
     d_button.click(user_errors(handlers.discriminator), inputs=inputs, outputs=d_outputs,
                    api_name="learn_discriminator", concurrency_limit=1, concurrency_id="translate")
-    for d_map in d_maps:
-        d_map.select(user_errors(handlers.select_patch), inputs=inputs, outputs=d_outputs,
-                     api_visibility="private", concurrency_limit=1, concurrency_id="translate")
     d_train.click(user_errors(handlers.train_discriminator), inputs=inputs, outputs=d_outputs,
                   api_name="learn_train_discriminator", concurrency_limit=1, concurrency_id="learn-train")
     loaded.then(handlers.refresh, inputs=[task, extra, visitor], outputs=[task], api_visibility="private")
