@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Translate images at full resolution. One file → --out is a file; "
                                         "several files or a folder → --out is a folder (PNG files).")
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders")
-    p.add_argument("--model", required=True, help=f"model folder, zoo name ({', '.join(ZOO)}) or Hub repo id")
+    p.add_argument("--model", required=True,
+                   help=f"model folder, zoo name ({', '.join(ZOO)}), name of a model in weights/ or Hub repo id")
     p.add_argument("--direction", required=True, choices=DIRECTIONS, help="AtoB (the paper's G) or BtoA (F)")
     p.add_argument("--out", type=Path, required=True, help="output file (one input) or folder")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",

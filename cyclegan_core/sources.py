@@ -34,19 +34,22 @@ def default_device() -> str:
 
 
 def load(source: str | os.PathLike, device: str | None = None) -> CycleGAN:
-    """Load a model from a local model folder, a zoo name (`horse2zebra`, `summer2winter`) or a
-    Hub repo id (`owner/name[/subfolder][@revision]`), in that order of precedence."""
+    """Load a model from a local model folder, a zoo name (`horse2zebra`, `summer2winter`), the name
+    of a model in the local store (`weights/<name>`, as the app lists it) or a Hub repo id
+    (`owner/name[/subfolder][@revision]`), in that order of precedence."""
     device = device or default_device()
     text = str(source)
     if isinstance(source, os.PathLike) or Path(text).exists() or text.startswith((".", "/", "~")):
         return load_model(Path(text).expanduser(), device)
     if text in ZOO:
         return load_zoo(text, device)
+    if text and text == Path(text).name and not text.startswith(".") and is_model_folder(weights_dir() / text):
+        return load_model(weights_dir() / text, device)
     hub = parse_hub_source(text)
     if hub is not None:
         return load_model(download_model_folder(hub), device)
-    raise ModelNotFoundError(f"{text!r} is not a local model folder, a zoo name ({', '.join(ZOO)}) "
-                             f"or a Hub repo id (owner/name[/subfolder][@revision])")
+    raise ModelNotFoundError(f"{text!r} is not a local model folder, a zoo name ({', '.join(ZOO)}), a model in "
+                             f"{weights_dir()} or a Hub repo id (owner/name[/subfolder][@revision])")
 
 
 def upstream_url() -> str:

@@ -58,6 +58,18 @@ def test_translate_file_to_file(tiny_model, tiny_model_dir, photos, tmp_path):
     assert np.array_equal(np.asarray(Image.open(out)), np.asarray(expected))
 
 
+def test_translate_with_a_model_of_the_store_by_its_name(tiny_model, photos, tmp_path, offline_sandbox):
+    """The name the app lists (weights/my-model) works as --model, as a path does."""
+    from cyclegan_core import save_model
+    save_model(tiny_model, offline_sandbox / "weights" / "my-model")
+    out = tmp_path / "out.png"
+    result = run_cli("translate", "--model", "my-model", "--direction", "BtoA", "--precision", "fp32",
+                     photos / "a.png", "--out", out)
+    assert result.returncode == 0, result.stderr
+    expected = tiny_model.translate(photos / "a.png", "BtoA", precision="fp32")
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(expected))
+
+
 def test_translate_folder_skips_junk_with_warnings(tiny_model_dir, photos, tmp_path):
     (photos / "notes.txt").write_text("not an image")
     (photos / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)

@@ -165,3 +165,13 @@ def test_offline_zoo_fails_fast_with_instructions(monkeypatch, silent_server):
     assert "local folder" in message and "Hub:" in message and "upstream:" in message
     assert "python -m cyclegan_core convert summer2winter_yosemite.pth winter2summer_yosemite.pth" in message
     assert "--domains summer winter" in message
+
+
+def test_a_store_model_loads_by_the_name_the_app_lists(tiny_model, offline_sandbox, tmp_path, monkeypatch):
+    from cyclegan_core import save_model
+    save_model(tiny_model, offline_sandbox / "weights" / "my-model")
+    loaded = cyclegan_core.load("my-model", device="cpu")
+    assert torch.equal(loaded.G_AB.state_dict()["model.1.weight"], tiny_model.G_AB.state_dict()["model.1.weight"])
+    monkeypatch.chdir(tmp_path)  # a folder of that name here would come first; none is
+    with pytest.raises(ModelNotFoundError, match="a model in .*weights"):
+        cyclegan_core.load("not-there", device="cpu")
