@@ -18,7 +18,8 @@ state, never the process's, so the same seed gives the same run on the same mach
 makes it safe to keep one run in a UI session and call it from several events.
 
 Speed: networks this small gain little from a second CPU thread, and when the machine is busy
-two threads can stall each other for seconds per step (measured: 5 steps in 70 s, against ~500
+two threads can stall each other for seconds per step (measured on a 2-core Intel Xeon with AMX: 5 steps
+in 70 s, against ~500
 with one thread); `torch.set_num_threads(1)` is the steady choice there.
 """
 
@@ -47,7 +48,7 @@ RNG_LOCK = threading.Lock()  # runs take turns with the process's random state w
 
 @dataclass(frozen=True)
 class LiveSettings:
-    """The tiny networks and their optimiser. Measured on a 2-core Xeon shared with other work,
+    """The tiny networks and their optimiser. Measured on a 2-core Intel Xeon with AMX shared with other work,
     one thread: ~110 ms per step; a 60 s run on red ↔ blue makes ~530 steps and takes the cycle
     error from 0.57 to 0.11, the objects visibly blue after ~50 steps (tests/test_live.py times 20 s)."""
 
