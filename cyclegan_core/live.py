@@ -18,9 +18,8 @@ state, never the process's, so the same seed gives the same run on the same mach
 makes it safe to keep one run in a UI session and call it from several events.
 
 Speed: networks this small gain little from a second CPU thread, and when the machine is busy
-two threads can stall each other for seconds per step (measured on a 2-core Intel Xeon with AMX: 5 steps
-in 70 s, against ~500
-with one thread); `torch.set_num_threads(1)` is the steady choice there.
+two threads can stall each other for seconds per step (measured on a 2-core Intel Xeon with AMX:
+5 steps in 70 s, against ~500 with one thread); `torch.set_num_threads(1)` is the steady choice there.
 """
 
 from __future__ import annotations
