@@ -142,7 +142,7 @@ def trained_or_random() -> tuple[CycleGAN, str]:
         import tempfile
         from cyclegan_core import convert_official
         path = Path(list(spec.submodule_search_locations)[0]) / "resources" / "G_A2B_epoch33.pth"
-        return convert_official(path, path, Path(tempfile.mkdtemp()) / "m"), "trained (vintagify, 9 blocks)"
+        return convert_official(path, None, Path(tempfile.mkdtemp()) / "m"), "trained (vintagify, 9 blocks)"
     torch.manual_seed(0)
     return CycleGAN(ModelConfig()), "random (install requirements-dev.txt for trained weights)"
 

@@ -65,22 +65,36 @@ def infer_architecture(state: Mapping[str, torch.Tensor], where: str) -> tuple[i
     return int(first.shape[0]), len(blocks), norm
 
 
-def convert_official(a_to_b: Path | str, b_to_a: Path | str, out: Path | str,
+def convert_official(a_to_b: Path | str, b_to_a: Path | str | None, out: Path | str,
                      domains: tuple[str, str] = ("A", "B"), image_size: int = 256,
                      provenance: str = "", license: str = "") -> CycleGAN:
-    """Two official generator files → one model folder at `out`. Returns the loaded model."""
-    g_ab, g_ba = read_generator_pth(a_to_b), read_generator_pth(b_to_a)
+    """Official generator files → one model folder at `out`. Returns the loaded model.
+
+    `b_to_a` None makes a one-way model (G only; `config.one_way`): the official painting styles and
+    other generators released without their reverse get no made-up F."""
+    g_ab = read_generator_pth(a_to_b)
     arch = infer_architecture(g_ab, str(a_to_b))
-    if infer_architecture(g_ba, str(b_to_a)) != arch:
-        raise ModelFormatError(f"{a_to_b} and {b_to_a} have different architectures "
-                               f"({arch} vs {infer_architecture(g_ba, str(b_to_a))}); they must be the two "
-                               f"generators of one model")
+    g_ba = None
+    if b_to_a is not None:
+        g_ba = read_generator_pth(b_to_a)
+        if g_ab.keys() == g_ba.keys() and all(torch.equal(g_ab[k], g_ba[k]) for k in g_ab):
+            raise ModelFormatError(f"{a_to_b} and {b_to_a} hold the same generator: a model needs two different "
+                                   f"ones (G: A→B and F: B→A). For a generator released alone, convert it as a "
+                                   f"one-way model (give only the A→B file), which offers no reverse direction "
+                                   f"and no cycle")
+        if infer_architecture(g_ba, str(b_to_a)) != arch:
+            raise ModelFormatError(f"{a_to_b} and {b_to_a} have different architectures "
+                                   f"({arch} vs {infer_architecture(g_ba, str(b_to_a))}); they must be the two "
+                                   f"generators of one model")
     ngf, n_blocks, norm = arch
-    provenance = provenance or f"converted from {Path(a_to_b).name} (A→B) and {Path(b_to_a).name} (B→A)"
+    if not provenance:
+        provenance = (f"converted from {Path(a_to_b).name} (A→B, one-way)" if b_to_a is None else
+                      f"converted from {Path(a_to_b).name} (A→B) and {Path(b_to_a).name} (B→A)")
     config = ModelConfig(ngf=ngf, n_blocks=n_blocks, norm=norm, domain_a=domains[0], domain_b=domains[1],
-                         image_size=image_size, provenance=provenance, license=license)
+                         image_size=image_size, provenance=provenance, license=license, one_way=b_to_a is None)
     model = CycleGAN(config, initialise=False)
     load_state_strict(model.G_AB, g_ab, where=str(a_to_b))
-    load_state_strict(model.G_BA, g_ba, where=str(b_to_a))
+    if g_ba is not None:
+        load_state_strict(model.G_BA, g_ba, where=str(b_to_a))
     save_model(model, out)
     return model

@@ -36,3 +36,8 @@ class RunError(CycleGANError):
 class SourceRefused(ModelNotFoundError):
     """A model source that this app does not accept from a visitor (a server path, an owner not on
     the allow-list, a file over the size cap)."""
+
+
+class OneWayModelError(CycleGANError):
+    """A one-way model (G only) was asked for its reverse direction, a cycle or training of both
+    generators."""

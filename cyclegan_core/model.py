@@ -1,6 +1,8 @@
 """A CycleGAN model: both generators and their config; translate and cycle whole images.
 
-`G_AB` is the paper's G: A → B and `G_BA` its F: B → A. The discriminators D_A (D_X) and D_B (D_Y)
+`G_AB` is the paper's G: A → B and `G_BA` its F: B → A. A one-way model (`config.one_way`: released
+with G only, like the official painting styles) has no `G_BA`: asking it for B → A or for a cycle is
+a clear `OneWayModelError`, never a made-up reverse. The discriminators D_A (D_X) and D_B (D_Y)
 only exist during training and live in the training state, not in the model folder.
 """
 
@@ -13,6 +15,7 @@ from PIL import Image
 from torch import nn
 
 from .compiled import WindowCompiler
+from .errors import OneWayModelError
 from .images import ImageInput, image_to_tensor, load_image, tensor_to_image
 from .model_config import ModelConfig
 from .networks import ResnetGenerator, init_weights
@@ -36,10 +39,11 @@ class CycleGAN(nn.Module):
         super().__init__()
         self.config = config
         self.G_AB = ResnetGenerator(config.ngf, config.n_blocks, config.norm)
-        self.G_BA = ResnetGenerator(config.ngf, config.n_blocks, config.norm)
+        self.G_BA = None if config.one_way else ResnetGenerator(config.ngf, config.n_blocks, config.norm)
         if initialise:
-            init_weights(self.G_AB)
-            init_weights(self.G_BA)
+            for generator in (self.G_AB, self.G_BA):
+                if generator is not None:
+                    init_weights(generator)
         self.compiler: WindowCompiler | None = None  # set where compiling pays (`compiled.should_compile`)
         self.eval()
 
@@ -47,10 +51,19 @@ class CycleGAN(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @property
+    def one_way(self) -> bool:
+        return self.config.one_way
+
     def generator(self, direction: str) -> ResnetGenerator:
         if direction == "AtoB":
             return self.G_AB
         if direction == "BtoA":
+            if self.G_BA is None:
+                raise OneWayModelError(f"this model is one-way: it translates {self.config.domain_a} → "
+                                       f"{self.config.domain_b} only (it was released without a reverse "
+                                       f"generator, so there is no {self.config.domain_b} → {self.config.domain_a} "
+                                       f"and no cycle)")
             return self.G_BA
         raise ValueError(f"unknown direction {direction!r}; expected 'AtoB' or 'BtoA'")
 
@@ -78,6 +91,7 @@ class CycleGAN(nn.Module):
               max_pixels: int | None = None) -> CycleResult:
         """Translate and translate back: (G(x), F(G(x))) for AtoB, (F(y), G(F(y))) for BtoA."""
         back = "BtoA" if direction == "AtoB" else "AtoB"
+        self.generator(back)  # a one-way model refuses before any work
         x = image_to_tensor(load_image(image, max_pixels))
         y = self.translate_tensor(x, direction, precision)
         return CycleResult(tensor_to_image(y), tensor_to_image(self.translate_tensor(y, back, precision)))

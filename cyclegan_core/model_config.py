@@ -7,7 +7,8 @@ Example::
      "provenance": "…", "license": "…"}
 
 The two domain names are stored together as `domains` (A and B); every other field is stored
-under its own name.
+under its own name. A one-way model (released with G only, no F) adds `"one_way": true`; a two-way
+model's config leaves the key out, so its file reads as it always did.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ class ModelConfig:
     image_size: int = 256  # the crop size it was trained at; translation itself runs at any size
     provenance: str = ""
     license: str = ""
+    one_way: bool = False  # only G_AB (A → B) exists: no reverse direction, no cycle
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        return ("AtoB",) if self.one_way else ("AtoB", "BtoA")
 
     def __post_init__(self):
         if self.norm not in NORMS:
@@ -53,6 +59,8 @@ class ModelConfig:
         for f in dataclasses.fields(self):
             if f.name in DOMAIN_FIELDS:
                 data.setdefault("domains", {})[DOMAIN_FIELDS[f.name]] = getattr(self, f.name)
+            elif f.name == "one_way" and not self.one_way:
+                continue
             else:
                 data[f.name] = getattr(self, f.name)
         return json.dumps(data, indent=2) + "\n"
@@ -77,8 +85,8 @@ class ModelConfig:
         if unknown:
             raise ModelFormatError(f"{where}: unknown keys {unknown}")
         for key, value in data.items():
-            expected = {"int": int, "str": str}[types[key]]
-            if not isinstance(value, expected) or isinstance(value, bool):
+            expected = {"int": int, "str": str, "bool": bool}[types[key]]
+            if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
                 raise ModelFormatError(f"{where}: {key!r} must be {expected.__name__}, got {value!r}")
         return cls(**data, **{name: str(domains[key]) for name, key in DOMAIN_FIELDS.items()})
 

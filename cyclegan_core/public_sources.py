@@ -1,5 +1,5 @@
-"""Model sources a visitor of a public app may name: a zoo name, a model in the store by its name, or
-a Hub repo id — never a path on the server (the CLI and Python API keep taking paths: `sources.load`).
+"""Model sources a visitor of a public app may name: a zoo name, a built-in packaged model, a model in
+the store by its name, or a Hub repo id — never a path on the server (the CLI and Python API keep taking paths: `sources.load`).
 
 A refusal reads the same whatever the text is, so it tells nothing about the server's files. Hub
 models are loaded only up to `CYCLEGAN_HUB_MAX_BYTES` (checked from the Hub's file metadata before
@@ -18,7 +18,8 @@ from .errors import SourceRefused
 from .hub import HubSource, download_model_folder, parse_hub_source
 from .model import CycleGAN
 from .model_config import ModelConfig
-from .model_folder import load_model, read_config
+from .model_folder import is_model_folder, load_model, read_config
+from .packaged import PACKAGED, packaged_folder, packaged_home
 from .sources import load_zoo
 from .store import ModelStore, StoredModel, weights_dir
 from .zoo import ZOO
@@ -41,7 +42,7 @@ def hub_allowed_owners() -> frozenset[str] | None:
 
 @dataclass(frozen=True)
 class PublicSource:
-    """A source a visitor may use: `kind` "zoo", "store" or "hub"; `text` as the visitor wrote it."""
+    """A source a visitor may use: `kind` "zoo", "packaged", "store" or "hub"; `text` as the visitor wrote it."""
 
     kind: str
     text: str
@@ -51,14 +52,23 @@ class PublicSource:
     def load(self, device: str = "cpu") -> CycleGAN:
         if self.kind == "zoo":
             return load_zoo(self.text, device)
+        if self.kind == "packaged":
+            return load_model(packaged_folder(self.text), device)
         if self.kind == "store":
             return load_model(self.stored.path, device)
         return load_model(download_model_folder(self.hub, max_bytes=hub_max_bytes()), device)
 
     def config(self) -> ModelConfig:
-        """The source's architecture, without loading its weights (the official zoo: the paper's)."""
+        """The source's architecture, without loading its weights (the official zoo: the paper's, or
+        the converted folder's where it is here)."""
         if self.kind == "zoo":
-            return ModelConfig()
+            entry, local = ZOO[self.text], weights_dir() / self.text
+            if is_model_folder(local):
+                return read_config(local)
+            return ModelConfig(domain_a=entry.domain_a, domain_b=entry.domain_b, image_size=entry.image_size,
+                               one_way=entry.one_way)
+        if self.kind == "packaged":
+            return read_config(packaged_folder(self.text))
         if self.kind == "store":
             return self.stored.config
         return read_config(download_model_folder(self.hub, max_bytes=hub_max_bytes()))
@@ -72,6 +82,8 @@ class PublicSource:
             return self.stored.path
         if self.kind == "zoo":
             return root / self.text
+        if self.kind == "packaged":
+            return packaged_home(self.text, root)
         return root / ".hub" / re.sub(r"[^A-Za-z0-9_.-]+", "--", self.text).strip(".")
 
     def init_source(self) -> str:
@@ -91,6 +103,8 @@ def resolve(text: str, store: ModelStore | None = None,
     text = (text or "").strip()
     if text in ZOO:
         return PublicSource("zoo", text)
+    if text in PACKAGED:
+        return PublicSource("packaged", text)
     for stored in (store or ModelStore()).models():
         if stored.name == text and (visible is None or visible(stored)):
             return PublicSource("store", text, stored=stored)
@@ -103,7 +117,7 @@ def resolve(text: str, store: ModelStore | None = None,
                                 public=f"this app loads Hub models only from {', '.join(sorted(allowed))}")
         return PublicSource("hub", text, hub=hub)
     shown = repr(text if len(text) <= 80 else text[:77] + "…")
-    zoo = ", ".join(ZOO)
+    zoo = "e.g. horse2zebra, style_monet or vintage"
     raise SourceRefused(REFUSAL.format(text=shown, zoo=zoo), public=REFUSAL.format(text="That", zoo=zoo))
 
 

@@ -1,7 +1,7 @@
 """`cyclegan_core.load(source)`: one entry point for every place a model can come from.
 
-A source is a local model folder, a zoo name or a Hub repo id. A zoo name such as `horse2zebra`
-is looked up in this order:
+A source is a local model folder, a zoo name, a built-in packaged model (`vintage`), the name of a
+model in the store or a Hub repo id. A zoo name such as `horse2zebra` is looked up in this order:
   1. `weights/horse2zebra/` (a model folder in the local store; `CYCLEGAN_WEIGHTS_DIR` moves it);
   2. the Hub repo named by `CYCLEGAN_HUB_REPO` (`owner/name[@revision]`), subfolder `horse2zebra/`;
   3. the reference implementation's released `.pth` files, downloaded from `CYCLEGAN_UPSTREAM_URL`
@@ -12,6 +12,7 @@ is looked up in this order:
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from .errors import CycleGANError, ModelNotFoundError
 from .hub import download_model_folder, parse_hub_source
 from .model import CycleGAN
 from .model_folder import CONFIG_NAME, WEIGHTS_NAME, is_model_folder, load_model
+from .packaged import PACKAGED, packaged_folder
 from .store import weights_dir
 from .zoo import OFFICIAL_LICENSE, ZOO, ZooEntry
 
@@ -34,21 +36,24 @@ def default_device() -> str:
 
 
 def load(source: str | os.PathLike, device: str | None = None) -> CycleGAN:
-    """Load a model from a local model folder, a zoo name (`horse2zebra`, `summer2winter`), the name
-    of a model in the local store (`weights/<name>`, as the app lists it) or a Hub repo id
-    (`owner/name[/subfolder][@revision]`), in that order of precedence."""
+    """Load a model from a local model folder, a zoo name (`horse2zebra`, `style_monet`, …), a built-in
+    packaged model (`vintage`), the name of a model in the local store (`weights/<name>`, as the app
+    lists it) or a Hub repo id (`owner/name[/subfolder][@revision]`), in that order of precedence."""
     device = device or default_device()
     text = str(source)
     if isinstance(source, os.PathLike) or Path(text).exists() or text.startswith((".", "/", "~")):
         return load_model(Path(text).expanduser(), device)
     if text in ZOO:
         return load_zoo(text, device)
+    if text in PACKAGED:
+        return load_model(packaged_folder(text), device)
     if text and text == Path(text).name and not text.startswith(".") and is_model_folder(weights_dir() / text):
         return load_model(weights_dir() / text, device)
     hub = parse_hub_source(text)
     if hub is not None:
         return load_model(download_model_folder(hub), device)
-    raise ModelNotFoundError(f"{text!r} is not a local model folder, a zoo name ({', '.join(ZOO)}), a model in "
+    raise ModelNotFoundError(f"{text!r} is not a local model folder, a zoo name ({', '.join(ZOO)}), a built-in "
+                             f"model ({', '.join(PACKAGED)}), a model in "
                              f"{weights_dir()} or a Hub repo id (owner/name[/subfolder][@revision])")
 
 
@@ -80,17 +85,20 @@ def load_zoo(name: str, device: str = "cpu") -> CycleGAN:
         return load_model(local, device)
     except (CycleGANError, OSError) as e:
         tried.append(f"upstream: {e}")
+    files = " ".join(f"{f}.pth" for f in entry.files)
     raise ModelNotFoundError(
-        public=f"zoo model {name!r} is not available on this server right now (its weights could not be fetched)",
+        public=f"zoo model {name!r} is not available on this server right now: its weights (≈{entry.download_mb} MB) "
+               f"are not here and could not be downloaded (no network?).\nChoose a task marked ready, such as "
+               f"the built-in modern photo → vintage photo.",
         message=f"zoo model {name!r} is not available. Tried:\n  - " + "\n  - ".join(tried) +
         f"\nTo use it offline, put a model folder ({CONFIG_NAME} + {WEIGHTS_NAME}) at {local}, or download "
-        f"{entry.a_to_b_file}.pth and {entry.b_to_a_file}.pth from the reference project and run:\n"
-        f"  python -m cyclegan_core convert {entry.a_to_b_file}.pth {entry.b_to_a_file}.pth "
-        f"--out {local} --domains {entry.domain_a} {entry.domain_b}")
+        f"{files} from the reference project and run:\n"
+        f"  python -m cyclegan_core convert {files} --out {local} --domains {shlex.quote(entry.domain_a)} {shlex.quote(entry.domain_b)}")
 
 
 def fetch_upstream(entry: ZooEntry, out: Path) -> None:
-    """Download both official generators, verify them, convert into the model folder `out`."""
+    """Download the official generator(s) (two, or one for a one-way model), verify them, convert into
+    the model folder `out`."""
     base = upstream_url()
     reason = probe(f"{base}/{entry.a_to_b_file}.pth")
     if reason is not None:
@@ -98,12 +106,17 @@ def fetch_upstream(entry: ZooEntry, out: Path) -> None:
     downloads = out.parent / ".downloads"
     files, digests = [], []
     try:
-        for stem in (entry.a_to_b_file, entry.b_to_a_file):
+        for stem in entry.files:
             files.append(downloads / f"{stem}.pth")
             digests.append(download(f"{base}/{stem}.pth", files[-1], desc=f"{stem}.pth"))
-        provenance = (f"Official CycleGAN generators {entry.a_to_b_file}.pth (A→B, sha256 {digests[0]}) and "
-                      f"{entry.b_to_a_file}.pth (B→A, sha256 {digests[1]}) from {base}, converted by cyclegan_core")
-        convert_official(files[0], files[1], out, domains=(entry.domain_a, entry.domain_b),
+        roles = ("A→B", "B→A")
+        provenance = ("Official CycleGAN generator" + ("s " if len(files) > 1 else " ") +
+                      " and ".join(f"{stem}.pth ({role}, sha256 {digest})"
+                                   for stem, role, digest in zip(entry.files, roles, digests)) +
+                      f" from {base}" + (" (released alone: one-way)" if entry.one_way else "") +
+                      ", converted by cyclegan_core")
+        convert_official(files[0], files[1] if len(files) > 1 else None, out,
+                         domains=(entry.domain_a, entry.domain_b), image_size=entry.image_size,
                          provenance=provenance, license=OFFICIAL_LICENSE)
     finally:
         for f in files:

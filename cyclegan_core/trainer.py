@@ -63,19 +63,23 @@ class CycleGANTrainer:
     @classmethod
     def create(cls, config: TrainConfig, device: str | torch.device = "cpu") -> "CycleGANTrainer":
         """A fresh trainer: from scratch (`config.ngf`, `config.n_blocks`), or both generators of
-        `config.init` (its architecture too); the discriminators always start fresh."""
+        `config.init` (its architecture too); the discriminators always start fresh. A one-way init
+        (G only) gives G; F then starts fresh, and the result is a two-way model."""
         init = load(config.init, device="cpu") if config.init else None
         base = init.config if init is not None else ModelConfig(ngf=config.ngf, n_blocks=config.n_blocks)
         origin = f"fine-tuned from {_named(config.init)}" if init is not None else "trained from scratch"
+        if init is not None and init.one_way:
+            origin += " (its G only: it has no F, so F was trained from scratch)"
         model = CycleGAN(base.replace(
             domain_a=config.domain_a or (base.domain_a if init is not None else "A"),
             domain_b=config.domain_b or (base.domain_b if init is not None else "B"),
             image_size=config.crop_size, provenance=f"{origin} with CycleGAN Studio",
-            license=base.license if init is not None else ""))
+            license=base.license if init is not None else "", one_way=False))
         trainer = cls(model, config, device)
         if init is not None:
             trainer.G_AB.load_state_dict(init.G_AB.state_dict())
-            trainer.G_BA.load_state_dict(init.G_BA.state_dict())
+            if not init.one_way:
+                trainer.G_BA.load_state_dict(init.G_BA.state_dict())
         return trainer
 
     def step(self, real_A: torch.Tensor, real_B: torch.Tensor, lr: float) -> dict[str, float]:

@@ -100,7 +100,7 @@ def test_third_party_affine_variant_with_block_names(tmp_path):
     state = init_weights(ResnetGenerator(ngf=8, n_blocks=2, norm="instance_affine")).state_dict()
     state = {k: v + torch.randn_like(v) * 0.1 if k.endswith(("2.weight", "2.bias")) else v for k, v in state.items()}
     torch.save({k.replace(".conv_block.", ".block."): v for k, v in state.items()}, tmp_path / "g.pth")
-    model = convert_official(tmp_path / "g.pth", tmp_path / "g.pth", tmp_path / "out")
+    model = convert_official(tmp_path / "g.pth", None, tmp_path / "out")
     assert model.config.norm == "instance_affine"
     x = torch.rand(1, 3, 32, 48) * 2 - 1
     torch.testing.assert_close(load_model(tmp_path / "out").translate_tensor(x, "AtoB", "fp32"),
@@ -131,3 +131,16 @@ def test_legacy_keys_are_really_dropped_not_loaded(official_pair, tmp_path):
     model = convert_official(*official_pair, tmp_path / "m")
     assert not any("running" in k for k in model.state_dict())
     assert np.isclose(model.G_AB.model[1].weight.std().item(), 0.02, atol=0.005)
+
+
+def test_the_same_generator_for_both_directions_is_refused(tmp_path):
+    """Copying G into F would show a cycle as if a reverse generator existed."""
+    torch.save(official_state_dict(seed=1), tmp_path / "style_monet.pth")
+    torch.save(official_state_dict(seed=1), tmp_path / "copy.pth")
+    for b_to_a in (tmp_path / "style_monet.pth", tmp_path / "copy.pth"):
+        with pytest.raises(ModelFormatError, match="hold the same generator.*one-way"):
+            convert_official(tmp_path / "style_monet.pth", b_to_a, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    model = convert_official(tmp_path / "style_monet.pth", None, tmp_path / "out", domains=("photo", "Monet"))
+    assert model.config.one_way and model.G_BA is None and "one-way" in model.config.provenance
+    assert load_model(tmp_path / "out").config.directions == ("AtoB",)

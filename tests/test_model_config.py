@@ -14,10 +14,20 @@ def test_json_keys_are_the_dataclass_fields_with_domains_grouped():
                          provenance="made here", license="MIT")
     data = json.loads(config.to_json())
     fields = {f.name for f in dataclasses.fields(ModelConfig)}
-    assert set(data) == (fields - set(DOMAIN_FIELDS)) | {"domains"}
+    assert set(data) == (fields - set(DOMAIN_FIELDS) - {"one_way"}) | {"domains"}  # two-way: no one_way key
     assert data["domains"] == {"A": "apple", "B": "orange"}
     assert (data["format_version"], data["ngf"], data["license"]) == (1, 8, "MIT")
     assert ModelConfig.from_json(config.to_json()) == config
+
+
+def test_a_one_way_config_says_so_and_a_two_way_one_reads_as_before():
+    one_way = ModelConfig(domain_a="photo", domain_b="Monet painting", one_way=True)
+    data = json.loads(one_way.to_json())
+    assert data["one_way"] is True and one_way.directions == ("AtoB",)
+    assert ModelConfig.from_json(one_way.to_json()) == one_way
+    assert "one_way" not in json.loads(ModelConfig().to_json()) and ModelConfig().directions == ("AtoB", "BtoA")
+    with pytest.raises(ModelFormatError, match="'one_way' must be bool"):
+        ModelConfig.from_json('{"format_version": 1, "one_way": 1}')
 
 
 def test_missing_keys_take_the_defaults():

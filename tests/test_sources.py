@@ -8,6 +8,7 @@ import time
 import huggingface_hub.constants as hf
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import cyclegan_core
 from cyclegan_core import ModelNotFoundError, is_model_folder
@@ -175,3 +176,51 @@ def test_a_store_model_loads_by_the_name_the_app_lists(tiny_model, offline_sandb
     monkeypatch.chdir(tmp_path)  # a folder of that name here would come first; none is
     with pytest.raises(ModelNotFoundError, match="a model in .*weights"):
         cyclegan_core.load("not-there", device="cpu")
+
+
+def test_every_official_generator_resolves_through_the_upstream(offline_sandbox, monkeypatch):
+    """All 18 released files: pairs become two-way models, files released alone one-way ones."""
+    from cyclegan_core.zoo import ZOO
+    files = {f"{stem}.pth": official_pth_bytes(i) for i, stem in
+             enumerate(stem for entry in ZOO.values() for stem in entry.files)}
+    assert len(files) == 18
+    with FakeUpstream(files) as upstream:
+        monkeypatch.setenv("CYCLEGAN_UPSTREAM_URL", upstream.url)
+        for name, entry in ZOO.items():
+            model = cyclegan_core.load(name)
+            assert (model.config.domain_a, model.config.domain_b) == (entry.domain_a, entry.domain_b)
+            assert model.one_way == entry.one_way == (model.G_BA is None)
+            assert model.config.image_size == entry.image_size
+            source = torch.load(io.BytesIO(files[f"{entry.a_to_b_file}.pth"]), weights_only=True)
+            assert torch.equal(model.G_AB.model[1].weight, source["model.1.weight"])
+        assert sorted(path.lstrip("/") for path in upstream.gets()) == sorted(files)
+
+
+def test_a_one_way_model_offers_no_reverse_and_no_cycle(offline_sandbox, monkeypatch, photo):
+    from cyclegan_core import OneWayModelError
+    with FakeUpstream({"style_monet.pth": official_pth_bytes(5)}) as upstream:
+        monkeypatch.setenv("CYCLEGAN_UPSTREAM_URL", upstream.url)
+        model = cyclegan_core.load("style_monet")
+    assert model.config.one_way and model.config.directions == ("AtoB",)
+    assert "released alone: one-way" in model.config.provenance
+    assert model.translate(photo, "AtoB", precision="fp32").size == photo.size
+    with pytest.raises(OneWayModelError, match="one-way: it translates photo → Monet painting only"):
+        model.translate(photo, "BtoA")
+    with pytest.raises(OneWayModelError):
+        model.cycle(photo, "AtoB")
+    keys = set(load_file(str(offline_sandbox / "weights" / "style_monet" / "model.safetensors")))
+    assert keys and all(k.startswith("G_AB.") for k in keys)
+
+
+def test_the_builtin_vintage_model_converts_from_the_installed_package(offline_sandbox, trained_generator_path):
+    from cyclegan_core.packaged import PACKAGED, packaged_folder
+    model = cyclegan_core.load("vintage")
+    folder = packaged_folder("vintage")
+    assert folder == offline_sandbox / "weights" / ".builtin" / "vintage" and is_model_folder(folder)
+    c = model.config
+    assert (c.domain_a, c.domain_b, c.one_way, c.norm, c.n_blocks) == ("modern photo", "vintage photo", True,
+                                                                        "instance_affine", 9)
+    assert hashlib.sha256(trained_generator_path.read_bytes()).hexdigest() in c.provenance
+    assert c.license.startswith("MIT") and "Permission is hereby granted" in c.license
+    assert "vintagify" in PACKAGED["vintage"].card()
+    assert cyclegan_core.load("vintage").config == c  # the second load is the converted folder

@@ -35,7 +35,7 @@ def test_noise_curve_is_monotone_on_a_trained_generator(trained_generator_path, 
     from skimage import data
     from PIL import Image
 
-    model = convert_official(trained_generator_path, trained_generator_path, tmp_path / "vintage")
+    model = convert_official(trained_generator_path, None, tmp_path / "vintage")
     x = fit_for_teaching(Image.fromarray(data.coffee()), 96)
     G = model_translator(model, "AtoB", "fp32")
     curve = reconstruction_curve(x, G, G, "noise")

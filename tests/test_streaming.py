@@ -106,7 +106,7 @@ def test_storage_choice():
 
 @pytest.fixture(scope="module")
 def trained(trained_generator_path, tmp_path_factory):
-    return convert_official(trained_generator_path, trained_generator_path, tmp_path_factory.mktemp("m") / "v")
+    return convert_official(trained_generator_path, None, tmp_path_factory.mktemp("m") / "v")
 
 
 def test_real_generator_real_photo_many_windows(trained, psnr_fn):

@@ -11,4 +11,6 @@ def test_zoo_lists_both_official_pairs_with_their_upstream_files():
 def test_nearest_zoo_model_by_domain_names():
     assert nearest_zoo_model("Cat", "dog") == "horse2zebra"
     assert nearest_zoo_model("day", "night") == "summer2winter"
-    assert nearest_zoo_model("apple", "orange") is None
+    assert nearest_zoo_model("apple", "orange") == "apple2orange"
+    assert nearest_zoo_model("photo", "Monet") == "summer2winter"  # one-way style_monet cannot be fine-tuned both ways
+    assert nearest_zoo_model("cat", "dog") == "horse2zebra" and nearest_zoo_model("x", "y") is None
