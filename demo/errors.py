@@ -32,6 +32,29 @@ def for_visitors(message: str) -> str:
     return _SETTING.sub("a server setting", message)
 
 
+def visitor_message(error: BaseException, where: str = "handler") -> str:
+    """What a visitor reads for `error` (the details go to the log for the Space's owner)."""
+    if isinstance(error, gr.Error):
+        return str(error.message)
+    if isinstance(error, CycleGANError):
+        shown = error.public or for_visitors(str(error))
+        if shown != str(error):
+            log.warning("%s: %s", where, error)
+        return shown
+    if isinstance(error, MemoryError):
+        return "Out of memory: try a smaller image or crop size."
+    log.error("unexpected error in %s", where, exc_info=error)
+    return (f"Something went wrong ({type(error).__name__}: {for_visitors(str(error))}). The app is still "
+            f"running; try again.")
+
+
+def error_box(message: str, title: str = "That did not work") -> str:
+    """`message` as Markdown for an error box that stays on the page: its line breaks kept, nothing in
+    it read as markup."""
+    lines = [re.sub(r"([\\`*_{}\[\]<>#|~])", r"\\\1", line.strip()) for line in str(message).splitlines()]
+    return f"**{title}.**\n\n" + "  \n".join(line for line in lines if line)
+
+
 def user_errors(fn):
     """Core errors become their message for visitors; anything unexpected is logged and summarised.
     Works for plain handlers and for streaming (generator) handlers."""
@@ -42,17 +65,8 @@ def user_errors(fn):
             yield
         except gr.Error:
             raise
-        except CycleGANError as e:
-            shown = e.public or for_visitors(str(e))
-            if shown != str(e):
-                log.warning("%s: %s", getattr(fn, "__name__", "handler"), e)  # the details, for the owner
-            raise gr.Error(shown, print_exception=False) from None
-        except MemoryError:
-            raise gr.Error("Out of memory: try a smaller image or crop size.", print_exception=False) from None
         except Exception as e:  # keep serving; show what happened
-            log.exception("unexpected error in %s", getattr(fn, "__name__", "handler"))
-            raise gr.Error(f"Something went wrong ({type(e).__name__}: {for_visitors(str(e))}). The app is still "
-                           f"running; try again.", print_exception=False) from None
+            raise gr.Error(visitor_message(e, getattr(fn, "__name__", "handler")), print_exception=False) from None
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)

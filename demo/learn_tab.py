@@ -132,7 +132,7 @@ class LearnHandlers:
         return rows
 
     def choices(self, extra: list[dict] | None, token: str | None) -> list[str]:
-        return [t.label for t in self.builtin_tasks()] + task_choices(extra, token)
+        return [t.label for t in self.builtin_tasks()] + task_choices(extra, token, two_way_only=True)
 
     def refresh(self, current: str, extra: list[dict] | None, token: str | None = None):
         labels = self.choices(extra, token)
@@ -151,7 +151,11 @@ class LearnHandlers:
                     self.builtin_models[name] = load_model(make_builtin(name, self.builtin[name]))
             return Chosen(self.builtin_models[name], task, self.builtin[name], True)
         source = resolve(task.source, self.store, visible=lambda model: may_use(model, token))
-        return Chosen(self.cache.get(task.source), task, source.home(self.store), False)
+        model = self.cache.get(task.source)
+        if model.one_way:
+            raise gr.Error(f"{task.label} is a one-way model (released without a reverse generator): the Learn "
+                           f"tab's views need both G and F. Choose a two-way task.", print_exception=False)
+        return Chosen(model, task, source.home(self.store), False)
 
     @staticmethod
     def picture(payload, required: bool = True) -> torch.Tensor | None:

@@ -1,6 +1,7 @@
-"""Translate-tab tasks: a model source plus a direction, with the label a person reads.
+"""Translate-tab tasks: a model source plus a direction, with the label a person reads and its group.
 
-Labels: zoo directions read "horse → zebra"; other models read "my-cats: cat → dog". For
+Labels: built-in and zoo directions read "horse → zebra"; other models read "my-cats: cat → dog". A
+one-way model (released with G only) has one task: no reverse direction is ever listed for it. For
 programmatic use any task may also be written "SOURCE:AtoB" / "SOURCE:BtoA", where SOURCE is a
 source a visitor may name (`cyclegan_core.public_sources`): a zoo name, a model of the store by its
 name, or a Hub repo id; never a path on the server.
@@ -12,7 +13,14 @@ from dataclasses import dataclass
 from typing import Callable
 
 from cyclegan_core import ZOO, CycleGANError, ModelStore
+from cyclegan_core.packaged import PACKAGED
 from cyclegan_core.store import StoredModel
+from cyclegan_core.zoo import GROUPS
+
+BUILTIN_GROUP = "Built in (works offline)"
+YOUR_GROUP = "Your models"
+HUB_GROUP = "From the Hub"
+TASK_GROUPS = (BUILTIN_GROUP, *GROUPS, YOUR_GROUP, HUB_GROUP)
 
 
 @dataclass(frozen=True)
@@ -20,35 +28,49 @@ class Task:
     source: str
     direction: str  # "AtoB" or "BtoA"
     label: str
+    group: str = ""
+    one_way: bool = False  # the model has no reverse generator: no cycle for this task
+
+
+def packaged_tasks() -> list[Task]:
+    return [Task(name, "AtoB", f"{p.domain_a} → {p.domain_b}", BUILTIN_GROUP, True) for name, p in PACKAGED.items()]
 
 
 def zoo_tasks() -> list[Task]:
+    """Every zoo model's directions, group by group (GROUPS' order), A → B before B → A."""
     tasks = []
     for name, entry in ZOO.items():
-        tasks.append(Task(name, "AtoB", f"{entry.domain_a} → {entry.domain_b}"))
-        tasks.append(Task(name, "BtoA", f"{entry.domain_b} → {entry.domain_a}"))
-    return sorted(tasks, key=lambda t: (t.source != "summer2winter", t.source, t.direction))
+        tasks.append(Task(name, "AtoB", f"{entry.domain_a} → {entry.domain_b}", entry.group, entry.one_way))
+        if not entry.one_way:
+            tasks.append(Task(name, "BtoA", f"{entry.domain_b} → {entry.domain_a}", entry.group))
+    order = list(ZOO)
+    return sorted(tasks, key=lambda t: (GROUPS.index(t.group), order.index(t.source), t.direction))
 
 
-def model_tasks(source: str, name: str, domain_a: str, domain_b: str) -> list[Task]:
-    return [Task(source, "AtoB", f"{name}: {domain_a} → {domain_b}"),
-            Task(source, "BtoA", f"{name}: {domain_b} → {domain_a}")]
+def model_tasks(source: str, name: str, domain_a: str, domain_b: str, one_way: bool = False,
+                group: str = YOUR_GROUP) -> list[Task]:
+    tasks = [Task(source, "AtoB", f"{name}: {domain_a} → {domain_b}", group, one_way)]
+    if not one_way:
+        tasks.append(Task(source, "BtoA", f"{name}: {domain_b} → {domain_a}", group))
+    return tasks
 
 
 def local_tasks(store: ModelStore | None = None, visible: Callable[[StoredModel], bool] | None = None) -> list[Task]:
-    """Both directions of every model in the local store that is not a zoo model (and is `visible`)."""
+    """The directions of every model in the local store that is not a zoo model (and is `visible`)."""
     tasks = []
     for model in (store or ModelStore()).models():
         if visible is None or visible(model):
-            tasks += model_tasks(model.name, model.name, model.config.domain_a, model.config.domain_b)
+            c = model.config
+            tasks += model_tasks(model.name, model.name, c.domain_a, c.domain_b, c.one_way)
     return tasks
 
 
 def all_tasks(extra: list[Task] = (), store: ModelStore | None = None,
               visible: Callable[[StoredModel], bool] | None = None) -> list[Task]:
-    """Zoo, then local models, then `extra` (e.g. Hub models loaded in this session); labels unique."""
+    """Built-in, zoo, then local models, then `extra` (e.g. Hub models loaded in this session); labels
+    unique."""
     seen, tasks = set(), []
-    for task in [*zoo_tasks(), *local_tasks(store, visible), *extra]:
+    for task in [*packaged_tasks(), *zoo_tasks(), *local_tasks(store, visible), *extra]:
         if task.label not in seen:
             seen.add(task.label)
             tasks.append(task)

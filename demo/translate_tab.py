@@ -3,9 +3,13 @@
 `TranslateHandlers` holds the event handlers (plain methods, testable without a server);
 `build_translate_tab` lays out the components and wires them. Events:
 - `translate` (public API): (image, task) → image. The task is a label from the list, e.g.
-  "horse → zebra", or "SOURCE:AtoB" for any model source.
-- `load_model` (public API): a Hub repo id (or a zoo or stored model's name) → adds its two directions.
-- a follow-up (UI only) that shows timing, model info and, on request, the cycle F(G(x)).
+  "horse → zebra", or "SOURCE:AtoB" for any model source. Errors reach an API client as errors;
+  the page's own Translate button shows them in a box beside the output that stays until the next
+  action, line breaks kept.
+- `load_model` (public API): a Hub repo id (or a zoo or stored model's name) → adds its directions.
+- UI only: a follow-up that shows timing, model info and, on request, the cycle F(G(x)); choosing a
+  group filters the task list; choosing a task shows its model card, whether it is ready (or how
+  much it downloads, or why it is unavailable offline) and example pictures of its input domain.
 """
 
 from __future__ import annotations
@@ -19,17 +23,20 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from cyclegan_core import ModelStore, load_image
+from cyclegan_core import ZOO, CycleGANError, ModelStore, load_image
+from cyclegan_core.availability import Availability, Reachability, packaged_availability, zoo_availability
+from cyclegan_core.packaged import PACKAGED
 from cyclegan_core.public_sources import resolve
 from cyclegan_core.runtime import resolve_precision
 
-from .errors import user_errors
+from .errors import error_box, user_errors, visitor_message
+from .example_pictures import ExamplePictures
 from .model_cache import ModelCache
-from .tasks import Task, all_tasks, model_tasks, parse_task
+from .tasks import HUB_GROUP, TASK_GROUPS, Task, all_tasks, model_tasks, parse_task
 from .visitors import may_use
 
-EXAMPLES = Path(__file__).parent / "examples"
-DEFAULT_TASK = "summer → winter"
+ALL_GROUPS = "All tasks"
+DEFAULT_TASK = "modern photo → vintage photo"  # built in: works offline, on the first click
 # Translation is streamed in bounded memory, so phone photos go through at full size; larger ones
 # are downscaled to this, with a note, to keep a shared Space responsive. The CLI and Python API
 # take any size up to their own cap.
@@ -72,22 +79,114 @@ def fit_to_limit(image: Image.Image, limit: int) -> tuple[Image.Image, str]:
     return image.resize(size, Image.Resampling.LANCZOS), note
 
 
-def task_choices(extra: list[dict] | None, token: str | None = None) -> list[str]:
-    return [t.label for t in _tasks(extra, token)]
+def task_choices(extra: list[dict] | None, token: str | None = None, two_way_only: bool = False) -> list[str]:
+    """The labels of this visitor's tasks (`two_way_only`: leave out one-way models, for views of the cycle)."""
+    return [t.label for t in _tasks(extra, token) if not (two_way_only and t.one_way)]
+
+
+def task_input_domain(task: Task, domains: tuple[str, str] | None) -> str:
+    """The domain a task's input pictures come from (A for A → B)."""
+    if domains is None:
+        return ""
+    return domains[0] if task.direction == "AtoB" else domains[1]
 
 
 class TranslateHandlers:
     """The tab's event handlers over one model cache. Core errors propagate as `CycleGANError`
     (the wiring turns them into messages); `gr.Error` is raised for problems with the page's input."""
 
-    def __init__(self, cache: ModelCache, store: ModelStore | None = None):
+    def __init__(self, cache: ModelCache, store: ModelStore | None = None, examples: ExamplePictures | None = None,
+                 reach: Reachability | None = None):
         self.cache = cache
         self.store = store or ModelStore()
+        self.examples = examples or ExamplePictures()
+        self.reach = reach or Reachability()
 
     def usable(self, source: str, token: str | None) -> str:
         """`source` if this visitor may use it (else the one refusal, `public_sources.resolve`)."""
         resolve(source, self.store, visible=lambda model: may_use(model, token))
         return source
+
+    # --- the task list: groups, availability, cards, examples ---
+
+    def availability(self, task: Task) -> Availability | None:
+        """Built-in and zoo tasks: ready, downloadable or unavailable; None for the visitor's own and Hub
+        models (they are here, or were loaded on request)."""
+        if task.source in PACKAGED:
+            return packaged_availability(task.source)
+        if task.source in ZOO:
+            return zoo_availability(task.source, self.reach.why_not())
+        return None
+
+    def options(self, extra: list[dict] | None, token: str | None = None,
+                group: str = ALL_GROUPS) -> list[tuple[str, str]]:
+        """(shown text, task label) for the dropdown: the group's tasks, each with what it needs now."""
+        options = []
+        for task in _tasks(extra, token):
+            if group not in (ALL_GROUPS, "", None) and task.group != group:
+                continue
+            state = self.availability(task)
+            note = "" if state is None or state.ready else f" · {state.note}"
+            options.append((f"{task.label}{note}", task.label))
+        return options
+
+    def groups(self, extra: list[dict] | None, token: str | None = None) -> list[str]:
+        present = {t.group for t in _tasks(extra, token)}
+        return [ALL_GROUPS, *(g for g in TASK_GROUPS if g in present)]
+
+    def choose_group(self, group: str, current: str, extra: list[dict] | None, token: str | None = None):
+        """A group chosen: the task list shows its tasks (the current task stays if it is one of them)."""
+        options = self.options(extra, token, group)
+        values = [value for _, value in options]
+        return gr.update(choices=options, value=current if current in values else (values[0] if values else None))
+
+    def card(self, task: Task) -> tuple[str, tuple[str, str] | None, bool]:
+        """(model card Markdown, its domains or None if unknown without loading it, one-way?)."""
+        if task.source in PACKAGED:
+            p = PACKAGED[task.source]
+            return p.card(), (p.domain_a, p.domain_b), True
+        if task.source in ZOO:
+            e = ZOO[task.source]
+            return e.card(), (e.domain_a, e.domain_b), e.one_way
+        for model in self.store.models():
+            if model.name == task.source:
+                c = model.config
+                kind = "one-way" if c.one_way else "two-way"
+                text = (f"**{model.name}** · {c.domain_a} {'→' if c.one_way else '↔'} {c.domain_b} · {kind} · "
+                        f"{c.ngf} filters, {c.n_blocks} blocks, trained at {c.image_size}²\n\n"
+                        + "\n\n".join(x for x in (c.provenance, c.license and f"**Licence.** {c.license}") if x))
+                return text, (c.domain_a, c.domain_b), c.one_way
+        return f"**{task.source}** · a model from the Hugging Face Hub: its card is on its Hub page.", None, task.one_way
+
+    def choose(self, task_text: str, extra: list[dict] | None, token: str | None = None):
+        """A task chosen: its card and availability, example pictures of its input domain, whether the
+        cycle can be shown; any old error is cleared."""
+        try:
+            task = parse_task(task_text, _tasks(extra, token))
+        except CycleGANError:
+            return "", gr.update(value=[], visible=False), gr.update(), gr.update(value="", visible=False)
+        text, domains, one_way = self.card(task)
+        state = self.availability(task)
+        if state is not None:
+            status = "✅ Ready" if state.ready else ("⬇️ " + state.note[0].upper() + state.note[1:] if state.usable
+                                                    else "⛔ " + state.note[0].upper() + state.note[1:])
+            text = f"{status}.\n\n{text}"
+        pictures = self.examples.for_domain(task_input_domain(task, domains))
+        gallery = gr.update(value=[(str(p.path), p.caption) for p in pictures], visible=bool(pictures),
+                            label=f"Examples of {task_input_domain(task, domains)} (click one)")
+        cycle = (gr.update(value=False, interactive=False,
+                           label="Show the cycle: not for a one-way model (it has no reverse generator)")
+                 if one_way else gr.update(interactive=True, label=CYCLE_LABEL))
+        return text, gallery, cycle, gr.update(value="", visible=False)
+
+    @staticmethod
+    def pick_example(gallery: list | None, evt: gr.SelectData):
+        """An example clicked: it becomes the input image."""
+        item = (gallery or [])[evt.index] if evt.index is not None and evt.index < len(gallery or []) else None
+        path = item[0] if isinstance(item, (list, tuple)) else item
+        return gr.update(value=path) if path else gr.skip()
+
+    # --- translating ---
 
     def translate(self, payload, task_text: str, extra_tasks: list[dict] | None,
                   token: str | None = None) -> tuple[Image.Image, dict]:
@@ -102,9 +201,19 @@ class TranslateHandlers:
         return result, {
             "source": chosen.source, "direction": chosen.direction, "what": model.describe(chosen.direction),
             "size": picture.size, "seconds": seconds, "note": note, "device": str(model.device),
-            "precision": resolve_precision("auto", model.device),
+            "precision": resolve_precision("auto", model.device), "one_way": model.one_way,
             "provenance": model.config.provenance, "license": model.config.license,
         }
+
+    def translate_on_page(self, payload, task_text: str, extra_tasks: list[dict] | None, token: str | None = None):
+        """The page's Translate button: like `translate`, but a failure is shown in the error box beside
+        the output (where it stays until the next action) instead of a pop-up that fades."""
+        try:
+            image, facts = self.translate(payload, task_text, extra_tasks, token)
+        except Exception as e:  # every failure becomes words in the box; the app keeps serving
+            return (None, {}, gr.update(value=error_box(visitor_message(e, "translate"), "Could not translate"),
+                                        visible=True), gr.update(visible=False, value=None), "")
+        return image, facts, gr.update(value="", visible=False), gr.skip(), gr.skip()
 
     def describe(self, translated: Image.Image | None, facts: dict, cycle: bool):
         """Timing, model facts and, if `cycle`, the reconstruction F(G(x)) beside the result."""
@@ -113,7 +222,7 @@ class TranslateHandlers:
         lines = [f"**{facts['what']}** · {facts['size'][0]}×{facts['size'][1]} px · "
                  f"{facts['seconds']:.2f} s ({facts['precision']} on {facts['device']})"]
         reconstruction = gr.update(visible=False, value=None)  # an update: the image is encoded once, as PNG
-        if cycle and translated is not None:
+        if cycle and translated is not None and not facts.get("one_way"):
             model = self.cache.get(facts["source"])
             back = "BtoA" if facts["direction"] == "AtoB" else "AtoB"
             start = time.perf_counter()
@@ -121,6 +230,8 @@ class TranslateHandlers:
                                        label=f"Back again ({model.describe(back)}): should look like your image")
             lines.append(f"Cycle: {model.describe(back)} in {time.perf_counter() - start:.2f} s. The cycle-"
                          f"consistency loss (Eq. 2 of the paper) trains exactly this round trip to return the input.")
+        elif facts.get("one_way"):
+            lines.append("One-way model: it was released without a reverse generator, so there is no cycle to show.")
         if facts["note"]:
             lines.append(facts["note"])
         about = [f"Source: `{facts['source']}`"] + [facts[k] for k in ("provenance", "license") if facts[k]]
@@ -128,21 +239,28 @@ class TranslateHandlers:
         return reconstruction, "\n\n".join(lines)
 
     def load_model(self, text: str, extra_tasks: list[dict] | None, token: str | None = None):
-        """A Hub repo id → its two directions added to the task list (and chosen)."""
+        """A Hub repo id → its directions added to the task list (and chosen)."""
         text = (text or "").strip()
         if not text:
             raise gr.Error("Type a Hub repo id such as owner/repo first.", print_exception=False)
         model = self.cache.get(self.usable(text, token))  # server paths are refused before any look-up
-        new = model_tasks(text, text, model.config.domain_a, model.config.domain_b)
+        c = model.config
+        new = model_tasks(text, text, c.domain_a, c.domain_b, c.one_way, group=HUB_GROUP)
         extra_tasks = [*(extra_tasks or []), *(asdict(t) for t in new if asdict(t) not in (extra_tasks or []))]
-        gr.Info(f"Loaded {text}: {model.config.domain_a} ↔ {model.config.domain_b}")
-        return gr.update(choices=task_choices(extra_tasks, token), value=new[0].label), extra_tasks
+        gr.Info(f"Loaded {text}: {c.domain_a} {'→' if c.one_way else '↔'} {c.domain_b}")
+        return (gr.update(choices=self.options(extra_tasks, token), value=new[0].label), extra_tasks,
+                gr.update(choices=self.groups(extra_tasks, token), value=ALL_GROUPS))
 
-    @staticmethod
-    def refresh(current: str, extra_tasks: list[dict] | None, token: str | None = None):
-        """On page load: this visitor's task list (models may have been trained since)."""
-        labels = task_choices(extra_tasks, token)
-        return gr.update(choices=labels, value=current if current in labels else DEFAULT_TASK)
+    def refresh(self, current: str, extra_tasks: list[dict] | None, token: str | None = None):
+        """On page load: this visitor's groups and task list, with what each task needs right now
+        (models may have been trained or fetched since)."""
+        options = self.options(extra_tasks, token)
+        values = [value for _, value in options]
+        return (gr.update(choices=options, value=current if current in values else DEFAULT_TASK),
+                gr.update(choices=self.groups(extra_tasks, token), value=ALL_GROUPS))
+
+
+CYCLE_LABEL = "Show the cycle: translate back as well, F(G(x))"
 
 
 def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded) -> tuple[gr.Dropdown, gr.State]:
@@ -152,39 +270,60 @@ def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded) -> tuple[g
     handlers = TranslateHandlers(cache)
     extra = gr.State([])  # Hub models loaded in this browser session (dicts of Task)
     details = gr.State({})
+    first_card = handlers.choose(DEFAULT_TASK, [])
 
     with gr.Row(equal_height=False):
-        with gr.Column():
+        with gr.Column(min_width=300):
             image_in = gr.Image(label="Your image", type="filepath", image_mode=None,
                                 sources=["upload", "clipboard", "webcam"], elem_id="input-image")
-            task = gr.Dropdown(choices=task_choices([]), value=DEFAULT_TASK, label="Task",
-                               elem_id="task", allow_custom_value=True)
-            show_cycle = gr.Checkbox(label="Show the cycle: translate back as well, F(G(x))", value=False,
-                                     elem_id="show-cycle")
+            with gr.Row(equal_height=False):
+                group = gr.Dropdown(choices=handlers.groups([]), value=ALL_GROUPS, label="Kind of task",
+                                    elem_id="task-group", min_width=160, scale=1)
+                # Plain labels at start-up (nothing is probed then); the page load adds what each needs.
+                task = gr.Dropdown(choices=task_choices([]), value=DEFAULT_TASK, label="Task",
+                                   elem_id="task", allow_custom_value=True, min_width=220, scale=2)
+            show_cycle = gr.Checkbox(label=CYCLE_LABEL, value=False, elem_id="show-cycle",
+                                     interactive=first_card[2].get("interactive", True))
             run = gr.Button("Translate", variant="primary", elem_id="translate-button")
+            examples = gr.Gallery(value=first_card[1].get("value"), label=first_card[1].get("label"),
+                                  visible=first_card[1].get("visible", False), columns=4, height="auto",
+                                  object_fit="contain", allow_preview=False, show_label=True,
+                                  elem_id="task-examples")
+            with gr.Accordion("About this task", open=False, elem_id="task-card-box"):
+                card = gr.Markdown(first_card[0], elem_id="task-card")
             with gr.Accordion("Use a model from the Hugging Face Hub", open=False):
                 hub_repo = gr.Textbox(label="Hub repo id",
                                       placeholder="owner/repo[/subfolder][@revision]", elem_id="hub-repo")
                 hub_load = gr.Button("Load model", elem_id="hub-load")
-        with gr.Column():
+        with gr.Column(min_width=300):
+            error = gr.Markdown(visible=False, elem_id="translate-error", elem_classes=["error-box"])
             image_out = gr.Image(label="Translated (PNG, full resolution)", type="pil", format="png",
                                  interactive=False, buttons=["download", "fullscreen"], elem_id="output-image")
             cycle_out = gr.Image(label="Back again: the reconstruction", type="pil", format="png",
                                  interactive=False, visible=False, elem_id="cycle-image")
             info = gr.Markdown(elem_id="translate-info")
 
-    examples = [[str(EXAMPLES / "rocket.jpg"), "summer → winter"], [str(EXAMPLES / "chelsea.jpg"), "horse → zebra"]]
-    gr.Examples([e for e in examples if Path(e[0]).is_file()], inputs=[image_in, task], cache_examples=False,
-                label="Examples (click one, then Translate)")
-
-    event = run.click(user_errors(handlers.translate), inputs=[image_in, task, extra, visitor],
+    # The page's button shows failures in the box; API clients call `translate` (errors as errors).
+    shown = run.click(handlers.translate_on_page, inputs=[image_in, task, extra, visitor],
+                      outputs=[image_out, details, error, cycle_out, info], preprocess=False,
+                      api_visibility="private", concurrency_limit=1, concurrency_id="translate")
+    shown.then(user_errors(handlers.describe), inputs=[image_out, details, show_cycle], outputs=[cycle_out, info],
+               api_visibility="private", concurrency_limit=1, concurrency_id="translate")
+    api = gr.Button(visible=False, elem_id="translate-api")
+    event = api.click(user_errors(handlers.translate), inputs=[image_in, task, extra, visitor],
                       outputs=[image_out, details],
                       api_name="translate", preprocess=False, concurrency_limit=1, concurrency_id="translate")
     event.success(user_errors(handlers.describe), inputs=[image_out, details, show_cycle], outputs=[cycle_out, info],
                   api_visibility="private", concurrency_limit=1, concurrency_id="translate")
-    event.failure(lambda: (gr.Image(visible=False, value=None), ""), outputs=[cycle_out, info],
-                  api_visibility="private", queue=False)
+
+    task.change(handlers.choose, inputs=[task, extra, visitor], outputs=[card, examples, show_cycle, error],
+                api_visibility="private", queue=False)
+    group.input(handlers.choose_group, inputs=[group, task, extra, visitor], outputs=[task],
+                api_visibility="private", queue=False)
+    examples.select(handlers.pick_example, inputs=[examples], outputs=[image_in], api_visibility="private",
+                    queue=False)
+    image_in.input(lambda: gr.update(value="", visible=False), outputs=[error], api_visibility="private", queue=False)
     gr.on([hub_load.click, hub_repo.submit], user_errors(handlers.load_model), inputs=[hub_repo, extra, visitor],
-          outputs=[task, extra], api_name="load_model", concurrency_limit=1, concurrency_id="load")
-    loaded.then(handlers.refresh, inputs=[task, extra, visitor], outputs=[task], api_visibility="private")
+          outputs=[task, extra, group], api_name="load_model", concurrency_limit=1, concurrency_id="load")
+    loaded.then(handlers.refresh, inputs=[task, extra, visitor], outputs=[task, group], api_visibility="private")
     return task, extra

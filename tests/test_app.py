@@ -76,7 +76,7 @@ def test_a_hub_model_over_the_size_cap_is_refused_before_its_download(client, ti
             client.predict("someone/big", api_name="/load_model")
         assert not [p for p in hub.gets() if p.endswith("model.safetensors")], hub.requests
         monkeypatch.setenv("CYCLEGAN_HUB_MAX_BYTES", str(len(files["model.safetensors"])))
-        assert client.predict("someone/big", api_name="/load_model")["value"] == "someone/big: apple → orange"
+        assert client.predict("someone/big", api_name="/load_model")[0]["value"] == "someone/big: apple → orange"
 
 
 def test_hub_owners_can_be_limited(client, monkeypatch):
@@ -136,7 +136,7 @@ def test_load_model_from_the_hub_adds_its_tasks(client, tiny_model, tiny_model_d
     files = {name: (tiny_model_dir / name).read_bytes() for name in ("config.json", "model.safetensors")}
     with FakeHub({"someone/fruit": files}) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
-        update = client.predict("someone/fruit", api_name="/load_model")
+        update = client.predict("someone/fruit", api_name="/load_model")[0]  # (task list, groups)
         assert update["value"] == "someone/fruit: apple → orange"
         assert ["someone/fruit: orange → apple"] * 2 in update["choices"]
         path = tmp_path / "p.png"

@@ -37,7 +37,7 @@ def test_python_app_py_serves_the_four_zoo_directions(zoo_upstream, offline_sand
                 assert process.poll() is None, (tmp_path / "app.log").read_text()
                 assert time.monotonic() < deadline, "app.py did not start serving within 90 s"
                 time.sleep(0.5)
-        assert zoo_upstream.requests == [], "no model may be loaded at start-up"
+        assert zoo_upstream.requests == [], "no model may be loaded (nor a source probed) at start-up"
 
         path = tmp_path / "photo.png"
         photo.save(path)

@@ -14,7 +14,7 @@ from demo.translate_tab import TranslateHandlers, fit_to_limit, image_source
 def handlers(tiny_model):
     loaded = []
     cache = ModelCache(loader=lambda source: loaded.append(source) or tiny_model)
-    handlers = TranslateHandlers(cache)
+    handlers = TranslateHandlers(cache, reach=FixedReach(None))
     handlers.loaded = loaded
     return handlers
 
@@ -61,11 +61,12 @@ def test_describe_shows_timing_and_on_request_the_cycle(handlers, tiny_model, ph
 def test_load_model_adds_both_directions_once(handlers):
     with pytest.raises(gr.Error, match="Type a Hub repo id"):
         handlers.load_model("  ", [])
-    dropdown, extra = handlers.load_model("someone/fruit", [])  # the cache's loader stands in for the Hub
+    dropdown, extra, group = handlers.load_model("someone/fruit", [])  # the cache's loader stands in for the Hub
     assert handlers.loaded == ["someone/fruit"]
     assert dropdown["value"] == "someone/fruit: apple → orange"
     assert [t["label"] for t in extra] == ["someone/fruit: apple → orange", "someone/fruit: orange → apple"]
-    _, again = handlers.load_model("someone/fruit", extra)
+    assert "From the Hub" in group["choices"] and ("someone/fruit: apple → orange",) * 2 in dropdown["choices"]
+    _, again, _ = handlers.load_model("someone/fruit", extra)
     assert again == extra
 
 
@@ -110,3 +111,78 @@ def test_a_visitors_runs_are_listed_and_usable_only_by_them(tiny_model, offline_
         handlers.load_model("alices", [], "bob")
     monkeypatch.setenv("CYCLEGAN_SHARED_RUNS", "1")
     assert handlers.translate(photo, "alices:AtoB", [], "bob")[0].size == (301, 157)
+
+
+class FixedReach:
+    """Stands in for `availability.Reachability`: the zoo's sources answer, or not."""
+
+    def __init__(self, reason):
+        self.reason = reason
+
+    def why_not(self):
+        return self.reason
+
+
+def test_offline_the_zoo_is_marked_unavailable_and_the_builtin_default_is_ready(tiny_model, offline_sandbox):
+    from cyclegan_core import save_model
+    from demo.translate_tab import DEFAULT_TASK
+    save_model(tiny_model, offline_sandbox / "weights" / "horse2zebra")  # fetched earlier: ready offline
+    handlers = TranslateHandlers(ModelCache(loader=lambda source: tiny_model), reach=FixedReach("no network"))
+    shown = dict((value, text) for text, value in handlers.options([]))
+    assert shown[DEFAULT_TASK] == DEFAULT_TASK  # built in: nothing to add
+    assert shown["horse → zebra"] == "horse → zebra"  # here already
+    assert shown["summer → winter"] == "summer → winter · unavailable offline: its weights are not on this server"
+    assert len(shown) == 1 + 18
+    online = TranslateHandlers(ModelCache(loader=lambda source: tiny_model), reach=FixedReach(None))
+    assert dict((v, t) for t, v in online.options([]))["apple → orange"] == "apple → orange · downloads ≈90 MB on first use"
+    assert dict((v, t) for t, v in online.options([]))["photo → Monet painting"].endswith("≈45 MB on first use")
+    paintings = [v for _, v in handlers.options([], group="Paintings")]
+    assert paintings == ["Monet painting → photo", "photo → Monet painting", "photo → Cézanne painting",
+                         "photo → ukiyo-e print", "photo → Van Gogh painting"]
+    assert handlers.groups([])[:3] == ["All tasks", "Built in (works offline)", "Seasons"]
+    assert handlers.choose_group("Fruit", "horse → zebra", [])["value"] == "apple → orange"
+
+
+def test_choosing_a_task_shows_its_card_examples_of_its_input_and_no_cycle_for_one_way(tiny_model, offline_sandbox):
+    from demo.example_pictures import ExamplePictures
+    handlers = TranslateHandlers(ModelCache(loader=lambda source: tiny_model), reach=FixedReach("no network"))
+    card, gallery, cycle, error = handlers.choose("zebra → horse", [])
+    assert "⛔ Unavailable offline" in card and "ImageNet" in card and "Known limits" in card
+    assert gallery["visible"] and gallery["label"] == "Examples of zebra (click one)"
+    zebras = {str(p.path) for p in ExamplePictures().for_domain("zebra")}
+    assert zebras and {path for path, _ in gallery["value"]} == zebras
+    assert cycle["interactive"] is True and error == {"__type__": "update", "value": "", "visible": False}
+    card, gallery, cycle, _ = handlers.choose("photo → Van Gogh painting", [])
+    assert "one-way" in card and cycle["interactive"] is False and cycle["value"] is False
+    card, _, _, _ = handlers.choose("modern photo → vintage photo", [])
+    assert card.startswith("✅ Ready") and "vintagify" in card
+
+
+def test_the_page_shows_a_failure_in_a_box_that_keeps_its_line_breaks(tiny_model, offline_sandbox, photo, tmp_path):
+    from cyclegan_core import ModelNotFoundError
+
+    def unavailable(source):
+        raise ModelNotFoundError("secret /srv/path", public="zoo model 'summer2winter' is not available here.\n"
+                                                              "Choose a task marked ready.")
+    handlers = TranslateHandlers(ModelCache(loader=unavailable), reach=FixedReach("no network"))
+    photo.save(tmp_path / "p.png")
+    image, facts, error, cycle, info = handlers.translate_on_page(str(tmp_path / "p.png"), "summer → winter", [])
+    assert image is None and facts == {} and error["visible"] and cycle["visible"] is False and info == ""
+    assert "is not available here.  \nChoose a task marked ready." in error["value"]  # a Markdown line break
+    assert "/srv/path" not in error["value"]
+    ok = TranslateHandlers(ModelCache(loader=lambda source: tiny_model), reach=FixedReach(None))
+    image, facts, error, _, _ = ok.translate_on_page(str(tmp_path / "p.png"), "someone/x:AtoB", [])
+    assert image.size == photo.size and facts["what"] == "apple → orange" and error["visible"] is False
+
+
+def test_a_one_way_model_describes_itself_without_a_cycle(tiny_model, photo, tmp_path):
+    from cyclegan_core import CycleGAN
+    one_way = CycleGAN(tiny_model.config.replace(one_way=True))
+    handlers = TranslateHandlers(ModelCache(loader=lambda source: one_way), reach=FixedReach(None))
+    photo.save(tmp_path / "p.png")
+    photo = str(tmp_path / "p.png")
+    image, facts = handlers.translate(photo, "someone/style:AtoB", [])
+    reconstruction, text = handlers.describe(image, facts, True)
+    assert reconstruction["visible"] is False and "no cycle to show" in text
+    with pytest.raises(CycleGANError, match="one-way"):
+        handlers.translate(photo, "someone/style:BtoA", [])
