@@ -25,10 +25,13 @@ Modules, one concern each (read them in this order to follow the paper, then the
     train.py           the training loop, a generator of events
     runs.py            run folders: record, log, previews, save/restore, resume checks
     store.py           the local model store (weights/): list models and runs, new run, delete
-    zoo.py             the official models offered by name
+    zoo.py             the official models offered by name (18 generators), with their model cards
+    packaged.py        models shipped inside installed packages (vintagify's modern → vintage), offline
+    availability.py    whether a zoo model can be used now: here already, downloadable, or not offline
     sources.py         load(source): a folder, a zoo name (local, Hub, upstream) or a Hub repo
     public_sources.py  what a visitor of a public app may name as a source: never a server path
     hub.py             model folders from the Hugging Face Hub
+    publish.py         publishing to the Hub: model card, the exact upload folder, push a model or the zoo
     convert.py         the reference implementation's .pth generators → a model folder
     download.py        HTTP: a short reachability probe and a verified download
     atomic.py          atomic file writes
@@ -44,11 +47,11 @@ Teaching (the app's Learn tab; each computation testable without a UI):
     live.py            a tiny CycleGAN trained live, one generator and one discriminator update at a time
     builtin.py         built-in models: tiny CycleGANs trained once on the synthetic tasks, kept in the store
     doctor.py          "is it working?": plain-language checks on a run's losses and previews
-    cli.py             `python -m cyclegan_core {convert,translate,train,fetch}` (__main__.py runs it)
+    cli.py             `python -m cyclegan_core {convert,translate,train,fetch,push,push-zoo}` (__main__.py runs it)
 """
 
-from .errors import (CycleGANError, DataError, ImageError, ModelFormatError, ModelNotFoundError, RunError,
-                     SourceRefused)
+from .errors import (CycleGANError, DataError, ImageError, ModelFormatError, ModelNotFoundError, OneWayModelError,
+                     RunError, SourceRefused)
 from .images import load_image
 from .model import DIRECTIONS, CycleGAN, CycleResult
 from .model_config import ModelConfig
@@ -64,7 +67,7 @@ from .zoo import ZOO
 
 __all__ = [
     "CycleGAN", "CycleGANError", "CycleGANTrainer", "CycleResult", "DIRECTIONS", "DataError", "ImageError",
-    "ModelConfig", "ModelFormatError", "ModelNotFoundError", "ModelStore", "RunError", "RunFolder", "SourceRefused",
+    "ModelConfig", "ModelFormatError", "ModelNotFoundError", "ModelStore", "OneWayModelError", "RunError", "RunFolder", "SourceRefused",
     "TrainConfig",
     "ZOO", "convert_official", "is_model_folder", "load", "load_image", "load_model", "save_model", "train",
     "weights_dir",

@@ -1,4 +1,4 @@
-"""Command line: `python -m cyclegan_core {convert,translate,train,fetch} …` (each has --help)."""
+"""Command line: `python -m cyclegan_core {convert,translate,train,fetch,push,push-zoo} …` (each has --help)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .errors import CycleGANError, ImageError
 from .images import IMAGE_SUFFIXES
 from .losses import GAN_MODES
 from .model import DIRECTIONS
+from .publish import PushResult, load_id, model_folder_for, push_model, push_zoo
 from .runs import RunFolder
 from .runtime import PRECISIONS, configure_threads
 from .sources import load
@@ -46,12 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cyclegan_core", description="CycleGAN Studio core tools.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    p = commands.add_parser("convert", help="convert the reference implementation's two .pth generators "
+    p = commands.add_parser("convert", help="convert the reference implementation's .pth generators "
                                             "into a model folder",
-                            description="Convert two official generator files (A→B and B→A) into a model folder "
+                            description="Convert official generator files (A→B and B→A, or A→B alone for a "
+                                        "one-way model such as style_monet.pth) into a model folder "
                                         "(config.json + model.safetensors).")
     p.add_argument("a_to_b", type=Path, help="generator A→B, e.g. horse2zebra.pth")
-    p.add_argument("b_to_a", type=Path, help="generator B→A, e.g. zebra2horse.pth")
+    p.add_argument("b_to_a", type=Path, nargs="?", default=None,
+                   help="generator B→A, e.g. zebra2horse.pth; leave out for a one-way model (no reverse, no cycle)")
     p.add_argument("--out", type=Path, required=True, help="model folder to write")
     p.add_argument("--domains", nargs=2, metavar=("A", "B"), default=("A", "B"), help="domain names, e.g. horse zebra")
     p.add_argument("--image-size", type=int, default=256, help="training crop size to record (default 256)")
@@ -116,7 +119,32 @@ def build_parser() -> argparse.ArgumentParser:
                                         f"{ModelStore().root}.")
     p.add_argument("names", nargs="+", choices=sorted(ZOO), metavar="NAME", help=f"one of {', '.join(ZOO)}")
     p.set_defaults(run=run_fetch)
+
+    p = commands.add_parser("push", help="publish a model or training run to a Hugging Face Hub repo",
+                            description="Upload a model folder to a Hub model repo (created if needed): config.json, "
+                                        "model.safetensors, a model card (README.md) and, for a training run, its "
+                                        "loss curve and previews. Never the training state, uploaded data or the "
+                                        "token. The token is HF_TOKEN, else the login of `hf auth login`.")
+    p.add_argument("model", metavar="MODEL", help="model folder, run folder, zoo name or name of a model in weights/")
+    add_push_options(p)
+    p.set_defaults(run=run_push)
+
+    p = commands.add_parser("push-zoo", help="publish the zoo models to one Hub repo (a subfolder each)",
+                            description="Upload every zoo model (fetched and converted if needed) into one Hub repo, "
+                                        "subfolder <name>/ each, with their cards, in one commit. Then "
+                                        "CYCLEGAN_HUB_REPO=OWNER/NAME serves the whole zoo from it.")
+    add_push_options(p)
+    p.add_argument("--only", nargs="+", choices=list(ZOO), metavar="NAME", help=f"only these: {', '.join(ZOO)}")
+    p.set_defaults(run=run_push_zoo)
     return parser
+
+
+def add_push_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--repo", required=True, metavar="OWNER/NAME", help="the Hub model repo to publish to")
+    p.add_argument("--private", action="store_true", help="create the repo private (an existing repo keeps its "
+                                                          "visibility)")
+    p.add_argument("--revision", metavar="BRANCH", help="publish to this branch (created from main if needed)")
+    p.add_argument("--dry-run", action="store_true", help="prepare the upload folder and list it; upload nothing")
 
 
 def train_config(args) -> TrainConfig:
@@ -196,15 +224,54 @@ def run_convert(args) -> int:
     model = convert_official(args.a_to_b, args.b_to_a, args.out, domains=tuple(args.domains),
                              image_size=args.image_size, provenance=args.provenance, license=args.license)
     c = model.config
-    print(f"wrote {args.out} ({c.domain_a} ↔ {c.domain_b}; ngf={c.ngf}, n_blocks={c.n_blocks}, norm={c.norm})")
+    arrow = "→ (one-way)" if c.one_way else "↔"
+    print(f"wrote {args.out} ({c.domain_a} {arrow} {c.domain_b}; ngf={c.ngf}, n_blocks={c.n_blocks}, norm={c.norm})")
     return 0
 
 
 def run_fetch(args) -> int:
     for name in args.names:
         model = load(name, device="cpu")
-        print(f"{name}: ready ({model.config.domain_a} ↔ {model.config.domain_b})")
+        arrow = "→ (one-way)" if model.config.one_way else "↔"
+        print(f"{name}: ready ({model.config.domain_a} {arrow} {model.config.domain_b})")
     return 0
+
+
+def run_push(args) -> int:
+    result = push_model(model_folder_for(args.model), args.repo, private=args.private, revision=args.revision,
+                        dry_run=args.dry_run)
+    if args.dry_run:
+        print_dry_run([result])
+        return 0
+    print(f"published {args.model} to {result.url}\ncommit: {result.commit_url}")
+    source = load_id(args.repo, revision=args.revision)
+    print(f"load it with:\n  cyclegan_core.load(\"{source}\")\n"
+          f"  python -m cyclegan_core translate --model {source} --direction AtoB IMAGE --out OUT")
+    return 0
+
+
+def run_push_zoo(args) -> int:
+    names = args.only or list(ZOO)
+    results = push_zoo(args.repo, private=args.private, revision=args.revision, names=names,
+                       dry_run=args.dry_run, progress=lambda line: print(line, file=sys.stderr))
+    if args.dry_run:
+        print_dry_run(results)
+        print(f"and README.md (the index of the {len(results)} model(s)) in {results[0].folder.parent}")
+        return 0
+    print(f"published {len(results)} zoo model(s) to {args.repo} in one commit: {results[0].commit_url}")
+    for result in results:
+        print(f"  {result.url}")
+    print(f"serve the whole zoo from it: CYCLEGAN_HUB_REPO={load_id(args.repo, revision=args.revision)} "
+          f"(a zoo name such as {names[0]} then loads from its subfolder)")
+    return 0
+
+
+def print_dry_run(results: list[PushResult]) -> None:
+    print(f"dry run: nothing was uploaded to {results[0].repo_id}; prepared:")
+    for result in results:
+        print(f"{result.folder}")
+        for path in result.files:
+            print(f"  {path}")
 
 
 def run_translate(args) -> int:

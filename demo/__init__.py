@@ -5,7 +5,8 @@
     train_tab.py      the Train tab: TrainHandlers and their wiring
     learn_tab.py      the Learn tab: the cycle, hidden information, the discriminator, lessons, live training
     training.py       what the Train tab needs besides widgets: the one training slot, summaries
-    tasks.py          the Translate tab's task list ("horse → zebra", "SOURCE:AtoB")
+    tasks.py          the Translate tab's task list ("horse → zebra", "SOURCE:AtoB"), grouped; one-way models
+    example_pictures.py  example pictures of each domain with their licences (shipped, or from a Hub dataset)
     visitors.py       who is asking: each visitor's runs are their own
     model_cache.py    a small thread-safe LRU of loaded models
     errors.py         core errors → messages on the page, never a crash

@@ -53,7 +53,15 @@ def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
     return demo
 
 
+# The Translate tab's example strip: one row of thumbnails that wraps on a phone instead of hiding some.
+CSS = """
+#task-examples .grid-container { grid-template-columns: repeat(auto-fill, minmax(84px, 1fr)) !important;
+                                 grid-template-rows: none !important; grid-auto-rows: 96px !important; }
+#task-examples .grid-wrap { overflow-y: visible !important; min-height: 0 !important; height: auto !important; }
+"""
+
+
 def launch_options() -> dict:
     """Options for `demo.launch()`; host and port come from GRADIO_SERVER_NAME/PORT when set."""
-    return {"theme": THEME, "max_file_size": "100mb", "show_error": True,
+    return {"theme": THEME, "css": CSS, "max_file_size": "100mb", "show_error": True,
             "app_kwargs": {"dependencies": [Depends(JobLimit())]}}

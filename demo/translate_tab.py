@@ -159,25 +159,27 @@ class TranslateHandlers:
         return f"**{task.source}** · a model from the Hugging Face Hub: its card is on its Hub page.", None, task.one_way
 
     def choose(self, task_text: str, extra: list[dict] | None, token: str | None = None):
-        """A task chosen: its card and availability, example pictures of its input domain, whether the
-        cycle can be shown; any old error is cleared."""
+        """A task chosen: (whether it is ready, its model card, example pictures of its input domain,
+        whether the cycle can be shown, the error box cleared)."""
         try:
             task = parse_task(task_text, _tasks(extra, token))
         except CycleGANError:
-            return "", gr.update(value=[], visible=False), gr.update(), gr.update(value="", visible=False)
+            return ("", "", gr.update(value=[], visible=False), gr.update(), gr.update(value="", visible=False))
         text, domains, one_way = self.card(task)
         state = self.availability(task)
+        status = ""
         if state is not None:
-            status = "✅ Ready" if state.ready else ("⬇️ " + state.note[0].upper() + state.note[1:] if state.usable
-                                                    else "⛔ " + state.note[0].upper() + state.note[1:])
-            text = f"{status}.\n\n{text}"
+            note = state.note[0].upper() + state.note[1:]
+            status = "✔ Ready" + (f" · {state.note}" if state.note != "ready" else "") if state.ready else \
+                ("↓ " if state.usable else "✖ ") + note
+        status += (" · one-way: no reverse direction, no cycle" if one_way else "")
         pictures = self.examples.for_domain(task_input_domain(task, domains))
         gallery = gr.update(value=[(str(p.path), p.caption) for p in pictures], visible=bool(pictures),
                             label=f"Examples of {task_input_domain(task, domains)} (click one)")
         cycle = (gr.update(value=False, interactive=False,
                            label="Show the cycle: not for a one-way model (it has no reverse generator)")
                  if one_way else gr.update(interactive=True, label=CYCLE_LABEL))
-        return text, gallery, cycle, gr.update(value="", visible=False)
+        return status.strip(" ·"), text, gallery, cycle, gr.update(value="", visible=False)
 
     @staticmethod
     def pick_example(gallery: list | None, evt: gr.SelectData):
@@ -270,7 +272,7 @@ def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded) -> tuple[g
     handlers = TranslateHandlers(cache)
     extra = gr.State([])  # Hub models loaded in this browser session (dicts of Task)
     details = gr.State({})
-    first_card = handlers.choose(DEFAULT_TASK, [])
+    first = handlers.choose(DEFAULT_TASK, [])  # the built-in default: nothing is probed or loaded
 
     with gr.Row(equal_height=False):
         with gr.Column(min_width=300):
@@ -282,16 +284,17 @@ def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded) -> tuple[g
                 # Plain labels at start-up (nothing is probed then); the page load adds what each needs.
                 task = gr.Dropdown(choices=task_choices([]), value=DEFAULT_TASK, label="Task",
                                    elem_id="task", allow_custom_value=True, min_width=220, scale=2)
-            show_cycle = gr.Checkbox(label=CYCLE_LABEL, value=False, elem_id="show-cycle",
-                                     interactive=first_card[2].get("interactive", True))
+            status = gr.Markdown(first[0], elem_id="task-status")
+            show_cycle = gr.Checkbox(label=first[3].get("label", CYCLE_LABEL), value=False, elem_id="show-cycle",
+                                     interactive=first[3].get("interactive", True))
             run = gr.Button("Translate", variant="primary", elem_id="translate-button")
-            examples = gr.Gallery(value=first_card[1].get("value"), label=first_card[1].get("label"),
-                                  visible=first_card[1].get("visible", False), columns=4, height="auto",
-                                  object_fit="contain", allow_preview=False, show_label=True,
+            examples = gr.Gallery(value=first[2].get("value"), label=first[2].get("label"),
+                                  visible=first[2].get("visible", False), columns=4, height="auto", interactive=False,
+                                  object_fit="contain", allow_preview=False, show_label=True, buttons=[],
                                   elem_id="task-examples")
-            with gr.Accordion("About this task", open=False, elem_id="task-card-box"):
-                card = gr.Markdown(first_card[0], elem_id="task-card")
-            with gr.Accordion("Use a model from the Hugging Face Hub", open=False):
+            with gr.Accordion("About this model", open=False, elem_id="task-card-box"):
+                card = gr.Markdown(first[1], elem_id="task-card")
+            with gr.Accordion("Load a model from the Hub", open=False, elem_id="hub-box"):
                 hub_repo = gr.Textbox(label="Hub repo id",
                                       placeholder="owner/repo[/subfolder][@revision]", elem_id="hub-repo")
                 hub_load = gr.Button("Load model", elem_id="hub-load")
@@ -316,7 +319,7 @@ def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded) -> tuple[g
     event.success(user_errors(handlers.describe), inputs=[image_out, details, show_cycle], outputs=[cycle_out, info],
                   api_visibility="private", concurrency_limit=1, concurrency_id="translate")
 
-    task.change(handlers.choose, inputs=[task, extra, visitor], outputs=[card, examples, show_cycle, error],
+    task.change(handlers.choose, inputs=[task, extra, visitor], outputs=[status, card, examples, show_cycle, error],
                 api_visibility="private", queue=False)
     group.input(handlers.choose_group, inputs=[group, task, extra, visitor], outputs=[task],
                 api_visibility="private", queue=False)

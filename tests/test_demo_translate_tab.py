@@ -146,16 +146,18 @@ def test_offline_the_zoo_is_marked_unavailable_and_the_builtin_default_is_ready(
 def test_choosing_a_task_shows_its_card_examples_of_its_input_and_no_cycle_for_one_way(tiny_model, offline_sandbox):
     from demo.example_pictures import ExamplePictures
     handlers = TranslateHandlers(ModelCache(loader=lambda source: tiny_model), reach=FixedReach("no network"))
-    card, gallery, cycle, error = handlers.choose("zebra → horse", [])
-    assert "⛔ Unavailable offline" in card and "ImageNet" in card and "Known limits" in card
+    status, card, gallery, cycle, error = handlers.choose("zebra → horse", [])
+    assert status == "✖ Unavailable offline: its weights are not on this server"
+    assert "ImageNet" in card and "Known limits" in card and "Licence" in card
     assert gallery["visible"] and gallery["label"] == "Examples of zebra (click one)"
     zebras = {str(p.path) for p in ExamplePictures().for_domain("zebra")}
     assert zebras and {path for path, _ in gallery["value"]} == zebras
     assert cycle["interactive"] is True and error == {"__type__": "update", "value": "", "visible": False}
-    card, gallery, cycle, _ = handlers.choose("photo → Van Gogh painting", [])
-    assert "one-way" in card and cycle["interactive"] is False and cycle["value"] is False
-    card, _, _, _ = handlers.choose("modern photo → vintage photo", [])
-    assert card.startswith("✅ Ready") and "vintagify" in card
+    status, card, gallery, cycle, _ = handlers.choose("photo → Van Gogh painting", [])
+    assert "one-way" in status and "one-way" in card and cycle["interactive"] is False and cycle["value"] is False
+    status, card, _, _, _ = handlers.choose("modern photo → vintage photo", [])
+    assert status == "✔ Ready · built in, works offline · one-way: no reverse direction, no cycle"
+    assert "vintagify" in card
 
 
 def test_the_page_shows_a_failure_in_a_box_that_keeps_its_line_breaks(tiny_model, offline_sandbox, photo, tmp_path):
