@@ -133,8 +133,11 @@ class FakeHub(_Server):
         parts = unquote(handler.path.split("?")[0]).lstrip("/").split("/")
         if parts[:2] == ["api", "models"] and len(parts) >= 4:
             return self.repo_info(handler, parts, head)
+        kind = []
+        if parts[0] == "datasets":  # a dataset repo: keyed "datasets/owner/name" in `repos`
+            kind, parts = ["datasets"], parts[1:]
         if len(parts) >= 5 and parts[2] == "resolve":
-            repo_id, revision, path = "/".join(parts[:2]), parts[3], "/".join(parts[4:])
+            repo_id, revision, path = "/".join(kind + parts[:2]), parts[3], "/".join(parts[4:])
             if repo_id not in self.repos:
                 return self.send(handler, 404, b"", {"X-Error-Code": "RepoNotFound"}, head)
             files = self.files(repo_id, revision)
