@@ -291,6 +291,26 @@ def test_push_zoo_publishes_every_model_and_the_zoo_then_loads_from_the_hub(full
         assert not is_model_folder(offline_sandbox / "weights" / name)
     assert "/studio/zoo/resolve/main/horse2zebra/model.safetensors" in hub.gets()
 
+    # A Space with CYCLEGAN_HUB_REPO=studio/zoo: every zoo task is ready and translates.
+    from gradio_client import Client, handle_file
+    from demo import build_demo, launch_options
+    from demo.tasks import zoo_tasks
+    from demo.translate_tab import TranslateHandlers
+    from demo.model_cache import ModelCache
+    shown = dict((value, text) for text, value in TranslateHandlers(ModelCache()).options([]))
+    assert all(shown[t.label] == t.label for t in zoo_tasks()), "every zoo task is ready (in the Hub cache)"
+    photo = offline_sandbox / "photo.png"
+    Image.new("RGB", (40, 24), "olive").save(photo)
+    demo = build_demo()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
+    try:
+        client = Client(url, analytics_enabled=False, verbose=False)
+        for task in zoo_tasks():
+            out = Image.open(client.predict(handle_file(str(photo)), task.label, api_name="/translate"))
+            assert out.size == (40, 24), task.label
+    finally:
+        demo.close()
+
 
 def test_push_zoo_dry_run_of_some_models_uploads_nothing(zoo_upstream, hub):
     results = push_zoo("studio/zoo", names=["horse2zebra", "summer2winter"], dry_run=True)
