@@ -3,7 +3,8 @@
 `TrainHandlers` holds the event handlers (plain methods, testable without a server);
 `build_train_tab` lays out the components and wires them. Events (public API): `train` streams
 a run (status, loss plot, previews, download, "Is it working?") and `stop` ends it after the
-current step; `resume` continues a stored run; `doctor` checks one. Runs live in the model store
+current step; `resume` continues a stored run; `doctor` checks one; `publish_run` uploads one to
+the Hugging Face Hub with a token used for that call only. Runs live in the model store
 (`cyclegan_core.store`) with a copy of their data, so they survive restarts and show up in the
 Translate tab at once.
 """
@@ -11,8 +12,10 @@ Translate tab at once.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import time
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import gradio as gr
 import pandas as pd
@@ -30,19 +33,60 @@ from cyclegan_core.zoo import nearest_zoo_model
 
 from .errors import user_errors
 from .model_cache import ModelCache
-from .training import (TrainingSlot, doctor_text, download_path, eta_text, inspect_domain, loss_rows, max_images,
-                       upload_bytes)
+from .training import (Speedometer, TrainingSlot, doctor_text, download_path, eta_text, inspect_domain, loss_rows,
+                       max_images, upload_bytes)
 from .translate_tab import task_choices
 from .visitors import may_use, new_token, shared_runs, visitor_id
 
 SMALL_PRESET = "small model from scratch (ngf 32, 6 blocks)"
 PREVIEW_EVERY = 10
 PLOT_EVERY_SECONDS = 2.0
+# The loss plot's x axis spans at least this many steps: its ticks (about one per 40 px) then fall on
+# whole steps on any screen up to ~2800 px wide, even on the first step of a run.
+MIN_PLOT_STEPS = 50
+# The losses in two plots of four lines each, so that each legend fits in one line on a phone (and the
+# adversarial losses, around 0.1–1, are not flattened by the λ-weighted cycle losses).
+PLOTS = {"plot": ("G_AB", "G_BA", "D_A", "D_B"), "cycle_plot": ("cycle_A", "cycle_B", "idt_A", "idt_B")}
+assert sorted(sum(PLOTS.values(), ())) == sorted(LOSS_NAMES)
 CAPTIONS = {"real_A": "real {a}", "fake_B": "→ {b} (G)", "rec_A": "→ back to {a} (F)",
             "real_B": "real {b}", "fake_A": "→ {a} (F)", "rec_B": "→ back to {b} (G)"}
-# The outputs every run handler yields, in this order (`visitor`: the session's token, set once).
-OUTPUTS = ("status", "plot", "gallery", "download", "doctor", "task", "run_choice", "visitor")
-SKIP_REST = 3  # gr.skip() for task, run_choice and visitor
+# The outputs every run handler yields, in this order (`visitor`: the session's token, set once;
+# `plot`, `cycle_plot`: the losses (PLOTS); `stop`: the Stop button, shown while the run goes; `error`:
+# the box that shows why a run failed).
+OUTPUTS = ("status", "plot", "gallery", "download", "doctor", "task", "run_choice", "visitor", "stop", "error",
+           "cycle_plot")
+
+
+def outputs(**values: Any) -> tuple:
+    """One yield of a run handler: the named OUTPUTS, gr.skip() for the others."""
+    assert set(values) <= set(OUTPUTS), set(values) - set(OUTPUTS)
+    return tuple(values.get(name, gr.skip()) for name in OUTPUTS)
+
+
+def error_box(message: str = "") -> dict:
+    """The error box's update: `message` shown (its line breaks kept), or the box hidden."""
+    return gr.update(value=message, visible=bool(message))
+
+
+def showing_errors(fn: Callable, shown: Callable[[str], Any], cleared: Any = None) -> Callable:
+    """`fn` (wrapped by `user_errors`: it fails with a gr.Error) as a generator for the page: it first
+    yields `cleared` (an earlier error goes), then what `fn` yields or returns; a failure is yielded
+    as `shown(message)` and not raised: the message stays next to the outputs until the next action,
+    where a raised one would be a toast that goes and an "Error" badge over every output. (API
+    callers get the raising `fn` under the public api_name; see `build_train_tab`.)"""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        if cleared is not None:
+            yield cleared
+        try:
+            if inspect.isgeneratorfunction(fn):
+                yield from fn(*args, **kwargs)
+            else:
+                yield fn(*args, **kwargs)
+        except gr.Error as e:
+            yield shown(str(e.message))
+    return run
 
 
 class TrainHandlers:
@@ -50,9 +94,11 @@ class TrainHandlers:
     takes the visitor's token (`visitors.py`): a visitor sees, resumes, stops, downloads and deletes
     only their own runs (all runs when `CYCLEGAN_SHARED_RUNS=1`)."""
 
-    def __init__(self, cache: ModelCache, slot: TrainingSlot, store: ModelStore | None = None):
+    def __init__(self, cache: ModelCache, slot: TrainingSlot, store: ModelStore | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.cache, self.slot = cache, slot
         self.store = store or ModelStore()
+        self.clock = clock  # times the steps (the time left) and paces the plot's updates
 
     # --- what this visitor may use ---
 
@@ -75,7 +121,8 @@ class TrainHandlers:
     def init_choices(self, token: str | None = None) -> list[tuple[str, str]]:
         """What a run can start from: a small model from scratch, a zoo model or one of the visitor's."""
         choices = [(SMALL_PRESET, "")]
-        choices += [(f"{name} (official, {e.domain_a} ↔ {e.domain_b})", name) for name, e in ZOO.items()]
+        choices += [(f"{name} (official, {e.domain_a} {'→' if e.one_way else '↔'} {e.domain_b})", name)
+                    for name, e in ZOO.items()]
         choices += [(f"{m.name} (your model)", m.name) for m in self.models(token)]
         return choices
 
@@ -90,8 +137,10 @@ class TrainHandlers:
         return gr.update(choices=self.init_choices(token))
 
     def refresh(self, token: str | None = None):
-        """On page load: start-from choices and resumable runs as they are now."""
-        return gr.update(choices=self.init_choices(token)), gr.update(choices=self.resumable_runs(token))
+        """On page load: start-from choices, resumable runs as they are now, and Stop if one of this
+        visitor's runs is training (say, after a reload)."""
+        return (gr.update(choices=self.init_choices(token)), gr.update(choices=self.resumable_runs(token)),
+                gr.update(visible=self.slot.stoppable_by(visitor_id(token), shared=shared_runs())))
 
     # --- uploads ---
 
@@ -145,6 +194,36 @@ class TrainHandlers:
     def stop(self, token: str | None = None) -> str:
         return self.slot.request_stop(visitor_id(token), shared=shared_runs())
 
+    def publish(self, run_name: str | None, repo_id: str | None, hub_token: str | None, private: bool = False,
+                token: str | None = None) -> str:
+        """Upload one of the visitor's own runs to the Hub as `repo_id` (owner/name). `hub_token` is
+        passed on for this call only: it is never kept, logged, or part of what is returned."""
+        from cyclegan_core.publish import push_model
+
+        model = self.own_model(run_name, token)
+        if model.owner is None:
+            raise RunError(f"{model.name} was placed here by the owner of this app; only your own runs can be "
+                           f"published here")
+        if self.slot.active == model.path:
+            raise RunError(f"{model.name} is training; stop it or let it finish first")
+        repo_id = (repo_id or "").strip()
+        if not repo_id:
+            raise CycleGANError("type the repository to publish to, as owner/name (say, your-name/cats2dogs)")
+        secret = (hub_token or "").strip() or None
+        if secret is None:  # push_model would fall back on this server's own login (HF_TOKEN): never a visitor's
+            raise CycleGANError("paste a Hugging Face access token with write access (huggingface.co/settings/tokens)"
+                                ": the model goes to your account, with your token")
+        try:
+            result = push_model(model.path, repo_id, token=secret, private=bool(private))
+        except CycleGANError as e:  # push_model keeps the token out of its messages; so does this, whatever happens
+            if secret in f"{e} {e.public or ''}":
+                raise CycleGANError(str(e).replace(secret, "***"), (e.public or "").replace(secret, "***") or None) \
+                    from None
+            raise
+        except Exception as e:  # noqa: BLE001 — not logged with its causes, where the token might show
+            raise CycleGANError(f"publishing failed ({type(e).__name__}: {e})".replace(secret, "***")) from None
+        return published_text(model.name, result, bool(private)).replace(secret, "***")
+
     def download(self, run_name: str | None, token: str | None = None) -> str:
         """One of the visitor's models as a zip (config.json + model.safetensors)."""
         run = self.own_run(run_name, token)
@@ -176,35 +255,39 @@ class TrainHandlers:
         """Training events → page updates (the OUTPUTS). "Is it working?" is checked at each preview
         (a few milliseconds) on the losses so far and the latest previews."""
         records, previews = run.read_log(), run.read_previews(RECENT_PREVIEWS)
-        names, last_plot, gan_mode = ("A", "B"), 0.0, "lsgan"
-        skip = (gr.skip(),) * SKIP_REST
+        names, last_plot, gan_mode = ("A", "B"), None, "lsgan"
+        speed = Speedometer(self.clock)  # this session's steps only: not the resumed run's earlier ones
         with contextlib.closing(events):
             for event in events:
                 if isinstance(event, Started):
                     names, gan_mode = (event.domain_a, event.domain_b), run.read_record().config.gan_mode
-                    yield (self.started_text(event, run), gr.skip(), gr.skip(), gr.skip(),
-                           doctor_text(records, previews, gan_mode), gr.skip(),
-                           gr.update(choices=sorted({*self.resumable_runs(token), run.name}), value=run.name), token)
+                    yield outputs(status=self.started_text(event, run), doctor=doctor_text(records, previews, gan_mode),
+                                  run_choice=gr.update(choices=sorted({*self.resumable_runs(token), run.name}),
+                                                       value=run.name),
+                                  visitor=token, stop=gr.update(visible=True), error=error_box())
                 elif isinstance(event, StepDone):
                     records.append({"step": event.step, **event.losses})
+                    seconds_per_step = speed.step_done(event.step)
                     progress((event.step, event.total_steps), desc="training", unit="steps")
-                    if time.monotonic() - last_plot > PLOT_EVERY_SECONDS or event.step == event.total_steps:
-                        last_plot = time.monotonic()
-                        yield (step_text(event), loss_frame(records), gr.skip(), gr.skip(), gr.skip(), *skip)
+                    now = self.clock()
+                    if last_plot is None or now - last_plot > PLOT_EVERY_SECONDS or event.step == event.total_steps:
+                        last_plot = now
+                        yield outputs(status=step_text(event, seconds_per_step), **loss_plots(records))
                 elif isinstance(event, Preview):
                     previews = [*previews, event.images][-RECENT_PREVIEWS:]
                     pictures = [(img, CAPTIONS[key].format(a=names[0], b=names[1])) for key, img in event.images.items()]
-                    yield gr.skip(), gr.skip(), pictures, gr.skip(), doctor_text(records, previews, gan_mode), *skip
+                    yield outputs(gallery=pictures, doctor=doctor_text(records, previews, gan_mode))
                 elif isinstance(event, CheckpointSaved):
                     self.cache.forget(run.name)
                 elif isinstance(event, Finished):
                     self.cache.forget(run.name)
                     archive = zip_model_folder(run.path, download_path(run.name))
                     label = f"{run.name}: {names[0]} → {names[1]}"
-                    yield (finished_text(event, run, label), loss_frame(records), gr.skip(), str(archive),
-                           doctor_text(records, previews, gan_mode),
-                           gr.update(choices=task_choices(extra_tasks, token), value=label),
-                           gr.update(choices=self.resumable_runs(token), value=run.name), gr.skip())
+                    yield outputs(status=finished_text(event, run, label), **loss_plots(records),
+                                  download=str(archive), doctor=doctor_text(records, previews, gan_mode),
+                                  task=gr.update(choices=task_choices(extra_tasks, token), value=label),
+                                  run_choice=gr.update(choices=self.resumable_runs(token), value=run.name),
+                                  stop=gr.update(visible=False))
 
     @staticmethod
     def started_text(event: Started, run: RunFolder) -> str:
@@ -215,9 +298,14 @@ class TrainHandlers:
                 + f", {event.precision}; step {event.step} of {event.total_steps}. The first steps measure the speed…")
 
 
-def step_text(event: StepDone) -> str:
-    left = eta_text(event.seconds_per_step, event.total_steps - event.step)
-    return (f"Step **{event.step} / {event.total_steps}** · {event.seconds_per_step:.2f} s/step · about {left} left · "
+def step_text(event: StepDone, seconds_per_step: float | None) -> str:
+    """The status line at a step; the speed is this session's (`Speedometer`), None until measured."""
+    if seconds_per_step is None:
+        speed = "measuring the speed…"
+    else:
+        speed = (f"{seconds_per_step:.2f} s/step · about {eta_text(seconds_per_step, event.total_steps - event.step)} "
+                 f"left")
+    return (f"Step **{event.step} / {event.total_steps}** · {speed} · "
             f"cycle A {event.losses['cycle_A']:.3f}, D_B {event.losses['D_B']:.3f}")
 
 
@@ -228,8 +316,27 @@ def finished_text(event: Finished, run: RunFolder, label: str) -> str:
             + (", or press Resume to continue." if event.stopped else "."))
 
 
-def loss_frame(records: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(loss_rows(records, LOSS_NAMES))
+def published_text(name: str, result, private: bool) -> str:
+    """What the page says after a run was pushed: where it is and how to load it back."""
+    repo = result.repo_id
+    files = len(result.files) if getattr(result, "files", None) else None
+    return (f"Published `{name}` to [{repo}]({result.url})" + (" (private)" if private else "")
+            + (f": {files} file(s)." if files else ".")
+            + f"\nLoad it back in Python with `cyclegan_core.load(\"{repo}\")`, or type `{repo}` into the "
+              f"Translate tab's Hub box (*Use a model from the Hugging Face Hub*)"
+            + (" — a private repository needs a token there." if private else "."))
+
+
+def loss_frame(records: list[dict], terms: tuple[str, ...] = LOSS_NAMES) -> pd.DataFrame:
+    frame = pd.DataFrame(loss_rows(records, terms))
+    return frame.astype({"step": "int64"})
+
+
+def loss_plots(records: list[dict]) -> dict[str, dict]:
+    """The plots' updates (PLOTS): the losses so far, on an x axis of whole steps (see MIN_PLOT_STEPS)."""
+    last = max((int(r["step"]) for r in records), default=0)
+    return {name: gr.update(value=loss_frame(records, terms), x_lim=[0, max(last, MIN_PLOT_STEPS)])
+            for name, terms in PLOTS.items()}
 
 
 def build_train_tab(cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown, extra: gr.State, visitor: gr.State,
@@ -243,7 +350,7 @@ def build_train_tab(cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown, ex
     domains = []
     with gr.Row(equal_height=False):
         for key, default in (("a", "A"), ("b", "B")):
-            with gr.Column(variant="panel"):
+            with gr.Column(variant="panel", min_width=240):
                 name = gr.Textbox(value=default, label=f"Domain {default}: name", elem_id=f"name-{key}")
                 files = gr.File(file_count="multiple", type="filepath", label=f"Domain {default}: images or zip "
                                 f"files", elem_id=f"files-{key}")
@@ -251,35 +358,76 @@ def build_train_tab(cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown, ex
                                          elem_id=f"folder-{key}")
                 info = gr.Markdown(f"**{default}**: no files yet.", elem_id=f"info-{key}")
             domains.append((name, files, folder, info))
-    with gr.Row():
-        init = gr.Dropdown(choices=handlers.init_choices(), value="", label="Start from", elem_id="init", scale=2)
-        steps = gr.Slider(10, 5000, value=300, step=10, label="Steps", elem_id="steps")
-        crop = gr.Dropdown([64, 96, 128, 192, 256], value=128, label="Crop size (px)", elem_id="crop")
+    # Rows wrap on a narrow screen: each control keeps a width its label fits in.
+    with gr.Row(equal_height=False):
+        init = gr.Dropdown(choices=handlers.init_choices(), value="", label="Start from", elem_id="init", scale=2,
+                           min_width=280)
+        steps = gr.Slider(10, 5000, value=300, step=10, label="Steps", elem_id="steps", min_width=200)
+        crop = gr.Dropdown([64, 96, 128, 192, 256], value=128, label="Crop size (px)", elem_id="crop", min_width=140)
     with gr.Accordion("More settings", open=False):
-        with gr.Row():
+        with gr.Row(equal_height=False):
             precision = gr.Radio(["auto", "fp32", "bf16"], value="auto", label="Precision",
-                                 info="auto: bf16 only where the CPU runs it natively")
-            lambda_cycle = gr.Slider(0, 20, value=10, step=0.5, label="λ cycle (Eq. 2)")
-            lambda_identity = gr.Slider(0, 1, value=0.5, step=0.05, label="λ identity (× λ cycle)")
-            run_name = gr.Textbox(label="Model name", placeholder="default: <A>2<B>", elem_id="run-name")
-    with gr.Row():
-        start = gr.Button("Start training", variant="primary", elem_id="train-start")
-        stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
-    with gr.Row():
-        run_choice = gr.Dropdown(choices=[], value=None, label="Your runs", elem_id="resume-run", scale=2)
-        resume = gr.Button("Resume", elem_id="train-resume")
-        fetch = gr.Button("Download", elem_id="train-fetch")
-        delete = gr.Button("Delete", elem_id="train-delete")
+                                 info="auto: bf16 only where the CPU runs it natively", min_width=240)
+            lambda_cycle = gr.Slider(0, 20, value=10, step=0.5, label="λ cycle (Eq. 2)", min_width=200)
+            lambda_identity = gr.Slider(0, 1, value=0.5, step=0.05, label="λ identity (× λ cycle)", min_width=240)
+            run_name = gr.Textbox(label="Model name", placeholder="default: <A>2<B>", elem_id="run-name",
+                                  min_width=200)
+    with gr.Row(equal_height=False):
+        start = gr.Button("Start training", variant="primary", elem_id="train-start", min_width=160)
+        stop = gr.Button("Stop", variant="stop", elem_id="train-stop", visible=False, min_width=120)  # while it runs
+    with gr.Row(equal_height=False):
+        run_choice = gr.Dropdown(choices=[], value=None, label="Your runs", elem_id="resume-run", scale=2,
+                                 min_width=240)
+        resume = gr.Button("Resume", elem_id="train-resume", min_width=100)
+        fetch = gr.Button("Download", elem_id="train-fetch", min_width=100)
+        delete = gr.Button("Delete", elem_id="train-delete", min_width=100)
     status = gr.Markdown("", elem_id="train-status")
-    plot = gr.LinePlot(x="step", y="loss", color="term", label="Losses", elem_id="loss-plot")  # a set height cuts the legend off
-    gallery = gr.Gallery(label="Previews: real → translated → back", columns=3, elem_id="previews", format="png")
+    error = gr.Markdown("", elem_id="train-error", visible=False, line_breaks=True)  # why the last run failed
+    with gr.Row(equal_height=False):  # side by side on a wide screen, one above the other on a phone
+        with gr.Column(min_width=320):
+            # No fixed height: a set height cuts the legend off. Whole steps on the x axis (see loss_plots).
+            plot, cycle_plot = (gr.LinePlot(x="step", y="loss", color="term", label=label, elem_id=elem_id,
+                                            x_axis_format="d", x_lim=[0, MIN_PLOT_STEPS])
+                                for label, elem_id in (("Adversarial losses", "loss-plot"),
+                                                   ("Cycle and identity losses", "cycle-plot")))
+        # Both cycles whole, with no inner scrolling: real → translated → back, A above, B below. (Gradio's
+        # height="auto" caps a gallery at 55% of the window and scrolls inside it; "fit-content" does not.)
+        gallery = gr.Gallery(label="Previews: real → translated → back", columns=3, rows=2, height="fit-content",
+                             object_fit="contain", allow_preview=True, elem_id="previews", format="png",
+                             min_width=300)
     with gr.Accordion("Is it working?", open=True):
         doctor = gr.Markdown("Start a run or choose one of yours: its losses and previews are checked for the usual "
                              "ways a CycleGAN fails, with what to try.", elem_id="train-doctor")
     download = gr.File(label="Your model (config.json + model.safetensors, zipped)", elem_id="train-download")
+    with gr.Accordion("Publish to the Hugging Face Hub", open=False, elem_id="train-publish-box"):
+        gr.Markdown("Upload the run chosen in **Your runs** as a model repository of your own. The token (a "
+                    "*write* token from huggingface.co/settings/tokens) is used for this upload only: it is not "
+                    "kept, and the box is emptied afterwards.")
+        with gr.Row(equal_height=False):
+            hub_repo = gr.Textbox(label="Repository (owner/name)", placeholder="your-name/cats2dogs",
+                                  elem_id="publish-repo", min_width=220)
+            hub_token = gr.Textbox(label="Hugging Face token", type="password", placeholder="hf_…",
+                                   elem_id="publish-token", min_width=220)
+        with gr.Row(equal_height=False):
+            hub_private = gr.Checkbox(label="Private repository", elem_id="publish-private", min_width=160)
+            publish = gr.Button("Publish", elem_id="train-publish", min_width=120)
+        published = gr.Markdown("", elem_id="publish-result", line_breaks=True)
     by_name = {"status": status, "plot": plot, "gallery": gallery, "download": download, "doctor": doctor,
-               "task": task, "run_choice": run_choice, "visitor": visitor}
-    outputs = [by_name[name] for name in OUTPUTS]
+               "task": task, "run_choice": run_choice, "visitor": visitor, "stop": stop, "error": error,
+               "cycle_plot": cycle_plot}
+    run_outputs = [by_name[name] for name in OUTPUTS]
+
+    # The page's Start, Resume and Publish show a failure in the page (`showing_errors`); API callers
+    # get the same events under their public names from `api`, a button never shown, and an error raised.
+    api = gr.Button(visible=False, elem_id="train-api")
+
+    def run_failed(message: str) -> tuple:
+        return outputs(error=error_box(f"**Training failed:**\n{message}"), stop=gr.update(visible=False))
+
+    def wire(button, fn, inputs, outputs_, api_name, shown, cleared, **options):
+        api.click(user_errors(fn), inputs=inputs, outputs=outputs_, api_name=api_name, **options)
+        return button.click(showing_errors(user_errors(fn), shown, cleared), inputs=inputs, outputs=outputs_,
+                            api_name=f"{api_name}_page", api_visibility="private", **options)  # its own name
 
     for (name, files, folder, info), key in zip(domains, "ab"):
         folder.upload(handlers.add_folder, [folder, files], files, api_visibility="private")
@@ -287,13 +435,13 @@ def build_train_tab(cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown, ex
     names = [domains[0][0], domains[1][0]]
     gr.on([n.blur for n in names] + [n.submit for n in names], handlers.suggest_init, [*names, init, visitor], init,
           api_visibility="private")
-    start.click(user_errors(handlers.start),
-                inputs=[domains[0][1], domains[1][1], domains[0][0], domains[1][0], init, steps, crop, precision,
-                        lambda_cycle, lambda_identity, run_name, extra, visitor],
-                outputs=outputs, api_name="train", concurrency_limit=1, concurrency_id="train")
-    resume.click(user_errors(handlers.resume), inputs=[run_choice, steps, extra, visitor], outputs=outputs,
-                 api_name="resume", concurrency_limit=1, concurrency_id="train")
-    stop.click(handlers.stop, inputs=visitor, outputs=status, api_name="stop", queue=False)
+    wire(start, handlers.start, [domains[0][1], domains[1][1], domains[0][0], domains[1][0], init, steps, crop,
+                                 precision, lambda_cycle, lambda_identity, run_name, extra, visitor],
+         run_outputs, "train", run_failed, outputs(error=error_box()), concurrency_limit=1, concurrency_id="train")
+    wire(resume, handlers.resume, [run_choice, steps, extra, visitor], run_outputs, "resume", run_failed,
+         outputs(error=error_box()), concurrency_limit=1, concurrency_id="train")
+    stop.click(handlers.stop, inputs=visitor, outputs=status, api_name="stop", queue=False).then(
+        lambda: gr.update(visible=False), outputs=stop, api_visibility="private", queue=False)  # asked once is enough
     fetch.click(user_errors(handlers.download), inputs=[run_choice, visitor], outputs=download,
                 api_name="download_run", concurrency_limit=4, concurrency_id="files")
     run_choice.input(user_errors(handlers.doctor), inputs=[run_choice, visitor], outputs=doctor, api_name="doctor",
@@ -301,4 +449,7 @@ def build_train_tab(cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown, ex
     delete.click(user_errors(handlers.delete), inputs=[run_choice, extra, visitor], outputs=[status, run_choice, task],
                  api_name="delete_run", concurrency_limit=4, concurrency_id="files").success(
         lambda: "", outputs=doctor, api_visibility="private", queue=False)  # no checks of a run that is gone
-    loaded.then(handlers.refresh, inputs=visitor, outputs=[init, run_choice], api_visibility="private")
+    wire(publish, handlers.publish, [run_choice, hub_repo, hub_token, hub_private, visitor], published, "publish_run",
+         lambda message: f"**Could not publish:**\n{message}", "", concurrency_limit=1, concurrency_id="publish").then(
+        lambda: "", outputs=hub_token, api_visibility="private", queue=False)  # the token is used once
+    loaded.then(handlers.refresh, inputs=visitor, outputs=[init, run_choice, stop], api_visibility="private")

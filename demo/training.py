@@ -4,6 +4,7 @@ losses, the time left and whether the run is working. No gradio here; run folder
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import shutil
@@ -66,9 +67,13 @@ class TrainingSlot:
             self.active = self.owner = None
             self._lock.release()
 
+    def stoppable_by(self, owner: str | None = None, shared: bool = False) -> bool:
+        """Whether a run is active that `owner` may stop (theirs, or any run if `shared`)."""
+        return self.active is not None and (shared or self.owner is None or self.owner == owner)
+
     def request_stop(self, owner: str | None = None, shared: bool = False) -> str:
         """Stop the active run after its current step if it is `owner`'s (or any run, if `shared`)."""
-        if self.active is None or not (shared or self.owner is None or self.owner == owner):
+        if not self.stoppable_by(owner, shared):
             return "No training run of yours is active."
         self.stop.set()
         return f"Stopping {self.active.name} after the current step…"
@@ -107,6 +112,32 @@ def loss_rows(records: list[dict], terms: tuple[str, ...], max_points: int = 400
 def doctor_text(records: list[dict], previews: list[dict], gan_mode: str = "lsgan") -> str:
     """The "Is it working?" panel: the doctor's checks on a run's losses and latest previews."""
     return summary(diagnose(records, previews, gan_mode=gan_mode), len(records))
+
+
+class Speedometer:
+    """Seconds per step as measured in this session, over the latest `window` steps, on `clock`.
+
+    The first step a session sees is not timed (its time includes loading the data and the model,
+    and a resumed run's restore), nor is the interval after it (the first preview is made right
+    after the first step); a run's earlier sessions count for nothing. Until two steps after that
+    are timed, the speed is unknown (None)."""
+
+    def __init__(self, clock=time.monotonic, window: int = 50):
+        self.clock, self.seen = clock, 0
+        self.marks: collections.deque[tuple[int, float]] = collections.deque(maxlen=window + 1)
+
+    def step_done(self, step: int) -> float | None:
+        """Note that `step` has just finished; the seconds per step so far (None: not known yet)."""
+        self.seen += 1
+        if self.seen >= 2:
+            self.marks.append((step, self.clock()))
+        return self.seconds_per_step()
+
+    def seconds_per_step(self) -> float | None:
+        if len(self.marks) < 2 or self.marks[-1][0] <= self.marks[0][0]:
+            return None
+        (first_step, first_time), (last_step, last_time) = self.marks[0], self.marks[-1]
+        return (last_time - first_time) / (last_step - first_step)
 
 
 def eta_text(seconds_per_step: float, remaining: int) -> str:

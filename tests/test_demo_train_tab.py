@@ -13,11 +13,12 @@ from cyclegan_core.images import image_to_tensor
 from cyclegan_core.train import Finished, Preview, Started, StepDone, preview
 from cyclegan_core.trainer import CycleGANTrainer
 from demo.model_cache import ModelCache
-from demo.train_tab import OUTPUTS, SMALL_PRESET, TrainHandlers
-from demo.training import TrainingSlot, eta_text, loss_rows
+from demo.train_tab import MIN_PLOT_STEPS, OUTPUTS, SMALL_PRESET, TrainHandlers, showing_errors
+from demo.training import Speedometer, TrainingSlot, eta_text, loss_rows
 from demo.visitors import visitor_id
 
-STATUS, PLOT, GALLERY, DOWNLOAD, DOCTOR, TASK, RUNS, VISITOR = (OUTPUTS.index(name) for name in OUTPUTS)
+STATUS, PLOT, GALLERY, DOWNLOAD, DOCTOR, TASK, RUNS, VISITOR, STOP, ERROR, CYCLE_PLOT = (
+    OUTPUTS.index(name) for name in OUTPUTS)
 ALICE, BOB = "alice-token", "bob-token"
 
 
@@ -68,7 +69,14 @@ def test_start_streams_a_run_into_the_store_and_offers_it(handlers, uploads, tin
     doctor = [o[DOCTOR] for o in outputs if isinstance(o[DOCTOR], str)]
     assert doctor[0] == "Too early to tell: 0 step(s) so far; the checks start after 50 steps."
     assert doctor[-1] == final[DOCTOR] == "Too early to tell: 3 step(s) so far; the checks start after 50 steps."
-    assert set(final[PLOT]["term"]) == {"G_AB", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B"}
+    adversarial, cycles = final[PLOT]["value"], final[CYCLE_PLOT]["value"]
+    assert set(adversarial["term"]) == {"G_AB", "G_BA", "D_A", "D_B"}  # four lines a plot: its legend fits a phone
+    assert set(cycles["term"]) == {"cycle_A", "cycle_B", "idt_A", "idt_B"}
+    for plot in (final[PLOT], final[CYCLE_PLOT]):  # whole steps on the x axis, however few
+        assert str(plot["value"]["step"].dtype) == "int64" and plot["x_lim"] == [0, MIN_PLOT_STEPS]
+    # Stop shows from the start of the run to its end; the error box of an earlier failure goes.
+    assert outputs[0][STOP] == {"__type__": "update", "visible": True} and final[STOP]["visible"] is False
+    assert outputs[0][ERROR] == {"__type__": "update", "value": "", "visible": False}
     galleries = [o[GALLERY] for o in outputs if isinstance(o[GALLERY], list)]
     assert [caption for _, caption in galleries[0]] == ["real red", "→ blue (G)", "→ back to red (F)", "real blue",
                                                         "→ red (F)", "→ back to blue (G)"]
@@ -145,7 +153,7 @@ def test_init_choices_and_suggestions(handlers, tiny_model, offline_sandbox):
     assert choices[-1] == ("mine (your model)", "mine")
     assert handlers.suggest_init("cat", "dog", "")["value"] == "horse2zebra"
     assert handlers.suggest_init("day", "night", "horse2zebra")["value"] == "summer2winter"
-    assert handlers.suggest_init("apple", "pear", "summer2winter")["value"] == ""
+    assert handlers.suggest_init("spoon", "fork", "summer2winter")["value"] == ""
     kept = handlers.suggest_init("cat", "dog", "mine")
     assert "value" not in kept and kept["choices"] == choices  # the user's pick is kept
 
@@ -330,3 +338,183 @@ def test_the_stream_shows_what_the_doctor_finds_as_the_run_goes(handlers, tiny_m
     assert "G_AB inverts the colours" in texts[3] and "The discriminator D_B is winning" in texts[3]
     assert len(texts) == 6 and texts[-1].startswith("**2 thing(s) to look at** after 80 steps")
     assert outputs[-1][STATUS].startswith("Finished at step **80 / 80**") and outputs[-1][DOCTOR] == texts[-1]
+
+
+# --- the time left, Stop, errors that stay, the plot's axis ---
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_the_time_left_after_resume_comes_from_this_sessions_steps_only(tiny_model, offline_sandbox):
+    """Resumed at step 200 of 300: the first step takes 10 s (restoring, warming up) and the first
+    preview 3 s more; then each step takes 1.2 s. What train() reports (an average that starts from
+    nothing after a resume: 0.2 s/step) must not be what the page shows."""
+    clock = FakeClock()
+    handlers = TrainHandlers(ModelCache(), TrainingSlot(), clock=clock)
+    run = stored_run(handlers, tiny_model, "resumed", balanced_log(200))
+    losses = {k: v for k, v in balanced_log(1)[0].items() if k not in ("step", "lr")}
+
+    def events():
+        yield Started(run.path, 200, 300, "red", "blue", 1, 1, (), (), "fp32", True)
+        for step in range(201, 221):
+            clock.now += 10.0 if step == 201 else 1.2
+            yield StepDone(step, 300, losses, 2e-4, 0.2)  # train()'s own figure, wrong after a resume
+            if step == 201:
+                clock.now += 3.0  # the first preview, made at once
+                yield inverted_preview(step)
+    texts = [t for t in statuses(list(handlers.stream(events(), run, [], ALICE, no_progress)))
+             if t.startswith("Step **")]
+    assert texts[0].startswith("Step **201 / 300** · measuring the speed…")
+    timed = [t for t in texts if "s/step" in t]
+    assert timed and all("1.20 s/step" in t for t in timed), texts
+    assert "0.20 s/step" not in " ".join(texts)
+    assert "Step **220 / 300** · 1.20 s/step · about 1:36 left" in texts[-1]  # 80 steps × 1.2 s
+
+
+def test_the_speedometer_waits_for_this_sessions_steps_and_follows_the_latest():
+    clock = FakeClock()
+    speed = Speedometer(clock, window=10)
+    clock.now += 30  # start-up
+    assert speed.step_done(501) is None
+    clock.now += 5  # the first preview
+    assert speed.step_done(502) is None
+    clock.now += 2
+    assert speed.step_done(503) == pytest.approx(2.0)
+    for step in range(504, 530):
+        clock.now += 0.5
+        speed.step_done(step)
+    assert speed.seconds_per_step() == pytest.approx(0.5)  # the latest 10 steps, not the slower start
+
+
+def test_stop_shows_only_for_the_visitor_whose_run_is_going(handlers, tmp_path):
+    _, _, stop = handlers.refresh(ALICE)
+    assert stop["visible"] is False
+    with handlers.slot.hold(tmp_path / "run", visitor_id(ALICE)):
+        assert handlers.refresh(ALICE)[2]["visible"] is True  # after a reload, say
+        assert handlers.refresh(BOB)[2]["visible"] is False
+    assert handlers.refresh(ALICE)[2]["visible"] is False
+
+
+def test_a_failed_run_leaves_its_message_on_the_page():
+    from demo.errors import user_errors
+
+    def failing(*args, **kwargs):
+        yield ("status",)
+        raise CycleGANError("domain B: 0 usable image(s)\nskipped: junk.txt (not an image)")
+
+    page = showing_errors(user_errors(failing), lambda m: ("error", m), cleared=("clear",))
+    assert list(page()) == [("clear",), ("status",),  # an earlier error is cleared first
+                            ("error", "domain B: 0 usable image(s)\nskipped: junk.txt (not an image)")]  # lines kept
+    plain = showing_errors(user_errors(lambda: "done"), lambda m: m, cleared="")
+    assert list(plain()) == ["", "done"]
+
+
+# --- publishing a run to the Hub ---
+
+TOKEN = "hf_secretSECRETsecret123"
+
+
+@pytest.fixture
+def pushes(monkeypatch):
+    """push_model replaced: the calls it got, and a PushResult-like answer."""
+    import types
+
+    from cyclegan_core import publish
+
+    calls = []
+
+    def fake_push(folder, repo_id, *, token=None, private=False, revision=None, path_in_repo=None, endpoint=None,
+                  dry_run=False):
+        calls.append({"folder": folder, "repo_id": repo_id, "token": token, "private": private})
+        if repo_id == "alice/broken":
+            raise CycleGANError(f"the Hub said 401 for token {token}")
+        if repo_id == "alice/crash":
+            raise RuntimeError(f"connection reset while sending Authorization: Bearer {token}")
+        return types.SimpleNamespace(repo_id=repo_id, url=f"https://huggingface.co/{repo_id}", prepared=folder,
+                                     files=("config.json", "model.safetensors", "README.md"),
+                                     commit_url=f"https://huggingface.co/{repo_id}/commit/abc")
+
+    monkeypatch.setattr(publish, "push_model", fake_push)
+    return calls
+
+
+def test_publish_pushes_the_visitors_own_run_with_the_token_for_this_call_only(handlers, tiny_model, pushes):
+    from pathlib import Path
+
+    run = stored_run(handlers, tiny_model, "alices", balanced_log(5))
+    text = handlers.publish("alices", " alice/cats2dogs ", f" {TOKEN} ", True, ALICE)
+    assert pushes == [{"folder": run.path, "repo_id": "alice/cats2dogs", "token": TOKEN, "private": True}]
+    assert Path(pushes[0]["folder"]) == handlers.store.root / "alices"
+    assert "https://huggingface.co/alice/cats2dogs" in text and 'cyclegan_core.load("alice/cats2dogs")' in text
+    assert "Hub box" in text and "(private)" in text and TOKEN not in text
+    handlers.publish("alices", "alice/public", TOKEN, False, ALICE)
+    assert pushes[-1]["token"] == TOKEN and pushes[-1]["private"] is False
+    with pytest.raises(CycleGANError, match="paste a Hugging Face access token"):  # never the server's own login
+        handlers.publish("alices", "alice/public", " ", False, ALICE)
+    assert len(pushes) == 2
+
+
+def test_publish_refuses_what_is_not_the_visitors_own_and_never_shows_the_token(handlers, tiny_model, pushes,
+                                                                                tiny_in_store):
+    stored_run(handlers, tiny_model, "alices", balanced_log(5))
+    with pytest.raises(CycleGANError, match="there is no run called 'alices' of yours"):
+        handlers.publish("alices", "bob/stolen", TOKEN, False, BOB)
+    with pytest.raises(CycleGANError, match="placed here by the owner of this app"):
+        handlers.publish("tiny", "alice/tiny", TOKEN, False, ALICE)
+    with pytest.raises(CycleGANError, match="choose one of your runs"):
+        handlers.publish(None, "alice/x", TOKEN, False, ALICE)
+    with pytest.raises(CycleGANError, match="as owner/name"):
+        handlers.publish("alices", " ", TOKEN, False, ALICE)
+    assert pushes == []
+    for repo in ("alice/broken", "alice/crash"):  # the token is not in the message, nor in a chained cause
+        with pytest.raises(CycleGANError) as failed:
+            handlers.publish("alices", repo, TOKEN, False, ALICE)
+        assert TOKEN not in str(failed.value) and "***" in str(failed.value) and failed.value.__cause__ is None
+        assert failed.value.__suppress_context__
+
+
+def test_the_publish_events_return_no_token_and_keep_none_in_state(tiny_model, offline_sandbox, pushes):
+    """Built into the app: what Publish sends back (to the page, or to API callers as publish_run)
+    never holds the token, no gr.State is among its outputs, and the token box is emptied after the
+    page's call, whatever its outcome. The page shows a failure; API callers get it raised."""
+    import gradio as gr
+
+    from demo import build_demo
+
+    demo = build_demo()
+    token_box = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "publish-token")
+    button = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "train-publish")
+    assert token_box.type == "password"
+    block_id = {id(block): key for key, block in demo.blocks.items()}  # the config names blocks by these ids
+    config = demo.get_config_file()["dependencies"]
+    public = {d["api_name"] for d in config if d.get("api_name") and d.get("api_visibility") != "private"}
+    assert {"train", "resume", "stop", "download_run", "delete_run", "doctor", "publish_run"} <= public
+    assert not any(name.startswith(("train_", "resume_", "publish_run_")) for name in public)  # the page's are private
+    api = [d for d in config if d.get("api_name") == "publish_run"]
+    page = [d for d in config if [block_id[id(button)], "click"] in [list(t) for t in d["targets"]]]
+    assert len(api) == 1 and len(page) == 1 and page[0]["api_visibility"] == "private"
+    for dep in api + page:
+        assert [type(demo.blocks[i]) for i in dep["outputs"]] == [gr.Markdown]  # no State, no token box
+    clears = [d for d in config if d.get("trigger_after") == page[0]["id"] and block_id[id(token_box)] in d["outputs"]]
+    assert clears and clears[0]["trigger_only_on_success"] is False  # emptied after every call
+
+    run = ModelStore().new_run("alices")
+    config_ = TrainConfig(steps=1, ngf=8, n_blocks=2, precision="fp32")
+    run.write_record(config_, run.path, run.path, owner=visitor_id(ALICE))
+    run.save(CycleGANTrainer(tiny_model, config_), [])
+    on_page, for_api = demo.fns[page[0]["id"]].fn, demo.fns[api[0]["id"]].fn
+    shown = list(on_page("alices", "alice/cats", TOKEN, False, ALICE))
+    assert pushes[-1]["token"] == TOKEN and TOKEN not in repr(shown)
+    assert shown[0] == "" and shown[-1].startswith("Published `alices` to [alice/cats]")
+    assert for_api("alices", "alice/cats", TOKEN, False, ALICE) == shown[-1]
+    shown = list(on_page("alices", "alice/broken", TOKEN, False, ALICE))
+    assert shown[-1].startswith("**Could not publish:**\n") and TOKEN not in repr(shown)
+    with pytest.raises(gr.Error) as failed:
+        for_api("alices", "alice/broken", TOKEN, False, ALICE)
+    assert TOKEN not in str(failed.value)
+    demo.close()
