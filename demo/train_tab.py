@@ -323,7 +323,7 @@ def published_text(name: str, result, private: bool) -> str:
     return (f"Published `{name}` to [{repo}]({result.url})" + (" (private)" if private else "")
             + (f": {files} file(s)." if files else ".")
             + f"\nLoad it back in Python with `cyclegan_core.load(\"{repo}\")`, or type `{repo}` into the "
-              f"Translate tab's Hub box (*Use a model from the Hugging Face Hub*)"
+              f"Translate tab's Hub box (*Load a model from the Hub*)"
             + (" — a private repository needs a token there." if private else "."))
 
 

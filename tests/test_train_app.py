@@ -126,3 +126,28 @@ def test_an_empty_domain_gives_a_clear_error(client, uploads, tmp_path, offline_
         client.predict([handle_file(str(p)) for p in uploads["a"]], [handle_file(str(junk))], "red", "blue", "", 10,
                        64, "fp32", 10, 0.5, "y", api_name="/train")
     assert not (offline_sandbox / "weights" / "y").exists()  # no half-made run is left behind
+
+
+def test_a_model_trained_in_the_app_is_published_and_loaded_back_by_its_repo_id(client, uploads, offline_sandbox,
+                                                                                photo, tmp_path, monkeypatch):
+    """Train → Publish (token used once) → the Translate tab loads it by repo id from the (fake) Hub."""
+    from servers import FakeHub
+    token = "hf_studio_test_token_123"
+    job = submit_train(client, uploads["a"], uploads["b"], 10, "to-share")
+    job.result()
+    with FakeHub({}, required_token=token) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        text = client.predict("to-share", "someone/red2blue", token, False, api_name="/publish_run")
+        assert "Published `to-share` to [someone/red2blue]" in text and token not in text
+        assert 'cyclegan_core.load("someone/red2blue")' in text
+        assert {"config.json", "model.safetensors", "README.md"} <= set(hub.repos["someone/red2blue"])
+        assert f"Bearer {token}" in hub.authorizations
+
+        update = client.predict("someone/red2blue", api_name="/load_model")[0]
+        assert update["value"] == "someone/red2blue: red → blue"
+        path = tmp_path / "p.png"
+        photo.save(path)
+        out = Image.open(client.predict(handle_file(str(path)), "someone/red2blue: red → blue", api_name="/translate"))
+    local = cyclegan_core.load(offline_sandbox / "weights" / "to-share")
+    assert np.array_equal(np.asarray(out.convert("RGB")), np.asarray(local.translate(photo, "AtoB")))
+    assert cyclegan_core.load("someone/red2blue").config == local.config  # from the Hub cache now
