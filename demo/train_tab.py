@@ -29,13 +29,14 @@ from cyclegan_core.store import StoredModel, runs_max_bytes
 from cyclegan_core.train import CheckpointSaved, Event, Finished, Preview, Started, StepDone, train
 from cyclegan_core.train_config import PRESETS
 from cyclegan_core.trainer import LOSS_NAMES
+from cyclegan_core.availability import Reachability, zoo_availability
 from cyclegan_core.zoo import nearest_zoo_model
 
 from .errors import user_errors
 from .model_cache import ModelCache
 from .training import (Speedometer, TrainingSlot, doctor_text, download_path, eta_text, inspect_domain, loss_rows,
                        max_images, upload_bytes)
-from .translate_tab import task_choices
+from .translate_tab import task_options
 from .visitors import may_use, new_token, shared_runs, visitor_id
 
 SMALL_PRESET = "small model from scratch (ngf 32, 6 blocks)"
@@ -95,9 +96,10 @@ class TrainHandlers:
     only their own runs (all runs when `CYCLEGAN_SHARED_RUNS=1`)."""
 
     def __init__(self, cache: ModelCache, slot: TrainingSlot, store: ModelStore | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, reach: Reachability | None = None):
         self.cache, self.slot = cache, slot
         self.store = store or ModelStore()
+        self.reach = reach or Reachability()  # whether zoo models not here yet can be fetched
         self.clock = clock  # times the steps (the time left) and paces the plot's updates
 
     # --- what this visitor may use ---
@@ -119,10 +121,13 @@ class TrainHandlers:
         return RunFolder(self.own_model(run_name, token).path)
 
     def init_choices(self, token: str | None = None) -> list[tuple[str, str]]:
-        """What a run can start from: a small model from scratch, a zoo model or one of the visitor's."""
+        """What a run can start from: a small model from scratch, a zoo model (saying what it needs: a
+        download, or unavailable offline) or one of the visitor's."""
         choices = [(SMALL_PRESET, "")]
-        choices += [(f"{name} (official, {e.domain_a} {'→' if e.one_way else '↔'} {e.domain_b})", name)
-                    for name, e in ZOO.items()]
+        for name, e in ZOO.items():
+            state = zoo_availability(name, self.reach.why_not())
+            note = "" if state.ready else f" · {state.note}"
+            choices.append((f"{name} (official, {e.domain_a} {'→' if e.one_way else '↔'} {e.domain_b}){note}", name))
         choices += [(f"{m.name} (your model)", m.name) for m in self.models(token)]
         return choices
 
@@ -130,10 +135,12 @@ class TrainHandlers:
         return [m.name for m in self.models(token) if m.resumable]
 
     def suggest_init(self, name_a: str, name_b: str, current: str, token: str | None = None):
-        """Suggest the zoo model nearest the domain names; never replace a model the user picked."""
+        """Suggest the zoo model nearest the domain names if it can be used now (here, or downloadable);
+        never replace a model the user picked."""
         if current in ("", *ZOO):
-            return gr.update(choices=self.init_choices(token),
-                             value=nearest_zoo_model(name_a or "", name_b or "") or "")
+            nearest = nearest_zoo_model(name_a or "", name_b or "")
+            usable = nearest is not None and zoo_availability(nearest, self.reach.why_not()).usable
+            return gr.update(choices=self.init_choices(token), value=nearest if usable else "")
         return gr.update(choices=self.init_choices(token))
 
     def refresh(self, token: str | None = None):
@@ -249,7 +256,7 @@ class TrainHandlers:
         self.cache.forget(model.name)
         return (f"Deleted `{model.name}` with its training state and your images.",
                 gr.update(choices=self.resumable_runs(token), value=None),
-                gr.update(choices=task_choices(extra_tasks, token)))
+                gr.update(choices=task_options(extra_tasks, token, self.reach)))
 
     def stream(self, events: Iterator[Event], run: RunFolder, extra_tasks, token, progress) -> Iterator[tuple]:
         """Training events → page updates (the OUTPUTS). "Is it working?" is checked at each preview
@@ -285,7 +292,7 @@ class TrainHandlers:
                     label = f"{run.name}: {names[0]} → {names[1]}"
                     yield outputs(status=finished_text(event, run, label), **loss_plots(records),
                                   download=str(archive), doctor=doctor_text(records, previews, gan_mode),
-                                  task=gr.update(choices=task_choices(extra_tasks, token), value=label),
+                                  task=gr.update(choices=task_options(extra_tasks, token, self.reach), value=label),
                                   run_choice=gr.update(choices=self.resumable_runs(token), value=run.name),
                                   stop=gr.update(visible=False))
 

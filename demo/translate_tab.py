@@ -84,6 +84,29 @@ def task_choices(extra: list[dict] | None, token: str | None = None, two_way_onl
     return [t.label for t in _tasks(extra, token) if not (two_way_only and t.one_way)]
 
 
+def task_availability(task: Task, reach: Reachability) -> Availability | None:
+    """Built-in and zoo tasks: ready, downloadable or unavailable; None for the visitor's own and Hub
+    models (they are here, or were loaded on request)."""
+    if task.source in PACKAGED:
+        return packaged_availability(task.source)
+    if task.source in ZOO:
+        return zoo_availability(task.source, reach.why_not())
+    return None
+
+
+def task_options(extra: list[dict] | None, token: str | None, reach: Reachability,
+                 group: str = ALL_GROUPS) -> list[tuple[str, str]]:
+    """(shown text, task label) for the task list: the group's tasks, each with what it needs now."""
+    options = []
+    for task in _tasks(extra, token):
+        if group not in (ALL_GROUPS, "", None) and task.group != group:
+            continue
+        state = task_availability(task, reach)
+        note = "" if state is None or state.ready else f" · {state.note}"
+        options.append((f"{task.label}{note}", task.label))
+    return options
+
+
 def task_input_domain(task: Task, domains: tuple[str, str] | None) -> str:
     """The domain a task's input pictures come from (A for A → B)."""
     if domains is None:
@@ -110,25 +133,11 @@ class TranslateHandlers:
     # --- the task list: groups, availability, cards, examples ---
 
     def availability(self, task: Task) -> Availability | None:
-        """Built-in and zoo tasks: ready, downloadable or unavailable; None for the visitor's own and Hub
-        models (they are here, or were loaded on request)."""
-        if task.source in PACKAGED:
-            return packaged_availability(task.source)
-        if task.source in ZOO:
-            return zoo_availability(task.source, self.reach.why_not())
-        return None
+        return task_availability(task, self.reach)
 
     def options(self, extra: list[dict] | None, token: str | None = None,
                 group: str = ALL_GROUPS) -> list[tuple[str, str]]:
-        """(shown text, task label) for the dropdown: the group's tasks, each with what it needs now."""
-        options = []
-        for task in _tasks(extra, token):
-            if group not in (ALL_GROUPS, "", None) and task.group != group:
-                continue
-            state = self.availability(task)
-            note = "" if state is None or state.ready else f" · {state.note}"
-            options.append((f"{task.label}{note}", task.label))
-        return options
+        return task_options(extra, token, self.reach, group)
 
     def groups(self, extra: list[dict] | None, token: str | None = None) -> list[str]:
         present = {t.group for t in _tasks(extra, token)}

@@ -41,7 +41,17 @@ def uploads(tmp_path):
 
 @pytest.fixture
 def handlers(offline_sandbox):
-    return TrainHandlers(ModelCache(), TrainingSlot())
+    return TrainHandlers(ModelCache(), TrainingSlot(), reach=FixedReach(None))  # the zoo's sources "answer"
+
+
+class FixedReach:
+    """Stands in for `availability.Reachability`: the zoo's sources answer (None), or not (a reason)."""
+
+    def __init__(self, reason):
+        self.reason = reason
+
+    def why_not(self):
+        return self.reason
 
 
 @pytest.fixture
@@ -82,7 +92,7 @@ def test_start_streams_a_run_into_the_store_and_offers_it(handlers, uploads, tin
                                                         "→ red (F)", "→ back to blue (G)"]
     with zipfile.ZipFile(final[DOWNLOAD]) as z:
         assert sorted(z.namelist()) == ["fruity/config.json", "fruity/model.safetensors"]
-    assert final[TASK]["value"] == "fruity: red → blue" and "fruity: red → blue" in final[TASK]["choices"]
+    assert final[TASK]["value"] == "fruity: red → blue" and ("fruity: red → blue",) * 2 in final[TASK]["choices"]
     assert final[RUNS] == {"__type__": "update", "choices": ["fruity"], "value": "fruity"}
     assert outputs[0][VISITOR] == ALICE  # the session keeps its token
     stored = {m.name: m for m in handlers.store.models()}["fruity"]
@@ -149,13 +159,25 @@ def test_a_busy_slot_refuses_a_second_run_without_a_trace(handlers, uploads, tin
 def test_init_choices_and_suggestions(handlers, tiny_model, offline_sandbox):
     save_model(tiny_model, ModelStore().root / "mine")
     choices = handlers.init_choices(ALICE)
-    assert choices[0] == (SMALL_PRESET, "") and ("horse2zebra (official, horse ↔ zebra)", "horse2zebra") in choices
+    assert choices[0] == (SMALL_PRESET, "")
+    assert ("horse2zebra (official, horse ↔ zebra) · downloads ≈90 MB on first use", "horse2zebra") in choices
     assert choices[-1] == ("mine (your model)", "mine")
     assert handlers.suggest_init("cat", "dog", "")["value"] == "horse2zebra"
     assert handlers.suggest_init("day", "night", "horse2zebra")["value"] == "summer2winter"
     assert handlers.suggest_init("spoon", "fork", "summer2winter")["value"] == ""
     kept = handlers.suggest_init("cat", "dog", "mine")
     assert "value" not in kept and kept["choices"] == choices  # the user's pick is kept
+
+
+def test_offline_the_zoo_is_marked_unavailable_to_start_from_and_not_suggested(tiny_model, offline_sandbox):
+    save_model(tiny_model, ModelStore().root / "horse2zebra")  # fetched before: ready offline
+    handlers = TrainHandlers(ModelCache(), TrainingSlot(), reach=FixedReach("no network"))
+    choices = dict((value, text) for text, value in handlers.init_choices(ALICE))
+    assert choices["horse2zebra"] == "horse2zebra (official, horse ↔ zebra)"
+    assert choices["summer2winter"].endswith("· unavailable offline: its weights are not on this server")
+    assert choices["style_monet"].startswith("style_monet (official, photo → Monet painting)")
+    assert handlers.suggest_init("day", "night", "")["value"] == ""  # summer2winter cannot be had: from scratch
+    assert handlers.suggest_init("cat", "dog", "")["value"] == "horse2zebra"
 
 
 def test_describe_and_add_folder(handlers, uploads):
