@@ -135,3 +135,25 @@ def test_offline_zoo_model_explains_itself(photos, tmp_path, offline_sandbox):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "zoo model 'horse2zebra' is not available" in result.stderr
     assert "python -m cyclegan_core convert horse2zebra.pth zebra2horse.pth" in result.stderr
+
+
+def test_a_one_way_model_through_the_cli(tmp_path, photo, capsys):
+    """convert with one file makes a one-way model; translate does A→B and refuses B→A in one clear line;
+    the same file for both directions is refused."""
+    import torch
+    from cyclegan_core.cli import main
+    from reference import official_state_dict
+    torch.save(official_state_dict(seed=4), tmp_path / "style_monet.pth")
+    assert main(["convert", str(tmp_path / "style_monet.pth"), "--out", str(tmp_path / "monet"),
+                 "--domains", "photo", "Monet painting"]) == 0
+    assert "photo → (one-way) Monet painting" in capsys.readouterr().out
+    photo.save(tmp_path / "p.png")
+    assert main(["translate", "--model", str(tmp_path / "monet"), "--direction", "AtoB", str(tmp_path / "p.png"),
+                 "--out", str(tmp_path / "out.png")]) == 0
+    assert Image.open(tmp_path / "out.png").size == photo.size
+    result = run_cli("translate", "--model", tmp_path / "monet", "--direction", "BtoA", tmp_path / "p.png",
+                     "--out", tmp_path / "back.png")
+    assert result.returncode != 0 and "one-way" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "back.png").exists()
+    same = run_cli("convert", tmp_path / "style_monet.pth", tmp_path / "style_monet.pth", "--out", tmp_path / "x")
+    assert same.returncode != 0 and "hold the same generator" in same.stderr and not (tmp_path / "x").exists()
