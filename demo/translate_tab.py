@@ -18,7 +18,6 @@ import base64
 import os
 import time
 from dataclasses import asdict
-from pathlib import Path
 
 import gradio as gr
 from PIL import Image

@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from cyclegan_core import CycleGAN
 from cyclegan_core.explain import (error_map, fit_for_teaching, forward_cycle, heat_map, identity_view,
                                    model_translator)
 from cyclegan_core.losses import cycle_loss
