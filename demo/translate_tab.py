@@ -181,7 +181,7 @@ class TranslateHandlers:
             status = "✔ Ready" + (f" · {state.note}" if state.note != "ready" else "") if state.ready else \
                 ("↓ " if state.usable else "✖ ") + note
         status += (" · one-way: no reverse direction, no cycle" if one_way else "")
-        pictures = self.examples.for_domain(task_input_domain(task, domains))
+        pictures = self.task_examples(task_text, extra, token)
         gallery = gr.update(value=[(str(p.path), p.caption) for p in pictures], visible=bool(pictures),
                             label=f"Examples of {task_input_domain(task, domains)} (click one)")
         cycle = (gr.update(value=False, interactive=False,
@@ -189,12 +189,22 @@ class TranslateHandlers:
                  if one_way else gr.update(interactive=True, label=CYCLE_LABEL))
         return status.strip(" ·"), text, gallery, cycle, gr.update(value="", visible=False)
 
-    @staticmethod
-    def pick_example(gallery: list | None, evt: gr.SelectData):
-        """An example clicked: it becomes the input image."""
-        item = (gallery or [])[evt.index] if evt.index is not None and evt.index < len(gallery or []) else None
-        path = item[0] if isinstance(item, (list, tuple)) else item
-        return gr.update(value=path) if path else gr.skip()
+    def task_examples(self, task_text: str, extra: list[dict] | None, token: str | None = None) -> list:
+        """The example pictures the page shows for a task (empty for an unknown task)."""
+        try:
+            task = parse_task(task_text, _tasks(extra, token))
+        except CycleGANError:
+            return []
+        return self.examples.for_domain(task_input_domain(task, self.card(task)[1]))
+
+    def pick_example(self, task_text: str, extra: list[dict] | None, token: str | None, evt: gr.SelectData):
+        """An example clicked: it becomes the input image. The picture is looked up here by its place in
+        the task's list, never taken from what the page sends (which could name any server file)."""
+        pictures = self.task_examples(task_text, extra, token)
+        index = evt.index if isinstance(evt.index, int) else -1
+        if not 0 <= index < len(pictures):
+            return gr.skip(), gr.skip()
+        return gr.update(value=str(pictures[index].path)), gr.update(value="", visible=False)
 
     # --- translating ---
 
@@ -331,8 +341,8 @@ def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded) -> tuple[g
                 api_visibility="private", queue=False)
     group.input(handlers.choose_group, inputs=[group, task, extra, visitor], outputs=[task],
                 api_visibility="private", queue=False)
-    examples.select(handlers.pick_example, inputs=[examples], outputs=[image_in], api_visibility="private",
-                    queue=False)
+    examples.select(handlers.pick_example, inputs=[task, extra, visitor], outputs=[image_in, error],
+                    api_visibility="private", queue=False)
     image_in.input(lambda: gr.update(value="", visible=False), outputs=[error], api_visibility="private", queue=False)
     gr.on([hub_load.click, hub_repo.submit], user_errors(handlers.load_model), inputs=[hub_repo, extra, visitor],
           outputs=[task, extra, group], api_name="load_model", concurrency_limit=1, concurrency_id="load")

@@ -188,3 +188,13 @@ def test_a_one_way_model_describes_itself_without_a_cycle(tiny_model, photo, tmp
     assert reconstruction["visible"] is False and "no cycle to show" in text
     with pytest.raises(CycleGANError, match="one-way"):
         handlers.translate(photo, "someone/style:BtoA", [])
+
+
+def test_an_example_is_picked_by_its_place_in_the_tasks_list_never_by_a_path_from_the_page(tiny_model):
+    handlers = TranslateHandlers(ModelCache(loader=lambda source: tiny_model), reach=FixedReach(None))
+    horses = handlers.task_examples("horse → zebra", [])
+    assert horses and all("horse" in p.domains for p in horses)
+    picked, error = handlers.pick_example("horse → zebra", [], None, gr.SelectData(None, {"index": 0, "value": "/etc/passwd"}))
+    assert picked["value"] == str(horses[0].path) and error["visible"] is False
+    assert handlers.pick_example("horse → zebra", [], None, gr.SelectData(None, {"index": 99, "value": None})) == (gr.skip(), gr.skip())
+    assert handlers.task_examples("cat → dog", []) == []
