@@ -120,13 +120,14 @@ class TrainHandlers:
     def own_run(self, run_name: str | None, token: str | None) -> RunFolder:
         return RunFolder(self.own_model(run_name, token).path)
 
-    def init_choices(self, token: str | None = None) -> list[tuple[str, str]]:
+    def init_choices(self, token: str | None = None, probe: bool = True) -> list[tuple[str, str]]:
         """What a run can start from: a small model from scratch, a zoo model (saying what it needs: a
-        download, or unavailable offline) or one of the visitor's."""
+        download, or unavailable offline; `probe=False`, at start-up: nothing said, nothing probed) or
+        one of the visitor's."""
         choices = [(SMALL_PRESET, "")]
         for name, e in ZOO.items():
-            state = zoo_availability(name, self.reach.why_not())
-            note = "" if state.ready else f" · {state.note}"
+            state = zoo_availability(name, self.reach.why_not()) if probe else None
+            note = "" if state is None or state.ready else f" · {state.note}"
             choices.append((f"{name} (official, {e.domain_a} {'→' if e.one_way else '↔'} {e.domain_b}){note}", name))
         choices += [(f"{m.name} (your model)", m.name) for m in self.models(token)]
         return choices
@@ -367,7 +368,7 @@ def build_train_tab(cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown, ex
             domains.append((name, files, folder, info))
     # Rows wrap on a narrow screen: each control keeps a width its label fits in.
     with gr.Row(equal_height=False):
-        init = gr.Dropdown(choices=handlers.init_choices(), value="", label="Start from", elem_id="init", scale=2,
+        init = gr.Dropdown(choices=handlers.init_choices(probe=False), value="", label="Start from", elem_id="init", scale=2,
                            min_width=280)
         steps = gr.Slider(10, 5000, value=300, step=10, label="Steps", elem_id="steps", min_width=200)
         crop = gr.Dropdown([64, 96, 128, 192, 256], value=128, label="Crop size (px)", elem_id="crop", min_width=140)
