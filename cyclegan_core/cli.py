@@ -9,10 +9,12 @@ import threading
 import time
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
 from .compiled import WindowCompiler, should_compile
 from .convert import convert_official
+from .distributed import from_environment, shutdown
 from .errors import CycleGANError, ImageError
 from .images import IMAGE_SUFFIXES
 from .losses import GAN_MODES
@@ -20,7 +22,7 @@ from .model import DIRECTIONS
 from .publish import PushResult, load_id, model_folder_for, push_model, push_zoo
 from .runs import RunFolder
 from .runtime import PRECISIONS, configure_threads
-from .sources import load
+from .sources import default_device, load
 from .store import ModelStore
 from .train import CheckpointSaved, Finished, Started, StepDone, train
 from .train_config import PRESETS, TrainConfig
@@ -111,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                      f"{d.preview_every})")
     p.add_argument("--checkpoint-every", type=int, help=f"save a resumable checkpoint every N steps (default "
                                                         f"{d.checkpoint_every})")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available); under torchrun each "
+                                                 "rank takes cuda:LOCAL_RANK")
     p.set_defaults(run=run_train)
 
     p = commands.add_parser("fetch", help="download a zoo model into weights/ (for offline use later)",
@@ -160,6 +163,18 @@ def train_config(args) -> TrainConfig:
 
 
 def run_train(args) -> int:
+    """One process, or one rank of a torchrun group (then rank 0 alone prints and writes the run)."""
+    device = args.device or default_device()
+    dist = from_environment(device)
+    try:
+        return _run_train(args, dist.device(device) if dist else torch.device(device), dist)
+    finally:
+        shutdown()
+
+
+def _run_train(args, device, dist) -> int:
+    main_rank = dist is None or dist.is_main
+    say = print if main_rank else (lambda *a, **k: None)
     if args.resume:
         record = RunFolder(args.resume).resume_record(steps=args.steps, epochs=args.epochs)
         config, out, resume = record.config, args.resume, True
@@ -169,33 +184,39 @@ def run_train(args) -> int:
         if not (args.data_a and args.data_b and args.out):
             print("error: --data-a, --data-b and --out are required (or --resume RUN_DIR)", file=sys.stderr)
             return 2
-        try:
-            RunFolder(args.out).require_new()
-        except CycleGANError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+        if main_rank:  # the others would find rank 0's new folder
+            try:
+                RunFolder(args.out).require_new()
+            except CycleGANError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
         data_a, data_b, out, resume = _data_arg(args.data_a), _data_arg(args.data_b), args.out, False
         config = train_config(args)
     stop = threading.Event()
-    previous = signal.getsignal(signal.SIGINT)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def on_interrupt(signum, frame):
-        if stop.is_set():
+        if stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
         stop.set()
-        tqdm.write("stopping after this step (Ctrl-C again to abort now)…", file=sys.stderr)
+        if main_rank:
+            tqdm.write("stopping after this step (Ctrl-C again to abort now)…", file=sys.stderr)
 
-    signal.signal(signal.SIGINT, on_interrupt)
+    for sig in previous:  # Ctrl-C, and SIGTERM from torchrun, Slurm or a cluster: stop after this step, saved
+        signal.signal(sig, on_interrupt)
     bar = None
     try:
-        for event in train(config, data_a, data_b, out, resume=resume, stop=stop, device=args.device):
+        for event in train(config, data_a, data_b, out, resume=resume, stop=stop, device=str(device), dist=dist):
             if isinstance(event, Started):
-                print(f"{'resuming' if event.resumed else 'training'} {event.domain_a} ↔ {event.domain_b} in "
-                      f"{event.run_dir}: A {event.images_a} image(s), B {event.images_b} image(s); "
-                      f"{event.precision}; step {event.step} of {event.total_steps}")
+                ranks = f" on {dist.world_size} ranks (effective batch {dist.world_size * config.batch_size})" \
+                    if dist else ""
+                say(f"{'resuming' if event.resumed else 'training'} {event.domain_a} ↔ {event.domain_b} in "
+                    f"{event.run_dir}: A {event.images_a} image(s), B {event.images_b} image(s); "
+                    f"{event.precision}{ranks}; step {event.step} of {event.total_steps}")
                 for label, reason in event.skipped_a + event.skipped_b:
-                    print(f"skipped {label}: {reason}", file=sys.stderr)
-                bar = tqdm(total=event.total_steps, initial=event.step, unit="step", file=sys.stderr)
+                    say(f"skipped {label}: {reason}", file=sys.stderr)
+                bar = tqdm(total=event.total_steps, initial=event.step, unit="step", file=sys.stderr,
+                           disable=not main_rank)
             elif isinstance(event, StepDone):
                 bar.update(1)
                 bar.set_postfix_str(" ".join(f"{k}={v:.3f}" for k, v in event.losses.items()), refresh=False)
@@ -204,14 +225,15 @@ def run_train(args) -> int:
             elif isinstance(event, Finished):
                 if bar is not None:
                     bar.close()
-                print(f"{'stopped' if event.stopped else 'finished'} at step {event.step} of {event.total_steps}; "
-                      f"translate with: python -m cyclegan_core translate --model {event.path} --direction AtoB …"
-                      + (f"\nresume with: python -m cyclegan_core train --resume {event.path}" if event.stopped else ""))
+                say(f"{'stopped' if event.stopped else 'finished'} at step {event.step} of {event.total_steps}; "
+                    f"translate with: python -m cyclegan_core translate --model {event.path} --direction AtoB …"
+                    + (f"\nresume with: python -m cyclegan_core train --resume {event.path}" if event.stopped else ""))
     except KeyboardInterrupt:
         print(f"aborted; the last state was saved in {out}", file=sys.stderr)
         return 130
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
 
 

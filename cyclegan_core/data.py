@@ -10,6 +10,7 @@ counted with a reason; a domain with too few usable images is a clear error.
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import zipfile
@@ -155,6 +156,23 @@ def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bytes:
     return data
 
 
+def sharded_picks(n: int, batch_size: int, step: int, rank: int, world_size: int, seed: int,
+                  salt: int = 0) -> list[int]:
+    """Indices of batch `step` for `rank`: position k = step × batch_size + i of this rank's stream
+    is element rank + j × world_size (j = k mod ⌈n / world_size⌉) of epoch k // ⌈n / world_size⌉'s
+    shuffled order, padded by repetition to a multiple of world_size (DistributedSampler's rule)."""
+    per_rank = math.ceil(n / world_size)
+    picks, orders = [], {}
+    for k in range(step * batch_size, (step + 1) * batch_size):
+        epoch, j = divmod(k, per_rank)
+        if epoch not in orders:
+            generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch * 2 + salt)
+            order = torch.randperm(n, generator=generator)
+            orders[epoch] = order.repeat(math.ceil(per_rank * world_size / n))[: per_rank * world_size]
+        picks.append(int(orders[epoch][rank + j * world_size]))
+    return picks
+
+
 class UnpairedData:
     """Random unpaired batches: A and B drawn independently, with replacement (so the sizes may
     differ), each through random crop + horizontal flip, scaled to [-1, 1]. All randomness comes
@@ -162,6 +180,7 @@ class UnpairedData:
 
     def __init__(self, a: Domain, b: Domain, crop_size: int):
         self.a, self.b = a, b
+        self.sharding: tuple[int, int, int] | None = None  # (rank, world size, seed) in a distributed run
         self.transform = v2.Compose([
             v2.ToImage(),
             v2.RandomCrop(crop_size, pad_if_needed=True, padding_mode="reflect"),
@@ -174,11 +193,22 @@ class UnpairedData:
         """Steps per epoch at batch size 1, as in the reference: the larger domain's size."""
         return max(len(self.a.images), len(self.b.images))
 
-    def batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._draw(self.a, batch_size), self._draw(self.b, batch_size)
+    def shard(self, rank: int, world_size: int, seed: int) -> None:
+        """Distributed training: each rank draws its own part of every epoch, as torch's
+        DistributedSampler does (one shuffled order per epoch, seeded, dealt out rank by rank), so
+        the ranks see different images and an epoch covers each domain once over all of them. Which
+        images a step draws follows from the step alone, so a run resumes with any number of ranks."""
+        self.sharding = (rank, world_size, seed)
 
-    def _draw(self, domain: Domain, batch_size: int) -> torch.Tensor:
-        picks = torch.randint(len(domain.images), (batch_size,)).tolist()
+    def batch(self, batch_size: int, step: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch of each domain (`step`: the index of this batch in the run, for a sharded draw)."""
+        return self._draw(self.a, batch_size, step, 0), self._draw(self.b, batch_size, step, 1)
+
+    def _draw(self, domain: Domain, batch_size: int, step: int, which: int) -> torch.Tensor:
+        if self.sharding is None:
+            picks = torch.randint(len(domain.images), (batch_size,)).tolist()
+        else:
+            picks = sharded_picks(len(domain.images), batch_size, step, *self.sharding, salt=which)
         return torch.stack([self.transform(domain.images[i]) for i in picks])
 
     def preview_pair(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,4 +1,4 @@
-"""Where and how the networks run: the precision policy (fp32 or bf16) and CPU thread count."""
+"""Where and how the networks run: the precision policy (fp32, bf16 or fp16) and CPU thread count."""
 
 from __future__ import annotations
 
@@ -8,18 +8,19 @@ from pathlib import Path
 
 import torch
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
     """`auto` → bf16 where the hardware runs it natively (faster there, close to fp32 on trained
-    generators; see benchmarks/README.md), else fp32. `fp32` is the reference implementation's maths."""
+    generators; see benchmarks/README.md); on a GPU without bf16, fp16 (training then scales its
+    losses: `trainer.py`); else fp32. `fp32` is the reference implementation's maths."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
     if precision != "auto":
         return precision
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return "bf16" if cpu_has_native_bf16() else "fp32"
 
 
@@ -30,9 +31,10 @@ def cpu_has_native_bf16() -> bool:
 
 
 def autocast(precision: str, device: torch.device):
-    """bf16 autocast for "bf16", nothing for "fp32" (a resolved precision, not "auto")."""
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    """bf16 or fp16 autocast for "bf16" / "fp16", nothing for "fp32" (a resolved precision, not "auto")."""
+    if precision in ("bf16", "fp16"):
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+        return torch.autocast(device_type=device.type, dtype=dtype)
     return contextlib.nullcontext()
 
 

@@ -44,12 +44,18 @@ PREVIEW_NAMES = ("real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B")
 class CycleGANTrainer:
     """Trains `model`'s generators against two fresh 70×70 PatchGANs. `steps_done` counts iterations."""
 
-    def __init__(self, model: CycleGAN, config: TrainConfig, device: str | torch.device = "cpu"):
+    def __init__(self, model: CycleGAN, config: TrainConfig, device: str | torch.device = "cpu",
+                 channels_last: bool | None = None):
         self.config, self.device = config, torch.device(device)
-        self.model = model.to(self.device)
+        # channels_last (NHWC) suits GPU convolutions (tensor cores); on a CPU it is no faster here.
+        self.memory_format = (torch.channels_last if (self.device.type == "cuda" if channels_last is None
+                                                      else channels_last) else torch.contiguous_format)
+        self.model = model.to(self.device, memory_format=self.memory_format)
         self.G_AB, self.G_BA = model.G_AB, model.G_BA
-        self.D_A = init_weights(NLayerDiscriminator(config.ndf, config.n_layers_D)).to(self.device)
-        self.D_B = init_weights(NLayerDiscriminator(config.ndf, config.n_layers_D)).to(self.device)
+        self.D_A = init_weights(NLayerDiscriminator(config.ndf, config.n_layers_D)).to(
+            self.device, memory_format=self.memory_format)
+        self.D_B = init_weights(NLayerDiscriminator(config.ndf, config.n_layers_D)).to(
+            self.device, memory_format=self.memory_format)
         betas = (config.beta1, config.beta2)
         self.opt_G = torch.optim.Adam(itertools.chain(self.G_AB.parameters(), self.G_BA.parameters()),
                                       lr=config.lr, betas=betas)
@@ -57,7 +63,13 @@ class CycleGANTrainer:
                                       lr=config.lr, betas=betas)
         self.pool_A, self.pool_B = ImagePool(config.pool_size), ImagePool(config.pool_size)
         self.precision = resolve_precision(config.precision, self.device)
+        # fp16 (a GPU without bf16) needs its losses scaled so small gradients survive; bf16 and fp32 do not.
+        self.scaler_G = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        self.scaler_D = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.steps_done = 0
+        # The networks the training passes run through: these four, or their DistributedDataParallel
+        # wrappers (`distribute`). Saving, previews and the Learn tab always use the plain ones.
+        self.train_G_AB, self.train_G_BA, self.train_D_A, self.train_D_B = self.G_AB, self.G_BA, self.D_A, self.D_B
         self.model.train()
 
     @classmethod
@@ -82,9 +94,20 @@ class CycleGANTrainer:
                 trainer.G_BA.load_state_dict(init.G_BA.state_dict())
         return trainer
 
+    def distribute(self, wrap) -> None:
+        """Train through `wrap(network)` (DistributedDataParallel: `distributed.Distributed.wrap`), which
+        averages each step's gradients over the ranks. The generator step reads the D's unwrapped: they
+        are held fixed there, so there is nothing of theirs to average."""
+        self.train_G_AB, self.train_G_BA = wrap(self.G_AB), wrap(self.G_BA)
+        self.train_D_A, self.train_D_B = wrap(self.D_A), wrap(self.D_B)
+
+    def networks(self) -> dict[str, torch.nn.Module]:
+        return {"G_AB": self.G_AB, "G_BA": self.G_BA, "D_A": self.D_A, "D_B": self.D_B}
+
     def step(self, real_A: torch.Tensor, real_B: torch.Tensor, lr: float) -> dict[str, float]:
         """One iteration at learning rate `lr`: the generators, then the discriminators."""
-        real_A, real_B = real_A.to(self.device), real_B.to(self.device)
+        real_A = real_A.to(self.device, memory_format=self.memory_format)
+        real_B = real_B.to(self.device, memory_format=self.memory_format)
         for group in (*self.opt_G.param_groups, *self.opt_D.param_groups):
             group["lr"] = lr
         losses, fake_A, fake_B = self.generator_step(real_A, real_B)
@@ -96,16 +119,17 @@ class CycleGANTrainer:
         """Eq. 3 plus identity, term by term, with the current weights: (losses, F(b), G(a)). Updates
         nothing (`generator_step` trains on these; the Learn tab shows them)."""
         c = self.config
-        fake_B, fake_A = self.G_AB(real_A), self.G_BA(real_B)  # G(a), F(b)
+        G, F = self.train_G_AB, self.train_G_BA
+        fake_B, fake_A = G(real_A), F(real_B)  # G(a), F(b)
         loss = {
             "G_AB": gan_loss(self.D_B(fake_B), True, c.gan_mode),  # Eq. 1: D_Y should call G(a) real
             "G_BA": gan_loss(self.D_A(fake_A), True, c.gan_mode),  # Eq. 1: D_X should call F(b) real
-            "cycle_A": cycle_loss(self.G_BA(fake_B), real_A, c.lambda_A),  # Eq. 2: F(G(a)) ≈ a
-            "cycle_B": cycle_loss(self.G_AB(fake_A), real_B, c.lambda_B),  # Eq. 2: G(F(b)) ≈ b
+            "cycle_A": cycle_loss(F(fake_B), real_A, c.lambda_A),  # Eq. 2: F(G(a)) ≈ a
+            "cycle_B": cycle_loss(G(fake_A), real_B, c.lambda_B),  # Eq. 2: G(F(b)) ≈ b
         }
         if c.lambda_identity > 0:  # Sec. 5.2: F(a) ≈ a and G(b) ≈ b
-            loss["idt_A"] = identity_loss(self.G_BA(real_A), real_A, c.lambda_identity * c.lambda_A)
-            loss["idt_B"] = identity_loss(self.G_AB(real_B), real_B, c.lambda_identity * c.lambda_B)
+            loss["idt_A"] = identity_loss(F(real_A), real_A, c.lambda_identity * c.lambda_A)
+            loss["idt_B"] = identity_loss(G(real_B), real_B, c.lambda_identity * c.lambda_B)
         return loss, fake_A, fake_B
 
     def generator_step(self, real_A: torch.Tensor, real_B: torch.Tensor):
@@ -114,8 +138,9 @@ class CycleGANTrainer:
         self.opt_G.zero_grad(set_to_none=True)
         with autocast(self.precision, self.device):
             loss, fake_A, fake_B = self.generator_losses(real_A, real_B)
-        sum(loss.values()).backward()
-        self.opt_G.step()
+        self.scaler_G.scale(sum(loss.values())).backward()
+        self.scaler_G.step(self.opt_G)
+        self.scaler_G.update()
         _requires_grad((self.D_A, self.D_B), True)
         return {k: v.detach() for k, v in loss.items()}, fake_A.detach(), fake_B.detach()
 
@@ -126,11 +151,14 @@ class CycleGANTrainer:
         self.opt_D.zero_grad(set_to_none=True)
         with autocast(self.precision, self.device):
             loss = {
-                "D_A": discriminator_loss(self.D_A(real_A), self.D_A(self.pool_A.query(fake_A)), c.gan_mode),
-                "D_B": discriminator_loss(self.D_B(real_B), self.D_B(self.pool_B.query(fake_B)), c.gan_mode),
+                "D_A": discriminator_loss(self.train_D_A(real_A), self.train_D_A(self.pool_A.query(fake_A)),
+                                          c.gan_mode),
+                "D_B": discriminator_loss(self.train_D_B(real_B), self.train_D_B(self.pool_B.query(fake_B)),
+                                          c.gan_mode),
             }
-        (loss["D_A"] + loss["D_B"]).backward()
-        self.opt_D.step()
+        self.scaler_D.scale(loss["D_A"] + loss["D_B"]).backward()
+        self.scaler_D.step(self.opt_D)
+        self.scaler_D.update()
         return {k: v.detach() for k, v in loss.items()}
 
     @torch.no_grad()

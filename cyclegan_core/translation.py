@@ -41,6 +41,10 @@ def translate_tensor(generator: nn.Module, x: torch.Tensor, precision: str = "au
     """
     device = next(generator.parameters()).device
     resolved = resolve_precision(precision, device)
+    if device.type == "cuda" and whole_pass_fits(x.shape[-2] * x.shape[-1], generator_width(generator), resolved,
+                                                 torch.cuda.mem_get_info(device)[0]):
+        return translate_whole(generator, x, resolved)  # a GPU: one pass, no streaming overhead
+    resolved = "fp32" if resolved == "fp16" else resolved  # streamed: fp32 compute, fp16 storage
     storage = storage_for(precision, resolved)
     budget = stream_pixels() // (2 if storage == "fp32" else 1)
     if x.shape[-2] * x.shape[-1] > budget:
@@ -48,9 +52,23 @@ def translate_tensor(generator: nn.Module, x: torch.Tensor, precision: str = "au
     return translate_streamed(generator, x, resolved, storage=storage, runner=runner)
 
 
+WHOLE_PASS_BYTES = {"fp32": 1100, "bf16": 600, "fp16": 600}  # peak per input pixel at ngf 64, inference mode
+
+
+def generator_width(generator: nn.Module) -> int:
+    """ngf: the channels of the generator's first convolution."""
+    return next(m for m in generator.modules() if isinstance(m, nn.Conv2d)).out_channels
+
+
+def whole_pass_fits(pixels: int, ngf: int, precision: str, free_bytes: int) -> bool:
+    """Whether a whole-image pass of `pixels` fits in `free_bytes` of device memory with a margin
+    (the activations at full resolution dominate: ngf channels, a few of them alive at once)."""
+    return pixels * WHOLE_PASS_BYTES[precision] * ngf / 64 <= 0.8 * free_bytes
+
+
 def translate_whole(generator: nn.Module, x: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
     """The reference way: `generator` applied to the whole padded 1×3×H×W tensor in one pass; same
-    size out, float32. `precision` is a resolved one ("fp32" or "bf16")."""
+    size out, float32. `precision` is a resolved one ("fp32", "bf16" or "fp16")."""
     device = next(generator.parameters()).device
     padded, (height, width) = pad_to_multiple(x.to(device))
     with torch.inference_mode(), autocast(precision, device):

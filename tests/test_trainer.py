@@ -113,3 +113,24 @@ def test_reference_loss_names_are_a_complete_renaming():
 @pytest.mark.parametrize("method", ["step", "generator_step", "discriminator_step"])
 def test_each_step_reads_on_one_screen(method):
     assert len(inspect.getsource(getattr(CycleGANTrainer, method)).splitlines()) <= 40
+
+
+def test_the_gpu_paths_run_on_a_cpu_too_channels_last_and_amp():
+    """channels_last gives the same step as the default layout; bf16 and fp16 autocast train with
+    finite losses, and fp16 scales its losses (the GradScaler a GPU without bf16 needs)."""
+    config = TrainConfig(ngf=8, n_blocks=1, ndf=8, n_layers_D=2, crop_size=32, precision="fp32", pool_size=0)
+    results = []
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        t = CycleGANTrainer(CycleGAN(ModelConfig(ngf=8, n_blocks=1)), config, channels_last=channels_last)
+        assert (t.memory_format == torch.channels_last) == channels_last
+        results.append(t.step(*batch(1), lr=2e-4))
+    assert results[0] == pytest.approx(results[1], rel=1e-4)
+    for precision in ("bf16", "fp16"):
+        torch.manual_seed(0)
+        t = CycleGANTrainer(CycleGAN(ModelConfig(ngf=8, n_blocks=1)), config.replace(precision=precision))
+        losses = [t.step(*batch(seed), lr=2e-4) for seed in (1, 2)]
+        assert all(torch.isfinite(torch.tensor(list(step.values()))).all() for step in losses)
+        assert t.scaler_G.is_enabled() == (precision == "fp16") and t.scaler_D.is_enabled() == (precision == "fp16")
+        if precision == "fp16":
+            assert t.scaler_G.get_scale() > 1  # losses were scaled up before their backward

@@ -41,3 +41,13 @@ def test_streamed_equals_whole_and_tiled_comes_close(tiny_model, monkeypatch, ph
     tiled = translate_tensor(tiny_model.G_AB, x, "fp32")  # statistics from a copy at half the pixels
     assert tiled.shape == x.shape and not torch.allclose(tiled, whole, atol=1e-4)
     assert (tiled - whole).abs().mean() < 0.02
+
+
+def test_a_gpu_takes_the_whole_image_in_one_pass_when_it_fits():
+    from cyclegan_core.networks import ResnetGenerator
+    from cyclegan_core.translation import generator_width, whole_pass_fits
+    assert generator_width(ResnetGenerator(ngf=16, n_blocks=1)) == 16
+    gib = 2**30
+    assert whole_pass_fits(4096 * 4096, 64, "bf16", 80 * gib)  # 16.8 MP on an 80 GB GPU: one pass
+    assert not whole_pass_fits(4096 * 4096, 64, "fp32", 8 * gib)  # on an 8 GB one: streamed
+    assert whole_pass_fits(1024 * 1024, 64, "fp16", 2 * gib) and not whole_pass_fits(1024 * 1024, 64, "fp32", gib)

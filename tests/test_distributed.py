@@ -1,0 +1,199 @@
+"""Training on two processes with torchrun (gloo on CPU, tiny networks): the ranks stay in step,
+rank 0 alone writes the run, runs resume with another number of processes, a stop on one rank stops
+all with a checkpoint, a killed rank ends the run within a bounded time, and two ranks of batch 1
+learn like one process of batch 2."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from cyclegan_core import CycleGAN, ModelConfig, RunFolder, TrainConfig, load_model, save_model
+from cyclegan_core.data import sharded_picks
+from cyclegan_core.synthetic import examples
+from cyclegan_core.train import Finished, train
+from test_cli import ROOT
+
+
+@pytest.fixture
+def setup(tmp_path):
+    """Red ↔ blue pictures (6 per domain) and a tiny model to start from (ngf 8, one block)."""
+    for folder, domain in (("a", "A"), ("b", "B")):
+        (tmp_path / folder).mkdir()
+        for i, picture in enumerate(examples("red_blue", domain, 6, 40, 0)):
+            picture.save(tmp_path / folder / f"{i}.png")
+    torch.manual_seed(0)
+    save_model(CycleGAN(ModelConfig(ngf=8, n_blocks=1)), tmp_path / "tiny")
+    return tmp_path
+
+
+def command(nproc: int, *args) -> list[str]:
+    """`torchrun --standalone --nproc_per_node=N -m cyclegan_core train …` (one process: plain python)."""
+    train_cli = ["-m", "cyclegan_core", "train", *map(str, args)]
+    if nproc == 1:
+        return [sys.executable, *train_cli]
+    torchrun = shutil.which("torchrun")
+    launcher = [torchrun] if torchrun else [sys.executable, "-m", "torch.distributed.run"]
+    return [*launcher, "--standalone", f"--nproc_per_node={nproc}", *train_cli]
+
+
+def fresh(setup, out, steps, *extra) -> list[str]:
+    return ["--data-a", setup / "a", "--data-b", setup / "b", "--out", out, "--init", setup / "tiny",
+            "--crop-size", 32, "--precision", "fp32", "--device", "cpu", "--steps", steps, *extra]
+
+
+ENV = dict(os.environ, OMP_NUM_THREADS="1", CYCLEGAN_DIST_CHECK="1", CYCLEGAN_DIST_TIMEOUT="30")
+
+
+def run(nproc, *args, timeout=240):
+    result = subprocess.run(command(nproc, *args), capture_output=True, text=True, cwd=ROOT, env=ENV,
+                            timeout=timeout)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return result
+
+
+def log_steps(run_dir: Path) -> list[int]:
+    return [r["step"] for r in json.loads((run_dir / "log.json").read_text())["records"]]
+
+
+def test_two_ranks_stay_in_step_and_resume_with_one_or_two(setup):
+    out = setup / "run"
+    first = run(2, *fresh(setup, out, 8, "--checkpoint-every", 4))  # CYCLEGAN_DIST_CHECK: weights compared every step
+    assert first.stdout.count("training A ↔ B") == 1, first.stdout  # rank 0 alone speaks
+    assert "on 2 ranks (effective batch 2)" in first.stdout and "finished at step 8 of 8" in first.stdout
+    assert log_steps(out) == list(range(1, 9))
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "log.json", "model.safetensors", "previews",
+                                                     "train.json", "training_state.safetensors"]
+    run(1, "--resume", out, "--steps", 12)  # one process continues the two's run
+    assert log_steps(out) == list(range(1, 13))
+    again = run(2, "--resume", out, "--steps", 16)  # and two continue that
+    assert "resuming A ↔ B" in again.stdout and "step 12 of 16" in again.stdout
+    assert log_steps(out) == list(range(1, 17))
+    assert load_model(out).config.ngf == 8  # an ordinary model folder, usable at once
+
+
+class RankOne:
+    """A stand-in for rank 1 of 2 whose collectives do nothing: what does rank 1 write?"""
+
+    rank, world_size, local_rank, backend, is_main = 1, 2, 0, "gloo", False
+
+    def device(self, requested):
+        return torch.device(requested)
+
+    def wrap(self, module, device):
+        return module
+
+    def agree(self, ok):
+        return ok
+
+    def mean_and_stop(self, losses, stop):
+        return losses, stop
+
+    def barrier(self):
+        pass
+
+
+def test_only_rank_zero_writes_the_run_folder(setup):
+    config = TrainConfig(steps=3, crop_size=32, precision="fp32", init=str(setup / "tiny"), preview_every=1,
+                         checkpoint_every=1)
+    events = list(train(config, setup / "a", setup / "b", setup / "never", dist=RankOne()))
+    assert isinstance(events[-1], Finished) and events[-1].step == 3
+    assert not (setup / "never").exists()
+
+
+def test_each_rank_draws_its_own_part_of_every_epoch():
+    n, world = 7, 2
+    per_rank = 4  # ⌈7 / 2⌉
+    epoch = [sharded_picks(n, 1, step, rank, world, seed=0) for rank in range(world) for step in range(per_rank)]
+    seen = sorted(i for picks in epoch for i in picks)
+    assert set(seen) == set(range(n)) and len(seen) == 8  # all 7, one repeated to pad (DistributedSampler's rule)
+    ranks = [{i for s in range(per_rank) for i in sharded_picks(n, 1, s, r, world, 0)} for r in range(world)]
+    assert len(ranks[0] & ranks[1]) <= 1
+    assert sharded_picks(n, 2, 1, 0, world, 0) == sharded_picks(n, 1, 2, 0, world, 0) + sharded_picks(n, 1, 3, 0, world, 0)
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
+
+
+def rank_pid(launcher: subprocess.Popen, rank: int) -> int:
+    """The pid of the worker with RANK=`rank` (torchrun's agent may sit between us and the workers)."""
+    queue = [launcher.pid]
+    while queue:
+        pid = queue.pop()
+        try:
+            environ = (Path("/proc") / str(pid) / "environ").read_bytes().split(b"\0")
+        except OSError:
+            environ = []
+        if f"RANK={rank}".encode() in environ and b"LOCAL_RANK=" + str(rank).encode() in environ:
+            return pid
+        queue += children(pid)
+    raise AssertionError(f"no worker with RANK={rank}")
+
+
+def start_long_run(setup, out):
+    launcher = subprocess.Popen(command(2, *fresh(setup, out, 100000, "--checkpoint-every", 3)), cwd=ROOT,
+                                env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "training_state.safetensors").is_file():
+        assert launcher.poll() is None, launcher.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "no checkpoint within 120 s"
+        time.sleep(0.2)
+    return launcher
+
+
+def test_sigterm_on_one_rank_stops_both_with_a_checkpoint(setup):
+    out = setup / "run"
+    launcher = start_long_run(setup, out)
+    os.kill(rank_pid(launcher, 1), signal.SIGTERM)  # as Slurm or a cluster would, to one rank
+    stdout, stderr = launcher.communicate(timeout=60)
+    assert launcher.returncode == 0, stderr[-3000:]
+    stopped = [line for line in stdout.splitlines() if line.startswith("stopped at step")]
+    assert stopped, stdout
+    step = int(stopped[0].split()[3])
+    assert log_steps(out)[-1] == step and RunFolder(out).steps_done() == step  # both ranks stopped at one step
+
+
+def test_a_killed_rank_ends_the_run_in_bounded_time_and_the_checkpoint_is_intact(setup):
+    out = setup / "run"
+    launcher = start_long_run(setup, out)
+    killed_at = time.monotonic()
+    os.kill(rank_pid(launcher, 1), signal.SIGKILL)
+    launcher.communicate(timeout=90)
+    assert launcher.returncode != 0 and time.monotonic() - killed_at < 90
+    done = RunFolder(out).steps_done()
+    assert done >= 3 and load_model(out).config.ngf == 8
+    run(1, "--resume", out, "--steps", done + 2)  # the state resumes
+    assert log_steps(out)[-1] == done + 2
+
+
+def test_two_ranks_of_batch_one_learn_like_one_process_of_batch_two(setup):
+    """Same effective batch, same seed: the cycle losses over the last steps agree closely (the
+    numbers differ only by which random images and crops each draws)."""
+    def cycle_loss(out):
+        records = json.loads((out / "log.json").read_text())["records"][-15:]
+        return sum(r["cycle_A"] + r["cycle_B"] for r in records) / len(records)
+
+    run(1, *fresh(setup, setup / "one", 60, "--batch-size", 2, "--checkpoint-every", 1000))
+    run(2, *fresh(setup, setup / "two", 60, "--batch-size", 1, "--checkpoint-every", 1000))
+    first = json.loads((setup / "one" / "log.json").read_text())["records"][0]
+    one, two = cycle_loss(setup / "one"), cycle_loss(setup / "two")
+    assert one < 0.8 * (first["cycle_A"] + first["cycle_B"])  # it learnt something
+    assert abs(one - two) / one < 0.25, (one, two)
+    print(f"mean cycle loss over the last 15 of 60 steps: one process (batch 2) {one:.3f}, two ranks "
+          f"(batch 1) {two:.3f}")
