@@ -6,16 +6,27 @@ at 64², in fp32 and in bf16 autocast, measured in one process. `auto` picks bf1
 the CPU has native bf16 (AVX512-BF16/AMX); this prints whether that choice is right here.
 
     python benchmarks/train_step_speed.py [--steps 6]
+    python benchmarks/train_step_speed.py --throughput [--processes 2] [--preset small --crop 64]
+
+`--throughput` reports training images/s in one process and in N data-parallel processes (the
+torch.distributed path of `torchrun`: gloo on a CPU, NCCL on GPUs when there are N of them), and the
+scaling efficiency: images/s with N ÷ (N × images/s with one). On a CPU the N processes share its
+cores (each gets cores ÷ N threads), so the efficiency there says what the communication costs,
+not what N machines would give.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import sys
 import time
 from pathlib import Path
 
 import torch
+import torch.distributed as torch_dist
+import torch.multiprocessing as mp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cyclegan_core import CycleGANTrainer, TrainConfig  # noqa: E402
@@ -35,10 +46,82 @@ def seconds_per_step(preset: str, crop: int, precision: str, steps: int) -> floa
     return (time.perf_counter() - start) / steps
 
 
+def _rank(rank: int, world: int, port: int, preset: str, crop: int, steps: int, device: str, threads: int,
+          results) -> None:
+    """One data-parallel rank: the trainer through DDP, as `train()` runs it under torchrun."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(threads)
+    backend = "nccl" if device == "cuda" else "gloo"
+    dev = torch.device("cuda", rank) if device == "cuda" else torch.device("cpu")
+    if device == "cuda":
+        torch.cuda.set_device(rank)
+    torch_dist.init_process_group(backend, rank=rank, world_size=world)
+    trainer = CycleGANTrainer.create(TrainConfig(crop_size=crop, load_size=crop, precision="auto", **PRESETS[preset]),
+                                     dev)
+    trainer.distribute(lambda net: torch.nn.parallel.DistributedDataParallel(
+        net, device_ids=[rank] if device == "cuda" else None))
+    a, b = torch.rand(1, 3, crop, crop) * 2 - 1, torch.rand(1, 3, crop, crop) * 2 - 1
+    trainer.step(a, b, trainer.config.lr)  # warm-up
+    torch_dist.barrier()
+    start = time.perf_counter()
+    for _ in range(steps):
+        trainer.step(a, b, trainer.config.lr)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    torch_dist.barrier()
+    if rank == 0:
+        results.put(time.perf_counter() - start)
+    torch_dist.destroy_process_group()
+
+
+def images_per_second(world: int, preset: str, crop: int, steps: int, device: str) -> float:
+    """Training images per second (batch 1 per rank) with `world` data-parallel processes."""
+    cores = max(1, torch.get_num_threads())
+    if world == 1:
+        trainer = CycleGANTrainer.create(TrainConfig(crop_size=crop, load_size=crop, precision="auto",
+                                                     **PRESETS[preset]), device)
+        a, b = torch.rand(1, 3, crop, crop) * 2 - 1, torch.rand(1, 3, crop, crop) * 2 - 1
+        trainer.step(a, b, trainer.config.lr)
+        start = time.perf_counter()
+        for _ in range(steps):
+            trainer.step(a, b, trainer.config.lr)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return steps / (time.perf_counter() - start)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    context = mp.get_context("spawn")
+    results = context.Queue()
+    threads = cores if device == "cuda" else max(1, cores // world)
+    mp.spawn(_rank, args=(world, port, preset, crop, steps, device, threads, results), nprocs=world, join=True)
+    return world * steps / results.get()
+
+
+def throughput(processes: int, preset: str, crop: int, steps: int) -> None:
+    device = "cuda" if torch.cuda.device_count() >= processes else "cpu"
+    backend = "NCCL" if device == "cuda" else "gloo"
+    one = images_per_second(1, preset, crop, steps, device)
+    many = images_per_second(processes, preset, crop, steps, device)
+    print(f"{'processes':>10s} {'images/s':>10s} {'efficiency':>11s}   ({preset} preset, {crop}² crops, {device}, "
+          f"{backend}, batch 1 per process, {torch.get_num_threads()} CPU threads in all)")
+    print(f"{1:10d} {one:10.2f} {'—':>11s}")
+    print(f"{processes:10d} {many:10.2f} {many / (processes * one):10.0%}")
+    print(f"\ntrain_step_speed: {processes} processes give {many:.2f} images/s against {one:.2f} with one "
+          f"({many / one:.2f}×, scaling efficiency {many / (processes * one):.0%}) on {device} ({backend})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--throughput", action="store_true", help="images/s with 1 and N data-parallel processes")
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
+    parser.add_argument("--crop", type=int, default=64)
     args = parser.parse_args()
+    if args.throughput:
+        throughput(args.processes, args.preset, args.crop, args.steps)
+        return
     results = {}
     print(f"{'setting':28s} {'fp32 s/step':>12s} {'bf16 s/step':>12s} {'bf16 speed-up':>14s}")
     for preset, crop in (("full", 128), ("small", 64)):

@@ -23,6 +23,7 @@ Modules, one concern each (read them in this order to follow the paper, then the
     trainer.py         CycleGANTrainer: one training iteration (generator and discriminator steps)
     training_state.py  a trainer's full state in one file, for exact resume
     train.py           the training loop, a generator of events
+    distributed.py     the same loop on many processes/GPUs/nodes: torchrun, DDP, rank 0 writes
     runs.py            run folders: record, log, previews, save/restore, resume checks
     store.py           the local model store (weights/): list models and runs, new run, delete
     zoo.py             the official models offered by name (18 generators), with their model cards
