@@ -20,7 +20,7 @@ from .model import CycleGAN
 from .model_config import ModelConfig
 from .model_folder import is_model_folder, load_model, read_config
 from .packaged import PACKAGED, packaged_folder, packaged_home
-from .sources import load_zoo
+from .sources import default_device, load_zoo
 from .store import ModelStore, StoredModel, weights_dir
 from .zoo import ZOO
 
@@ -121,6 +121,7 @@ def resolve(text: str, store: ModelStore | None = None,
     raise SourceRefused(REFUSAL.format(text=shown, zoo=zoo), public=REFUSAL.format(text="That", zoo=zoo))
 
 
-def load_public(text: str, store: ModelStore | None = None, device: str = "cpu") -> CycleGAN:
-    """Resolve and load a visitor's source (the app's model cache uses this as its loader)."""
-    return resolve(text, store).load(device)
+def load_public(text: str, store: ModelStore | None = None, device: str | None = None) -> CycleGAN:
+    """Resolve and load a visitor's source (the app's model cache uses this as its loader), on the GPU
+    where the machine has one."""
+    return resolve(text, store).load(device or default_device())

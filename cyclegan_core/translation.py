@@ -43,7 +43,7 @@ def translate_tensor(generator: nn.Module, x: torch.Tensor, precision: str = "au
     resolved = resolve_precision(precision, device)
     if device.type == "cuda" and whole_pass_fits(x.shape[-2] * x.shape[-1], generator_width(generator), resolved,
                                                  torch.cuda.mem_get_info(device)[0]):
-        return translate_whole(generator, x, resolved)  # a GPU: one pass, no streaming overhead
+        return translate_whole(generator, x, resolved).to(x.device)  # a GPU: one pass, no streaming overhead
     resolved = "fp32" if resolved == "fp16" else resolved  # streamed: fp32 compute, fp16 storage
     storage = storage_for(precision, resolved)
     budget = stream_pixels() // (2 if storage == "fp32" else 1)

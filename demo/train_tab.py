@@ -30,6 +30,7 @@ from cyclegan_core.train import CheckpointSaved, Event, Finished, Preview, Start
 from cyclegan_core.train_config import PRESETS
 from cyclegan_core.trainer import LOSS_NAMES
 from cyclegan_core.availability import Reachability, zoo_availability
+from cyclegan_core.sources import default_device
 from cyclegan_core.zoo import nearest_zoo_model
 
 from .errors import user_errors
@@ -184,7 +185,8 @@ class TrainHandlers:
         try:
             with self.slot.hold(run.path, visitor_id(token)) as stop:
                 data_a, data_b = run.keep_data("A", files_a), run.keep_data("B", files_b)
-                events = train(config, data_a, data_b, run.path, stop=stop, owner=visitor_id(token))
+                events = train(config, data_a, data_b, run.path, stop=stop, owner=visitor_id(token),
+                               device=default_device())
                 yield from self.stream(events, run, extra_tasks, token, progress)
         except BaseException:
             run.delete_if_untrained()  # nothing was trained: drop the copied uploads
@@ -196,7 +198,8 @@ class TrainHandlers:
         steps = max(int(n_steps), run.read_record().config.steps if run.is_resumable() else 0)
         record = run.resume_record(steps=steps)
         with self.slot.hold(run.path, visitor_id(token)) as stop:
-            events = train(record.config, record.data_a, record.data_b, run.path, resume=True, stop=stop)
+            events = train(record.config, record.data_a, record.data_b, run.path, resume=True, stop=stop,
+                           device=default_device())
             yield from self.stream(events, run, extra_tasks, token, progress)
 
     def stop(self, token: str | None = None) -> str:

@@ -76,7 +76,14 @@ def test_two_ranks_stay_in_step_and_resume_with_one_or_two(setup):
     again = run(2, "--resume", out, "--steps", 16)  # and two continue that
     assert "resuming A ↔ B" in again.stdout and "step 12 of 16" in again.stdout
     assert log_steps(out) == list(range(1, 17))
-    assert load_model(out).config.ngf == 8  # an ordinary model folder, usable at once
+    # An ordinary model folder: the CLI translates with it, the store (the app's list) offers it.
+    from cyclegan_core import ModelStore
+    examples("red_blue", "A", 1, 40, 5)[0].save(setup / "red.png")
+    translated = subprocess.run([sys.executable, "-m", "cyclegan_core", "translate", "--model", str(out),
+                                 "--direction", "AtoB", str(setup / "red.png"), "--out", str(setup / "blue.png")],
+                                capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=120)
+    assert translated.returncode == 0 and (setup / "blue.png").is_file(), translated.stderr
+    assert [(m.name, m.resumable) for m in ModelStore(setup).models() if m.name == "run"] == [("run", True)]
 
 
 class RankOne:
