@@ -96,7 +96,7 @@ def test_ctrl_c_stops_after_the_step_and_saves(tmp_path):
                                 "--out", str(run), "--steps", "100000", *TINY_ARGS], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while not (run / "previews").is_dir():  # the first preview (step 2) proves steps are running
+    while not RunFolder(run).preview_path(2).is_file():  # step 2's preview: two steps are done
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.2)
     process.send_signal(signal.SIGINT)
