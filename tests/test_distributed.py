@@ -196,11 +196,11 @@ def test_two_ranks_of_batch_one_learn_like_one_process_of_batch_two(setup):
         records = json.loads((out / "log.json").read_text())["records"][-15:]
         return sum(r["cycle_A"] + r["cycle_B"] for r in records) / len(records)
 
-    run(1, *fresh(setup, setup / "one", 60, "--batch-size", 2, "--checkpoint-every", 1000))
-    run(2, *fresh(setup, setup / "two", 60, "--batch-size", 1, "--checkpoint-every", 1000))
+    run(1, *fresh(setup, setup / "one", 40, "--batch-size", 2, "--checkpoint-every", 1000))
+    run(2, *fresh(setup, setup / "two", 40, "--batch-size", 1, "--checkpoint-every", 1000))
     first = json.loads((setup / "one" / "log.json").read_text())["records"][0]
     one, two = cycle_loss(setup / "one"), cycle_loss(setup / "two")
     assert one < 0.8 * (first["cycle_A"] + first["cycle_B"])  # it learnt something
     assert abs(one - two) / one < 0.25, (one, two)
-    print(f"mean cycle loss over the last 15 of 60 steps: one process (batch 2) {one:.3f}, two ranks "
+    print(f"mean cycle loss over the last 15 of 40 steps: one process (batch 2) {one:.3f}, two ranks "
           f"(batch 1) {two:.3f}")
