@@ -32,6 +32,7 @@ from skimage import data
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cyclegan_core.images import image_to_tensor  # noqa: E402
 from cyclegan_core import TrainConfig, train  # noqa: E402
+from cyclegan_core.runtime import cpu_class  # noqa: E402
 from cyclegan_core.train import Finished, StepDone  # noqa: E402
 
 TRAIN_A = ["astronaut", "chelsea", "hubble_deep_field"]
@@ -119,6 +120,7 @@ def main() -> None:
             "colour_G": psnr(block_means(g), block_means(target)), "colour_id": psnr(block_means(x), block_means(target)),
             "cycle_L1": float(F.l1_loss(rec, xt)) * 127.5,
         })
+    print(f"\nmachine: {cpu_class()}, {torch.get_num_threads()} threads")
     print(f"\n{'photo':18s} {'full G':>8s} {'full id':>8s} {'colour G':>9s} {'colour id':>9s} {'cycle L1':>9s}")
     for r in rows:
         print(f"{r['photo']:18s} {r['full_G']:8.2f} {r['full_id']:8.2f} {r['colour_G']:9.2f} {r['colour_id']:9.2f} "

@@ -30,7 +30,7 @@ import torch.multiprocessing as mp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cyclegan_core import CycleGANTrainer, TrainConfig  # noqa: E402
-from cyclegan_core.runtime import cpu_has_native_bf16, resolve_precision  # noqa: E402
+from cyclegan_core.runtime import cpu_class, cpu_has_native_bf16, resolve_precision  # noqa: E402
 from cyclegan_core.train_config import PRESETS  # noqa: E402
 
 
@@ -119,6 +119,7 @@ def main() -> None:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
     parser.add_argument("--crop", type=int, default=64)
     args = parser.parse_args()
+    print(f"machine: {cpu_class()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     if args.throughput:
         throughput(args.processes, args.preset, args.crop, args.steps)
         return

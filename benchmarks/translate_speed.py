@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import threading
 import time
@@ -29,7 +28,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cyclegan_core import CycleGAN, ModelConfig  # noqa: E402
 from cyclegan_core.compiled import WindowCompiler  # noqa: E402
-from cyclegan_core.runtime import resolve_precision  # noqa: E402
+from cyclegan_core.runtime import cpu_class, resolve_precision  # noqa: E402
 from cyclegan_core.translation import stream_pixels, translate_whole  # noqa: E402
 from cyclegan_core.streaming import CORE, spans, translate_streamed  # noqa: E402
 
@@ -147,16 +146,6 @@ def trained_or_random() -> tuple[CycleGAN, str]:
     return CycleGAN(ModelConfig()), "random (install requirements-dev.txt for trained weights)"
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 4096])
@@ -170,7 +159,7 @@ def main() -> None:
     photo = Image.fromarray(data.astronaut())
     auto = resolve_precision("auto", torch.device("cpu"))
     peak = peak_conv_gflops(auto)
-    print(f"machine: {cpu_name()}, {torch.get_num_threads()} threads, "
+    print(f"machine: {cpu_class()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}; weights: {weights}")
     print(f"default path: precision {auto}, streamed (exact statistics) up to {stream_pixels() / 1e6:.1f} MP")
     header = (f"{'size':>6s} {'path':>9s} {'s/img':>8s} {'best s':>8s} {'img/s':>7s} {'× base':>7s} {'% limit':>8s} "

@@ -30,6 +30,31 @@ def cpu_has_native_bf16() -> bool:
     return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
 
 
+ISA_FEATURES = (("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_vnni", "AVX512-VNNI"), ("avx_vnni", "AVX-VNNI"),
+                ("avx512_bf16", "AVX512-BF16"), ("amx_bf16", "AMX-BF16"), ("amx_int8", "AMX-INT8"),
+                ("avx512_fp16", "AVX512-FP16"))
+
+
+def cpu_class(cpuinfo: str | None = None) -> str:
+    """The CPU's model name and the instruction sets that decide speed here, e.g. "AMD EPYC 7B13 ·
+    AVX2" or "Intel Xeon … · AVX2, AVX-512, AVX512-VNNI, AVX512-BF16, AMX-BF16, AMX-INT8" (from
+    /proc/cpuinfo; `cpuinfo` for tests). Every speed figure should name it."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    name, flags = "unknown CPU", set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and name == "unknown CPU":
+            name = " ".join(value.split())
+        elif key.strip() == "flags" and not flags:
+            flags = set(value.split())
+    features = [label for flag, label in ISA_FEATURES if flag in flags]
+    return f"{name} · {', '.join(features) or 'no AVX2'}"
+
+
 def autocast(precision: str, device: torch.device):
     """bf16 or fp16 autocast for "bf16" / "fp16", nothing for "fp32" (a resolved precision, not "auto")."""
     if precision in ("bf16", "fp16"):
