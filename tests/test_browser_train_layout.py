@@ -140,7 +140,8 @@ def test_a_run_on_a_desktop_then_a_phone_shows_the_legend_whole_steps_both_previ
     page.click("#train-publish")
     page.locator("#publish-result", has_text='cyclegan_core.load("alice/red2blue")').wait_for()
     assert pushed == [("red2blue", "alice/red2blue", "hf_browserSECRET", False)]
-    assert page.input_value("#publish-token input") == ""  # used once, then emptied
+    # used once, then emptied (by the event that follows the publish, so wait for it)
+    page.wait_for_function("() => document.querySelector('#publish-token input').value === ''", timeout=10_000)
     assert "hf_browserSECRET" not in page.content()
 
     page.set_viewport_size({"width": 390, "height": 844})  # the same page on a phone
