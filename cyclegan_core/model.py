@@ -20,7 +20,7 @@ from .images import ImageInput, image_to_tensor, load_image, tensor_to_image
 from .model_config import ModelConfig
 from .networks import ResnetGenerator, init_weights
 from .streaming import eager_runner
-from .translation import translate_tensor
+from .translation import Progress, translate_tensor
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -73,25 +73,30 @@ class CycleGAN(nn.Module):
         src, dst = (self.config.domain_a, self.config.domain_b)[:: 1 if direction == "AtoB" else -1]
         return f"{src} → {dst}"
 
-    def translate_tensor(self, x: torch.Tensor, direction: str, precision: str = "auto") -> torch.Tensor:
+    def translate_tensor(self, x: torch.Tensor, direction: str, precision: str = "auto",
+                         progress: Progress | None = None) -> torch.Tensor:
         """1×3×H×W in [-1, 1] → same shape, any H and W, equal to the whole-image pass
         (`translation.translate_tensor`: streamed, or tiled above the streaming budget).
         `precision="fp32"` is the reference implementation's maths; `auto` is bf16 where the
-        hardware has it. Uses `self.compiler`'s compiled window functions where they are ready."""
+        hardware has it. Uses `self.compiler`'s compiled window functions where they are ready.
+        `progress(fraction)` is called as the work advances and may raise to stop it."""
         runner = self.compiler.runner() if self.compiler is not None else eager_runner
-        return translate_tensor(self.generator(direction), x, precision, runner)
+        return translate_tensor(self.generator(direction), x, precision, runner, progress)
 
     def translate(self, image: ImageInput, direction: str, precision: str = "auto",
-                  max_pixels: int | None = None) -> Image.Image:
-        """Translate a whole image at its own resolution (aspect kept, EXIF orientation applied)."""
+                  max_pixels: int | None = None, progress: Progress | None = None) -> Image.Image:
+        """Translate a whole image at its own resolution (aspect kept, EXIF orientation applied).
+        `progress(fraction)`, if given, is called as the work advances (0 → 1)."""
         x = image_to_tensor(load_image(image, max_pixels))
-        return tensor_to_image(self.translate_tensor(x, direction, precision))
+        return tensor_to_image(self.translate_tensor(x, direction, precision, progress))
 
     def cycle(self, image: ImageInput, direction: str, precision: str = "auto",
-              max_pixels: int | None = None) -> CycleResult:
-        """Translate and translate back: (G(x), F(G(x))) for AtoB, (F(y), G(F(y))) for BtoA."""
+              max_pixels: int | None = None, progress: Progress | None = None) -> CycleResult:
+        """Translate and translate back: (G(x), F(G(x))) for AtoB, (F(y), G(F(y))) for BtoA.
+        `progress` as in `translate` (each half of the work is one half of the fraction)."""
         back = "BtoA" if direction == "AtoB" else "AtoB"
         self.generator(back)  # a one-way model refuses before any work
         x = image_to_tensor(load_image(image, max_pixels))
-        y = self.translate_tensor(x, direction, precision)
-        return CycleResult(tensor_to_image(y), tensor_to_image(self.translate_tensor(y, back, precision)))
+        halves = (None, None) if progress is None else (lambda f: progress(f / 2), lambda f: progress(0.5 + f / 2))
+        y = self.translate_tensor(x, direction, precision, halves[0])
+        return CycleResult(tensor_to_image(y), tensor_to_image(self.translate_tensor(y, back, precision, halves[1])))

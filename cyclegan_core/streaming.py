@@ -38,9 +38,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .images import pad_to_multiple
+from .kernels import winograd_conv2d
 from .networks import ResnetGenerator
 
 CORE = 64  # window core, in 1/4-resolution pixels (256 px at full resolution)
+WINOGRAD_CORE = 128  # NNPACK's Winograd convs run 10–15 % faster per pixel on 128² windows than on 64²
 # Context around each window, in 1/4-resolution pixels: 1 (4 px at full resolution) covers one
 # 7×7 or two 3×3 layers' reach (window-edge padding spoils at most 3 full-resolution pixels);
 # 2 where three layers are chained (`enc3`, `dec3`). The tests check every pass with tiny windows.
@@ -68,10 +70,15 @@ class Moments:
         self.squares = torch.zeros(channels, dtype=torch.float64)
 
     def add(self, t: torch.Tensor) -> None:
-        """Add a 1×C×h×w tensor (any dtype; summed in float32)."""
+        """Add a 1×C×h×w tensor (any dtype and layout; summed in float32)."""
+        self.count += t.shape[2] * t.shape[3]
+        if t.stride(1) != 1:  # NCHW: sum each channel's plane
+            planes = t[0].to(torch.float32, copy=True).flatten(1)  # C×hw fp32, a copy
+            self.sum += planes.sum(dim=1).double().cpu()
+            self.squares += planes.square_().sum(dim=1).double().cpu()
+            return
         pixels = torch.empty(t.shape[2], t.shape[3], t.shape[1], device=t.device)  # h×w×C fp32, a copy
         pixels.copy_(t[0].permute(1, 2, 0))
-        self.count += t.shape[2] * t.shape[3]
         self.sum += pixels.sum(dim=1).sum(dim=0).double().cpu()  # rows first: much faster than flat
         self.squares += pixels.square_().sum(dim=1).sum(dim=0).double().cpu()
 
@@ -103,51 +110,57 @@ def _act(v, s, t):
     return torch.relu(torch.addcmul(t, v, s))
 
 
-def enc1(x, w0, b0):
+def _conv(x, w, b, winograd):
+    """An unpadded stride-1 conv: oneDNN's, or NNPACK's Winograd kernels (fp32, NCHW; `kernels.py`)."""
+    return winograd_conv2d(x, w, b) if winograd else F.conv2d(x, w, b)
+
+
+def enc1(x, w0, b0, winograd=False):
     """c7s1-64 before its norm, from the input image."""
-    return F.conv2d(F.pad(x, (3, 3, 3, 3), mode="reflect"), w0, b0)
+    return _conv(F.pad(x, (3, 3, 3, 3), mode="reflect"), w0, b0, winograd)
 
 
-def enc2(x, w0, b0, s0, t0, w1, b1):
+def enc2(x, w0, b0, s0, t0, w1, b1, winograd=False):
     """d128 before its norm, from the input image (c7s1-64 recomputed, normalised, ReLU)."""
-    return down(_act(enc1(x, w0, b0), s0, t0), w1, b1)
+    return down(_act(enc1(x, w0, b0, winograd), s0, t0), w1, b1)
 
 
-def enc3(x, w0, b0, s0, t0, w1, b1, s1, t1, w2, b2):
+def enc3(x, w0, b0, s0, t0, w1, b1, s1, t1, w2, b2, winograd=False):
     """d256 before its norm, from the input image (c7s1-64 and d128 recomputed)."""
-    return down(_act(enc2(x, w0, b0, s0, t0, w1, b1), s1, t1), w2, b2)
+    return down(_act(enc2(x, w0, b0, s0, t0, w1, b1, winograd), s1, t1), w2, b2)
 
 
-def down(x, w, b):
+def down(x, w, b, winograd=False):
     """A stride-2 3×3 conv (d128, d256) before its norm, from its activated input."""
     return F.conv2d(x, w, b, stride=2, padding=1)
 
 
-def conv3(x, w, b):
+def conv3(x, w, b, winograd=False):
     """A residual block's 3×3 conv, before its norm, from an input already extended by one pixel
     on every side (real neighbours, or the network's reflection padding at the image border)."""
-    return F.conv2d(x, w, b)
+    return _conv(x, w, b, winograd)
 
 
-def up(x, w, b):
+def up(x, w, b, winograd=False):
     """A fractionally strided 3×3 conv (u128 from the residual stream, u64 from the activated
-    u128), before its norm."""
+    u128), before its norm. Channels-last: oneDNN's transposed conv is 1.5–2.3× faster so than in NCHW."""
+    x = x.contiguous(memory_format=CHANNELS_LAST)
     return F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1)
 
 
-def head(u, w1, b1, s1, t1, w2, b2):
+def head(u, w1, b1, s1, t1, w2, b2, winograd=False):
     """c7s1-3 and Tanh, the output, from the activated u128 (u64 recomputed, normalised, ReLU)."""
-    return torch.tanh(F.conv2d(F.pad(_act(up(u, w1, b1), s1, t1), (3, 3, 3, 3), mode="reflect"), w2, b2))
+    return torch.tanh(_conv(F.pad(_act(up(u, w1, b1), s1, t1), (3, 3, 3, 3), mode="reflect"), w2, b2, winograd))
 
 
-def dec2(x, w0, b0, s0, t0, w1, b1):
+def dec2(x, w0, b0, s0, t0, w1, b1, winograd=False):
     """u64 before its norm, from the residual stream (u128 recomputed, normalised, ReLU)."""
     return up(_act(up(x, w0, b0), s0, t0), w1, b1)
 
 
-def dec3(x, w0, b0, s0, t0, w1, b1, s1, t1, w2, b2):
+def dec3(x, w0, b0, s0, t0, w1, b1, s1, t1, w2, b2, winograd=False):
     """The output, from the residual stream (u128 and u64 recomputed)."""
-    return head(_act(up(x, w0, b0), s0, t0), w1, b1, s1, t1, w2, b2)
+    return head(_act(up(x, w0, b0), s0, t0), w1, b1, s1, t1, w2, b2, winograd)
 
 
 WINDOW_FUNCTIONS = {f.__name__: f for f in (enc1, enc2, enc3, down, conv3, up, head, dec2, dec3)}
@@ -210,17 +223,21 @@ def storage_for(requested: str, resolved: str) -> str:
 
 @torch.inference_mode()
 def translate_streamed(generator: ResnetGenerator, x: torch.Tensor, precision: str = "fp32",
-                       storage: str | None = None, runner: Runner = eager_runner, core: int = CORE,
-                       return_statistics: bool = False, keep_half: bool | None = None):
+                       storage: str | None = None, runner: Runner = eager_runner, core: int | None = None,
+                       return_statistics: bool = False, keep_half: bool | None = None, kernel: str = "onednn",
+                       progress: Callable[[float], None] | None = None):
     """1×3×H×W in [-1, 1] → same size (float32), equal to `generator(x)` (whole-image statistics).
 
     `precision` is the compute dtype ("fp32" or "bf16"); `storage` the dtype of the activations
     kept between passes (default: `storage_for(precision, precision)`; "fp16" falls back to fp32 if
     a value overflows). `keep_half` stores the half-resolution activations (d128, u128) instead of
     recomputing them (faster, 64 bytes per input pixel more at ngf 64 in bf16); by default only
-    while that costs at most `KEEP_HALF_BYTES`. `runner(name, args)` evaluates one window function
-    (eager by default; `compiled.py` passes compiled ones). With `return_statistics`, also returns
-    every norm's (mean, var) in module order.
+    while that costs at most `KEEP_HALF_BYTES`. `core` is the window size in 1/4-resolution pixels
+    (default: `CORE`, or `WINOGRAD_CORE` with NNPACK). `runner(name, args)` evaluates one window function
+    (eager by default; `compiled.py` passes compiled ones). `kernel="nnpack"` runs the residual
+    convs through NNPACK in fp32 (`kernels.py`). `progress(fraction)` is called after every window,
+    the fraction weighted by each pass's multiply-adds; an exception it raises stops the work. With
+    `return_statistics`, also returns every norm's (mean, var) in module order.
     """
     if precision not in COMPUTE:
         raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(COMPUTE)}")
@@ -229,7 +246,10 @@ def translate_streamed(generator: ResnetGenerator, x: torch.Tensor, precision: s
         raise ValueError(f"unknown storage {storage!r}; expected one of {', '.join(STORAGES)}")
     if keep_half is None:
         keep_half = _half_resolution_bytes(generator, x, STORAGES[storage]) <= KEEP_HALF_BYTES
-    options = {"compute": COMPUTE[precision], "runner": runner, "core": core, "keep_half": keep_half}
+    winograd = kernel == "nnpack" and precision == "fp32" and x.device.type == "cpu"
+    core = core or (WINOGRAD_CORE if winograd else CORE)
+    options = {"compute": COMPUTE[precision], "runner": runner, "core": core, "keep_half": keep_half,
+               "winograd": winograd, "progress": progress}
     result = _attempt(StreamedTranslation(generator, x, storage=STORAGES[storage], **options))
     if result is None:  # a stored value overflowed fp16
         result = _attempt(StreamedTranslation(generator, x, storage=torch.float32, **options))
@@ -261,14 +281,35 @@ class StreamedTranslation:
     torch dtypes."""
 
     def __init__(self, generator: ResnetGenerator, x: torch.Tensor, compute: torch.dtype,
-                 storage: torch.dtype, runner: Runner, core: int, keep_half: bool):
+                 storage: torch.dtype, runner: Runner, core: int, keep_half: bool, winograd: bool = False,
+                 progress: Callable[[float], None] | None = None):
         self.generator, self.compute, self.storage = generator, compute, storage
         self.runner, self.core, self.keep_half = runner, core, keep_half
+        self.winograd, self.progress, self.done = winograd, progress, 0.0
+        # NNPACK reads NCHW; oneDNN is fastest channels-last (bf16 above all).
+        self.layout = torch.contiguous_format if winograd else CHANNELS_LAST
         self.device = next(generator.parameters()).device
         self.padded, (self.height, self.width) = pad_to_multiple(x.to(self.device))
         self.hq, self.wq = self.padded.shape[-2] // 4, self.padded.shape[-1] // 4  # the 1/4-resolution grid
         self.statistics: list = []
         self.stream: torch.Tensor | None = None  # the residual stream, between `encode` and `decode`
+        self.total = sum(self.pass_cost(name) for name in self.plan()) * self.hq * self.wq
+
+    def plan(self) -> list[str]:
+        """The window functions of this translation's passes, in order."""
+        blocks = ["conv3"] * (2 * len(self.generator.blocks))
+        if self.keep_half:
+            return ["enc1", "enc2", "down", *blocks, "up", "up", "head"]
+        return ["enc1", "enc2", "enc3", *blocks, "up", "dec2", "dec3"]
+
+    def pass_cost(self, name: str) -> float:
+        """Multiply-adds per 1/4-resolution pixel of one pass of window function `name`."""
+        c = self.generator.stem[0].out_channels
+        full7 = 16 * 49 * 3 * c  # a 7×7 conv between 3 and ngf channels at full resolution
+        step = 72 * c * c  # a (fractionally) strided 3×3 conv between resolutions
+        return {"enc1": full7, "enc2": full7 + step, "enc3": full7 + 2 * step, "down": step,
+                "conv3": 2 * step, "up": step, "head": step + full7,
+                "dec2": 2 * step, "dec3": 2 * step + full7}[name]
 
     def run(self) -> torch.Tensor:
         """The output, 1×3×H×W float32 (`generator(x)` with whole-image statistics)."""
@@ -355,7 +396,9 @@ class StreamedTranslation:
         for index, (y0, y1, oy0, oy1) in enumerate(rows):
             for x0, x1, ox0, ox1 in columns:
                 window = Window(y0, y1, x0, x1, oy0, oy1, ox0, ox1)
-                out = self.runner(name, (self.window_input(source, window, source_scale, extend), *args))
+                inputs = (self.window_input(source, window, source_scale, extend), *args)
+                # NNPACK's kernels run eagerly (they are not compiled; compiling pays on GPUs only).
+                out = WINDOW_FUNCTIONS[name](*inputs, winograd=True) if self.winograd else self.runner(name, inputs)
                 owned = window.owned(out, out_scale)
                 if moments is not None:
                     moments.add(owned)
@@ -363,6 +406,9 @@ class StreamedTranslation:
                     if store.dtype is torch.float16:
                         _check_fits_fp16(owned)
                     pending.append((window, owned))
+                if self.progress is not None:
+                    self.done += self.pass_cost(name) * (window.oy1 - window.oy0) * (window.ox1 - window.ox0)
+                    self.progress(min(1.0, self.done / self.total))
             unread = self.unread_rows(rows, index, extend, source_scale) if store is source else self.hq
             while pending and pending[0][0].oy1 <= unread:
                 window, owned = pending.pop(0)
@@ -392,7 +438,7 @@ class StreamedTranslation:
         return F.pad(t, pads, mode="reflect") if any(pads) else t
 
     def cast(self, t: torch.Tensor) -> torch.Tensor:
-        return t.detach().to(self.compute).contiguous(memory_format=CHANNELS_LAST)
+        return t.detach().to(self.compute).contiguous(memory_format=self.layout)
 
     def weights(self, conv: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
         """A conv's (weight, bias) as window-function arguments."""
@@ -405,7 +451,7 @@ class StreamedTranslation:
     def buffer(self, channels: int, scale: int) -> torch.Tensor:
         """A stored activation at `scale` × the 1/4 resolution, in the storage dtype."""
         return torch.empty(1, channels, self.hq * scale, self.wq * scale, dtype=self.storage,
-                           device=self.device, memory_format=CHANNELS_LAST)
+                           device=self.device, memory_format=self.layout)
 
     def output(self, channels: int) -> torch.Tensor:
         """The output at full (padded) resolution."""
@@ -429,9 +475,13 @@ def _affine_relu_(v: torch.Tensor, affine: tuple[torch.Tensor, torch.Tensor]) ->
     return torch.addcmul(shift, v, scale, out=v).relu_()
 
 
+FP16_MAX = torch.finfo(torch.float16).max
+
+
 def _check_fits_fp16(t: torch.Tensor) -> None:
-    """Raise _Overflow if a value of `t` exceeds fp16's range (it would become inf)."""
-    if not torch.isfinite(t.to(torch.float16)).all():
+    """Raise _Overflow if a value of `t` exceeds fp16's range (it would become inf), or is NaN."""
+    low, high = torch.aminmax(t)
+    if not (-FP16_MAX <= float(low) and float(high) <= FP16_MAX):
         raise _Overflow
 
 

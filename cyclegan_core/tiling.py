@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -48,14 +49,16 @@ def fixed_norm_statistics(generator: nn.Module, stats: list):
 
 
 def thumbnail_statistics(generator: nn.Module, x: torch.Tensor, max_pixels: int, precision: str,
-                         storage: str | None = None, runner: Runner = eager_runner) -> list:
+                         storage: str | None = None, runner: Runner = eager_runner,
+                         progress: Callable[[float], None] | None = None) -> list:
     """Every norm's whole-image statistics, from a copy downscaled to at most `max_pixels`, streamed."""
     height, width = x.shape[-2:]
     scale = min(1.0, math.sqrt(max_pixels / (height * width)))
     if scale < 1.0:
         size = (max(8, round(height * scale)), max(8, round(width * scale)))
         x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
-    _, statistics = translate_streamed(generator, x, precision, storage, runner, return_statistics=True)
+    _, statistics = translate_streamed(generator, x, precision, storage, runner, return_statistics=True,
+                                       progress=progress)
     return statistics
 
 
@@ -79,19 +82,24 @@ def _ramp(length: int, fade_start: int, fade_end: int) -> torch.Tensor:
 @torch.inference_mode()
 def translate_tiled(generator: nn.Module, x: torch.Tensor, precision: str, tile: int = 512, overlap: int = 64,
                     context: int = 32, stats_pixels: int | None = None, storage: str | None = None,
-                    runner: Runner = eager_runner) -> torch.Tensor:
+                    runner: Runner = eager_runner, progress: Callable[[float], None] | None = None) -> torch.Tensor:
     """1×3×H×W in [-1, 1] → same size, in tiles of `tile`² blended over `overlap` pixels, each tile
     run with `context` extra pixels on every side, InstanceNorm statistics from a thumbnail of at
     most `stats_pixels` pixels (default, or when the image is no larger: the whole image, and then
     tiling is exact up to float rounding), streamed with `storage` (see `translate_streamed`).
-    Tiles, overlap and context are kept multiples of 4."""
+    Tiles, overlap and context are kept multiples of 4. `progress(fraction)` is reported through
+    the thumbnail's streamed pass and after every tile (weighted by pixels); it may raise to stop."""
     tile, overlap, context = (max(8, v - v % 4) if v else 0 for v in (tile, overlap, context))
     overlap = min(overlap, tile // 2)
     device = next(generator.parameters()).device
     x = x.to(device)
     height, width = x.shape[-2:]
-    stats = thumbnail_statistics(generator, x, stats_pixels or height * width, precision, storage, runner)
+    thumbnail = min(stats_pixels or height * width, height * width)
+    share = thumbnail / (thumbnail + height * width)  # the thumbnail's part of the work
+    stats = thumbnail_statistics(generator, x, thumbnail, precision, storage, runner,
+                                 None if progress is None else lambda done: progress(share * done))
     rows, cols = _starts(height, tile, tile - overlap), _starts(width, tile, tile - overlap)
+    tiles_done, tiles = 0, len(rows) * len(cols)
     out = torch.zeros(1, 3, height, width)
     total = torch.zeros(1, 1, height, width)
     with fixed_norm_statistics(generator, stats):
@@ -112,4 +120,7 @@ def translate_tiled(generator: nn.Module, x: torch.Tensor, precision: str, tile:
                           .view(1, -1))
                 out[..., top:bottom, left:right] += piece * weight
                 total[..., top:bottom, left:right] += weight
+                tiles_done += 1
+                if progress is not None:
+                    progress(share + (1 - share) * tiles_done / tiles)
     return out / total

@@ -7,10 +7,21 @@ from cyclegan_core.runtime import configure_threads, resolve_precision
 
 
 def test_auto_precision_is_fp32_without_native_bf16(monkeypatch):
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": False, "amx_bf16": False})
     assert resolve_precision("auto", torch.device("cpu")) == "fp32"
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": True})
     assert resolve_precision("auto", torch.device("cpu")) == "bf16"
+
+
+@pytest.mark.parametrize("cap, native", [("AVX2", False), ("avx512_core", False), ("AVX512_CORE_VNNI", False),
+                                         ("AVX512_CORE_BF16", True), ("AVX512_CORE_AMX", True), ("ALL", True)])
+def test_a_onednn_isa_cap_below_bf16_means_fp32(monkeypatch, cap, native):
+    """oneDNN capped (ONEDNN_MAX_CPU_ISA) below its bf16 instruction sets emulates bf16: fp32 then."""
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"amx_bf16": True})
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    assert resolve_precision("auto", torch.device("cpu")) == ("bf16" if native else "fp32")
 
 
 def test_usable_cpus_respects_a_cgroup_quota(tmp_path):

@@ -1,0 +1,44 @@
+"""kernels.py: the fp32 stride-1 convolution kernel is NNPACK's Winograd or oneDNN, chosen by measuring."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cyclegan_core import kernels
+
+NNPACK = kernels.nnpack_available()
+
+
+@pytest.mark.skipif(not NNPACK, reason="NNPACK needs an x86 CPU with AVX2")
+@pytest.mark.parametrize("size", [3, 7])
+def test_winograd_conv_equals_the_direct_one(size):
+    torch.manual_seed(0)
+    x, w, b = torch.randn(1, 16, 20, 24), torch.randn(8, 16, size, size) * 0.1, torch.randn(8)
+    torch.testing.assert_close(kernels.winograd_conv2d(x, w, b), F.conv2d(x, w, b), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(kernels.winograd_conv2d(x, w, None), F.conv2d(x, w), atol=1e-4, rtol=1e-4)
+    channels_last = x.contiguous(memory_format=torch.channels_last)  # NNPACK reads NCHW: converted
+    torch.testing.assert_close(kernels.conv2d(channels_last, w, b, "nnpack"), F.conv2d(x, w, b), atol=1e-4, rtol=1e-4)
+
+
+def test_the_kernel_setting(monkeypatch):
+    monkeypatch.setenv("CYCLEGAN_CONV_KERNEL", "onednn")
+    assert kernels.conv_kernel() == "onednn"
+    monkeypatch.setenv("CYCLEGAN_CONV_KERNEL", "nnpack")
+    assert kernels.conv_kernel() == ("nnpack" if NNPACK else "onednn")
+    assert kernels.conv_kernel(torch.device("cuda")) == "onednn"  # GPUs: the framework's own kernels
+    monkeypatch.setenv("CYCLEGAN_CONV_KERNEL", "winograd")
+    with pytest.raises(ValueError, match="CYCLEGAN_CONV_KERNEL='winograd'; expected one of auto, nnpack, onednn"):
+        kernels.conv_kernel()
+
+
+def test_auto_takes_the_faster_kernel_measured_here(monkeypatch):
+    monkeypatch.setenv("CYCLEGAN_CONV_KERNEL", "auto")
+    kernels.calibrated_kernel.cache_clear()
+    measured = kernels.calibrate(rounds=1)
+    assert measured["onednn"] > 0
+    assert (measured["nnpack"] is None) == (not NNPACK)
+    for speedup, choice in ((2.4, "nnpack"), (1.05, "onednn"), (0.0, "onednn")):
+        monkeypatch.setattr(kernels, "calibrate", lambda speedup=speedup: {"speedup": speedup})
+        kernels.calibrated_kernel.cache_clear()
+        assert kernels.conv_kernel() == choice
+    kernels.calibrated_kernel.cache_clear()
