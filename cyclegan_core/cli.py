@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: bf16 where the hardware supports it, else fp32 (default); fp32: exact reference parity")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument("--max-pixels", type=int, default=None, help="refuse images larger than this many pixels")
+    p.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
+                   help="a progress bar with time left for each image that takes over a second "
+                        "(auto: when stderr is a terminal)")
     p.set_defaults(run=run_translate)
 
     d = TrainConfig()  # the training defaults named below are TrainConfig's
@@ -308,14 +311,20 @@ def run_translate(args) -> int:
     targets = [args.out] if single else output_names(files, args.out)
     done, skipped = 0, 0
     start = time.perf_counter()
+    show = {"auto": None, "on": False, "off": True}[args.progress]  # tqdm's `disable` (None: only on a terminal)
     for source, target in tqdm(list(zip(files, targets)), desc=model.describe(args.direction), unit="img",
-                               disable=len(files) < 2, file=sys.stderr):
+                               disable=len(files) < 2 or args.progress == "off", file=sys.stderr):
+        bar = tqdm(total=100, desc=source.name, unit="%", delay=1.0, leave=single, disable=show, file=sys.stderr,
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} elapsed, {remaining} left")
         try:
-            result = model.translate(source, args.direction, precision=args.precision, max_pixels=args.max_pixels)
+            result = model.translate(source, args.direction, precision=args.precision, max_pixels=args.max_pixels,
+                                     progress=lambda fraction, bar=bar: bar.update(round(100 * fraction) - bar.n))
         except ImageError as e:
+            bar.close()
             skipped += 1
             tqdm.write(f"{'error' if single else 'skipped'}: {e}", file=sys.stderr)
             continue
+        bar.close()
         target.parent.mkdir(parents=True, exist_ok=True)
         save_image(result, target)
         done += 1

@@ -58,6 +58,21 @@ def test_translate_file_to_file(tiny_model, tiny_model_dir, photos, tmp_path):
     assert np.array_equal(np.asarray(Image.open(out)), np.asarray(expected))
 
 
+def test_translate_shows_a_progress_bar_with_time_left(tiny_model_dir, photos, tmp_path, monkeypatch, capsys):
+    """`--progress on`: a per-image bar that reaches 100 % and says what is left (normally shown
+    only after a second, so quick images stay quiet; the test removes that delay)."""
+    from cyclegan_core import cli
+    monkeypatch.setattr(cli, "tqdm", lambda *a, **k: cli_tqdm(*a, **{**k, "delay": 0}))
+    cli_tqdm = __import__("tqdm").tqdm
+    out = tmp_path / "out.png"
+    args = ["translate", "--model", str(tiny_model_dir), "--direction", "AtoB", str(photos / "a.png"), "--out", str(out)]
+    assert cli.main([*args, "--progress", "on"]) == 0
+    err = capsys.readouterr().err
+    assert "a.png: 100%" in err and "left" in err and out.exists()
+    assert cli.main([*args, "--progress", "off"]) == 0
+    assert "%" not in capsys.readouterr().err
+
+
 def test_translate_with_a_model_of_the_store_by_its_name(tiny_model, photos, tmp_path, offline_sandbox):
     """The name the app lists (weights/my-model) works as --model, as a path does."""
     from cyclegan_core import save_model
