@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -86,3 +89,74 @@ def configure_threads() -> int:
     threads = min(torch.get_num_threads(), usable_cpus())
     torch.set_num_threads(threads)
     return threads
+
+
+@functools.cache
+def _openmp_library():
+    """The OpenMP runtime torch runs on (its bundled libgomp), or None where it cannot be found."""
+    import ctypes
+    for candidate in (Path(torch.__file__).parent / "lib" / "libgomp.so.1", "libgomp.so.1"):
+        try:
+            return ctypes.CDLL(str(candidate))
+        except OSError:
+            continue
+    return None
+
+
+def set_thread_team(threads: int) -> None:
+    """This Python thread's intra-op team size, without touching other threads or the process-wide
+    pool NNPACK runs on (`torch.set_num_threads` also resizes that pool, which is unsafe while
+    another thread's NNPACK convolution uses it). OpenMP's `omp_set_num_threads` is per thread."""
+    library = _openmp_library()
+    if library is None:
+        torch.set_num_threads(threads)
+    else:
+        torch.get_num_threads()  # torch sets up a thread's team on first use; after that, ours stands
+        library.omp_set_num_threads(int(threads))
+
+
+class CoreShare:
+    """The usable CPUs shared between jobs in one process (a training run, translations).
+
+    Each job runs inside `job()`; at its safe points (a training step, a translation's start) it
+    calls `fit()`, which sizes that thread's team to its share: all CPUs alone, an equal part with
+    others. Without this, two jobs each running a full team on two cores spin against each other:
+    a small training step went from under 1 s to 8–9 s (`benchmarks/share_cores.py` measures it)."""
+
+    def __init__(self, cpus: int | None = None):
+        self.cpus = cpus or usable_cpus()
+        self._lock = threading.Lock()
+        self.active = 0
+
+    @contextlib.contextmanager
+    def job(self):
+        with self._lock:
+            self.active += 1
+        try:
+            self.fit()
+            yield self
+        finally:
+            with self._lock:
+                self.active -= 1
+
+    def iterate(self, events: Iterator):
+        """`events` (e.g. `train(...)`, one step per item) as a job: each item is computed after
+        `fit()` in the thread that asks for it (a UI may ask from a different thread each time)."""
+        with self.job():
+            while True:
+                self.fit()
+                try:
+                    event = next(events)
+                except StopIteration:
+                    return
+                yield event
+
+    def share(self) -> int:
+        """Threads each running job gets now."""
+        return max(1, self.cpus // max(1, self.active))
+
+    def fit(self) -> int:
+        """Size the calling thread's team to its current share; returns it."""
+        threads = self.share()
+        set_thread_team(threads)
+        return threads

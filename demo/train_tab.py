@@ -31,6 +31,7 @@ from cyclegan_core.train_config import PRESETS
 from cyclegan_core.trainer import LOSS_NAMES
 from cyclegan_core.availability import Reachability, zoo_availability
 from cyclegan_core.sources import default_device
+from cyclegan_core.runtime import CoreShare
 from cyclegan_core.zoo import nearest_zoo_model
 
 from .errors import user_errors
@@ -97,8 +98,10 @@ class TrainHandlers:
     only their own runs (all runs when `CYCLEGAN_SHARED_RUNS=1`)."""
 
     def __init__(self, cache: ModelCache, slot: TrainingSlot, store: ModelStore | None = None,
-                 clock: Callable[[], float] = time.monotonic, reach: Reachability | None = None):
+                 clock: Callable[[], float] = time.monotonic, reach: Reachability | None = None,
+                 share: CoreShare | None = None):
         self.cache, self.slot = cache, slot
+        self.share = share or CoreShare()  # the CPUs, shared with the Translate tab's work
         self.store = store or ModelStore()
         self.reach = reach or Reachability()  # whether zoo models not here yet can be fetched
         self.clock = clock  # times the steps (the time left) and paces the plot's updates
@@ -269,7 +272,7 @@ class TrainHandlers:
         names, last_plot, gan_mode = ("A", "B"), None, "lsgan"
         speed = Speedometer(self.clock)  # this session's steps only: not the resumed run's earlier ones
         with contextlib.closing(events):
-            for event in events:
+            for event in self.share.iterate(events):  # its CPU share, beside translations
                 if isinstance(event, Started):
                     names, gan_mode = (event.domain_a, event.domain_b), run.read_record().config.gan_mode
                     yield outputs(status=self.started_text(event, run), doctor=doctor_text(records, previews, gan_mode),
@@ -351,10 +354,11 @@ def loss_plots(records: list[dict]) -> dict[str, dict]:
 
 
 def build_train_tab(cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown, extra: gr.State, visitor: gr.State,
-                    loaded) -> None:
+                    loaded, share: CoreShare | None = None) -> None:
     """Create the tab in the current Blocks context and wire its events (`loaded`: the page-load
-    event that sets `visitor`; `task` and `extra` are the Translate tab's)."""
-    handlers = TrainHandlers(cache, slot)
+    event that sets `visitor`; `task` and `extra` are the Translate tab's; `share` the CPUs, shared
+    with translations)."""
+    handlers = TrainHandlers(cache, slot, share=share)
     gr.Markdown("Upload two sets of photos that were **never paired** (say, your cats and your dogs), "
                 "press Start, and watch both translations learn. Fine-tuning an existing model is what makes a "
                 "short run on a CPU useful; the loss plot and the previews update as it trains.")
