@@ -17,7 +17,8 @@ Modules, one concern each (read them in this order to follow the paper, then the
     streaming.py       exact any-size translation in windows, whole-image InstanceNorm statistics
     tiling.py          beyond the streaming budget: tiles with a thumbnail's statistics
     compiled.py        optional torch.compile of the streaming window functions, off the request path
-    runtime.py         precision policy (fp32/bf16) and CPU threads
+    kernels.py         which kernel runs fp32 convolutions here: NNPACK's Winograd or oneDNN, measured
+    runtime.py         precision policy (fp32/bf16), CPU threads, CPU sharing between jobs
     data.py            unpaired training data: folders, zips (read safely), file lists
     train_config.py    TrainConfig, everything that defines a training run
     trainer.py         CycleGANTrainer: one training iteration (generator and discriminator steps)

@@ -130,6 +130,8 @@ class CoreShare:
 
     @contextlib.contextmanager
     def job(self):
+        """One job, run in the calling thread: its team is fitted now and restored afterwards."""
+        before = torch.get_num_threads()
         with self._lock:
             self.active += 1
         try:
@@ -138,6 +140,7 @@ class CoreShare:
         finally:
             with self._lock:
                 self.active -= 1
+            set_thread_team(before)
 
     def iterate(self, events: Iterator):
         """`events` (e.g. `train(...)`, one step per item) as a job: each item is computed after

@@ -2,6 +2,7 @@
 
     app.py            build_demo(): the page, its tabs and the queue
     translate_tab.py  the Translate tab: TranslateHandlers and their wiring
+    progress.py       long translations: preview sizes, measured speed, time left, the worker a Cancel stops
     train_tab.py      the Train tab: TrainHandlers and their wiring
     learn_tab.py      the Learn tab: the cycle, hidden information, the discriminator, lessons, live training
     training.py       what the Train tab needs besides widgets: the one training slot, summaries

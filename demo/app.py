@@ -9,7 +9,7 @@ import gradio as gr
 from fastapi import Depends
 
 from cyclegan_core import ModelStore
-from cyclegan_core.runtime import configure_threads
+from cyclegan_core.runtime import CoreShare, configure_threads
 
 from .learn_tab import build_learn_tab
 from .model_cache import ModelCache
@@ -32,6 +32,7 @@ def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
     configure_threads()  # a Space's container may see the host's cores but own only two
     cache = cache or ModelCache(capacity=4)
     slot = TrainingSlot()
+    share = CoreShare()  # training and translations size their CPU threads to their share
     # Uploads and results in Gradio's cache are deleted once they are CYCLEGAN_APP_CACHE_SECONDS old.
     keep = int(os.environ.get("CYCLEGAN_APP_CACHE_SECONDS", "3600"))
     with gr.Blocks(title="CycleGAN Studio", analytics_enabled=False, delete_cache=(min(600, keep), keep)) as demo:
@@ -43,9 +44,9 @@ def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
         gr.Markdown(INTRO)
         with gr.Tabs():
             with gr.Tab("Translate", id="translate", elem_id="tab-translate"):
-                task, extra = build_translate_tab(cache, visitor, loaded)
+                task, extra = build_translate_tab(cache, visitor, loaded, share)
             with gr.Tab("Train", id="train", elem_id="tab-train"):
-                build_train_tab(cache, slot, task, extra, visitor, loaded)
+                build_train_tab(cache, slot, task, extra, visitor, loaded, share)
             with gr.Tab("Learn", id="learn", elem_id="tab-learn"):
                 build_learn_tab(cache, visitor, loaded, extra)
     # Two CPU cores: one job at a time per event family, a bounded waiting line.
@@ -53,11 +54,18 @@ def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
     return demo
 
 
-# The Translate tab's example strip: one row of thumbnails that wraps on a phone instead of hiding some.
+# The Translate tab's example strip: one row of thumbnails that wraps on a phone instead of hiding some;
+# its progress box: a line of text over a full-width bar.
 CSS = """
 #task-examples .grid-container { grid-template-columns: repeat(auto-fill, minmax(84px, 1fr)) !important;
                                  grid-template-rows: none !important; grid-auto-rows: 96px !important; }
 #task-examples .grid-wrap { overflow-y: visible !important; min-height: 0 !important; height: auto !important; }
+#translate-progress progress { display: block; width: 100%; height: 10px; margin-top: 6px; border: none;
+                               border-radius: 5px; overflow: hidden; appearance: none; -webkit-appearance: none;
+                               background: var(--neutral-200, #e5e7eb); }
+#translate-progress progress::-webkit-progress-bar { background: var(--neutral-200, #e5e7eb); }
+#translate-progress progress::-webkit-progress-value { background: var(--color-accent, #f97316); }
+#translate-progress progress::-moz-progress-bar { background: var(--color-accent, #f97316); }
 """
 
 

@@ -3,9 +3,11 @@
 `TranslateHandlers` holds the event handlers (plain methods, testable without a server);
 `build_translate_tab` lays out the components and wires them. Events:
 - `translate` (public API): (image, task) → image. The task is a label from the list, e.g.
-  "horse → zebra", or "SOURCE:AtoB" for any model source. Errors reach an API client as errors;
-  the page's own Translate button shows them in a box beside the output that stays until the next
-  action, line breaks kept.
+  "horse → zebra", or "SOURCE:AtoB" for any model source. Errors reach an API client as errors.
+- The page's own Translate button streams: a large picture's quick preview first (≤ 0.5 MP, sized
+  to arrive in about a second, `progress.py`), then the full-resolution result, with a progress bar,
+  the time left and a Cancel that stops the work at once. Its errors are shown in a box beside the
+  output that stays until the next action, line breaks kept.
 - `load_model` (public API): a Hub repo id (or a zoo or stored model's name) → adds its directions.
 - UI only: a follow-up that shows timing, model info and, on request, the cycle F(G(x)); choosing a
   group filters the task list; choosing a task shows its model card, whether it is ready (or how
@@ -15,22 +17,27 @@
 from __future__ import annotations
 
 import base64
+import io
 import os
 import time
+import warnings
 from dataclasses import asdict
+from typing import Any, Callable
 
 import gradio as gr
-from PIL import Image
+from PIL import ExifTags, Image
 
 from cyclegan_core import ZOO, CycleGANError, ModelStore, load_image
 from cyclegan_core.availability import Availability, Reachability, packaged_availability, zoo_availability
 from cyclegan_core.packaged import PACKAGED
 from cyclegan_core.public_sources import resolve
-from cyclegan_core.runtime import resolve_precision
+from cyclegan_core.runtime import CoreShare, resolve_precision
 
 from .errors import error_box, user_errors, visitor_message
 from .example_pictures import ExamplePictures
 from .model_cache import ModelCache
+from .progress import (SpeedRecord, Worker, message_html, preview_size, progress_html, seconds_left,
+                       time_left_text)
 from .tasks import HUB_GROUP, TASK_GROUPS, Task, all_tasks, model_tasks, parse_task
 from .visitors import may_use
 
@@ -67,15 +74,44 @@ def image_source(payload) -> str | bytes:
     return path
 
 
+def fitted_size(size: tuple[int, int], limit: int) -> tuple[int, int]:
+    """`size`, scaled down (aspect kept) to at most `limit` pixels."""
+    width, height = size
+    if width * height <= limit:
+        return size
+    scale = (limit / (width * height)) ** 0.5
+    return max(1, int(width * scale)), max(1, int(height * scale))
+
+
 def fit_to_limit(image: Image.Image, limit: int) -> tuple[Image.Image, str]:
     width, height = image.size
-    if width * height <= limit:
+    size = fitted_size(image.size, limit)
+    if size == image.size:
         return image, ""
-    scale = (limit / (width * height)) ** 0.5
-    size = (max(1, int(width * scale)), max(1, int(height * scale)))
     note = (f"Downscaled from {width}×{height} to {size[0]}×{size[1]} (this app translates up to "
             f"{limit / 1e6:.1f} MP per image; the command line does any size up to its own limit).")
     return image.resize(size, Image.Resampling.LANCZOS), note
+
+
+def picture_size(source: str | bytes) -> tuple[int, int] | None:
+    """The upright size of the picture in `source`, from its header alone; None where that cannot be
+    read (decoding it then says why)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the core's pixel cap decides
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+                width, height = image.size
+                turned = image.getexif().get(ExifTags.Base.Orientation) in (5, 6, 7, 8)
+    except Exception:  # noqa: BLE001 - load_image reports what is wrong with the file
+        return None
+    return (height, width) if turned else (width, height)
+
+
+def preview_picture(source: str | bytes, size: tuple[int, int]) -> Image.Image:
+    """The picture in `source` at `size` (upright, as `load_image` gives it): a JPEG is decoded at a
+    reduced scale (much faster than in full), then resized."""
+    picture = load_image(source, reduce_to=min(size))
+    return picture if picture.size == size else picture.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
 def task_choices(extra: list[dict] | None, token: str | None = None, two_way_only: bool = False) -> list[str]:
@@ -118,11 +154,15 @@ class TranslateHandlers:
     (the wiring turns them into messages); `gr.Error` is raised for problems with the page's input."""
 
     def __init__(self, cache: ModelCache, store: ModelStore | None = None, examples: ExamplePictures | None = None,
-                 reach: Reachability | None = None):
+                 reach: Reachability | None = None, clock: Callable[[], float] = time.monotonic,
+                 poll_seconds: float = 0.5, share: CoreShare | None = None):
         self.cache = cache
+        self.share = share or CoreShare()  # the CPUs, shared with a training run (each job sizes its threads)
         self.store = store or ModelStore()
         self.examples = examples or ExamplePictures()
         self.reach = reach or Reachability()
+        self.speeds = SpeedRecord()  # sizes the next preview to arrive in about a second
+        self.clock, self.poll_seconds = clock, poll_seconds  # the time left; how often the progress box updates
 
     def usable(self, source: str, token: str | None) -> str:
         """`source` if this visitor may use it (else the one refusal, `public_sources.resolve`)."""
@@ -214,10 +254,18 @@ class TranslateHandlers:
         chosen = parse_task(task_text, _tasks(extra_tasks, token))
         source = image_source(payload)
         model = self.cache.get(self.usable(chosen.source, token))
+        return self.full_resolution(model, chosen, source)
+
+    def full_resolution(self, model, chosen: Task, source: str | bytes,
+                        progress: Callable[[float], None] | None = None) -> tuple[Image.Image, dict]:
+        """The picture translated at its full resolution (up to `app_max_pixels`), with the facts for
+        `describe`; the speed is recorded for the next preview's size."""
         picture, note = fit_to_limit(load_image(source), app_max_pixels())
         start = time.perf_counter()
-        result = model.translate(picture, chosen.direction)
+        with self.share.job():  # in the thread that translates: its threads sized to its share of the CPUs
+            result = model.translate(picture, chosen.direction, progress=progress)
         seconds = time.perf_counter() - start
+        self.speeds.record((chosen.source, str(model.device)), picture.width * picture.height, seconds)
         return result, {
             "source": chosen.source, "direction": chosen.direction, "what": model.describe(chosen.direction),
             "size": picture.size, "seconds": seconds, "note": note, "device": str(model.device),
@@ -226,27 +274,89 @@ class TranslateHandlers:
         }
 
     def translate_on_page(self, payload, task_text: str, extra_tasks: list[dict] | None, token: str | None = None):
-        """The page's Translate button: like `translate`, but a failure is shown in the error box beside
-        the output (where it stays until the next action) instead of a pop-up that fades."""
+        """The page's Translate button, in stages (yields of PAGE_OUTPUTS): a large picture's quick preview,
+        then the full-resolution result, translated in a worker thread while the progress box shows how far
+        it is and the time left. Closing this generator (Cancel, or the page closed) stops the worker at
+        its next progress call. A failure is shown in the error box beside the output (where it stays until
+        the next action) instead of a pop-up that fades."""
         try:
-            image, facts = self.translate(payload, task_text, extra_tasks, token)
+            yield from self.stages(payload, task_text, extra_tasks, token)
         except Exception as e:  # every failure becomes words in the box; the app keeps serving
-            return (None, {}, gr.update(value=error_box(visitor_message(e, "translate"), "Could not translate"),
-                                        visible=True), gr.update(visible=False, value=None), "")
-        return image, facts, gr.update(value="", visible=False), gr.skip(), gr.skip()
+            message = error_box(visitor_message(e, "translate"), "Could not translate")
+            yield page(image=gr.update(value=None, label=RESULT_LABEL), details={}, info="",
+                       error=gr.update(value=message, visible=True), cycle=gr.update(visible=False, value=None),
+                       progress=gr.update(value="", visible=False), cancel=gr.update(visible=False))
+
+    def stages(self, payload, task_text: str, extra_tasks: list[dict] | None, token: str | None):
+        """`translate_on_page`'s yields, failures raised. The preview is translated here, the full pass in
+        the worker: closing this generator while it waits for the worker cancels it (`finally`)."""
+        chosen = parse_task(task_text, _tasks(extra_tasks, token))
+        source = image_source(payload)
+        starting = "Starting…" if chosen.source in self.cache else "Loading the model…"
+        yield page(image=gr.update(value=None, label=RESULT_LABEL), details={}, info="",
+                   error=gr.update(value="", visible=False), cycle=gr.update(visible=False, value=None),
+                   progress=gr.update(value=message_html(starting), visible=True), cancel=gr.update(visible=True))
+        model = self.cache.get(self.usable(chosen.source, token))
+        key = (chosen.source, str(model.device))
+        upright = picture_size(source)  # None: unreadable, and decoding it in full says why
+        full = fitted_size(upright, app_max_pixels()) if upright else None
+        small = preview_size(full, self.speeds.preview_pixels(key)) if full else None
+        if small:
+            quick = preview_picture(source, small)
+            start = time.perf_counter()
+            with self.share.job():
+                preview = model.translate(quick, chosen.direction)
+            self.speeds.record(key, small[0] * small[1], time.perf_counter() - start)
+        worker = Worker(lambda progress: self.full_resolution(model, chosen, source, progress), self.clock)
+        expected = self.speeds.expected_seconds(key, full[0] * full[1]) if full else None
+
+        def progress_box() -> dict:
+            left = time_left_text(seconds_left(worker.fraction, worker.elapsed(), expected))
+            title = f"Full resolution ({full[0]}×{full[1]})" if full else "Full resolution"
+            return gr.update(value=progress_html(title, worker.fraction, left))
+
+        if small:
+            yield page(image=gr.update(value=preview, label=f"Preview ({small[0]}×{small[1]}) · full size coming"),
+                       progress=progress_box())
+        worker.start()
+        try:
+            while not worker.wait(self.poll_seconds):
+                yield page(progress=progress_box())
+        finally:
+            worker.cancel()  # closed early (Cancel, page gone): the translation stops at its next progress call
+        result, facts = worker.result()
+        if small:
+            facts["preview"] = small
+        yield page(image=gr.update(value=result, label=RESULT_LABEL), details=facts,
+                   progress=gr.update(value="", visible=False), cancel=gr.update(visible=False))
+
+    @staticmethod
+    def settle(box: str | None, shown) -> tuple:
+        """After the Translate button's run however it ended: (the progress box, the Cancel button, the
+        output's label). A finished or failed run empties the box; one that still shows something was
+        cancelled, and the box says so, the output named for what it shows (the preview, or nothing)."""
+        if not box:
+            return gr.skip(), gr.skip(), gr.skip()
+        return (gr.update(value=message_html("Cancelled: the full-resolution translation was stopped."),
+                          visible=True), gr.update(visible=False),
+                gr.update(label="Preview only (cancelled)" if shown else RESULT_LABEL))
 
     def describe(self, translated: Image.Image | None, facts: dict, cycle: bool):
         """Timing, model facts and, if `cycle`, the reconstruction F(G(x)) beside the result."""
         if not facts:
             return gr.skip(), gr.skip()
+        preview = facts.get("preview")
         lines = [f"**{facts['what']}** · {facts['size'][0]}×{facts['size'][1]} px · "
-                 f"{facts['seconds']:.2f} s ({facts['precision']} on {facts['device']})"]
+                 f"{facts['seconds']:.2f} s ({facts['precision']} on {facts['device']})"
+                 + (f" · preview first at {preview[0]}×{preview[1]}" if preview else "")]
         reconstruction = gr.update(visible=False, value=None)  # an update: the image is encoded once, as PNG
         if cycle and translated is not None and not facts.get("one_way"):
             model = self.cache.get(facts["source"])
             back = "BtoA" if facts["direction"] == "AtoB" else "AtoB"
             start = time.perf_counter()
-            reconstruction = gr.update(visible=True, value=model.translate(translated, back),
+            with self.share.job():
+                back_again = model.translate(translated, back)
+            reconstruction = gr.update(visible=True, value=back_again,
                                        label=f"Back again ({model.describe(back)}): should look like your image")
             lines.append(f"Cycle: {model.describe(back)} in {time.perf_counter() - start:.2f} s. The cycle-"
                          f"consistency loss (Eq. 2 of the paper) trains exactly this round trip to return the input.")
@@ -281,13 +391,24 @@ class TranslateHandlers:
 
 
 CYCLE_LABEL = "Show the cycle: translate back as well, F(G(x))"
+RESULT_LABEL = "Translated (PNG, full resolution)"
+# What the page's Translate button yields, in this order (`details`: the facts `describe` shows; `progress`:
+# the progress box; `cancel`: the Cancel button, shown while a translation runs).
+PAGE_OUTPUTS = ("image", "details", "error", "cycle", "info", "progress", "cancel")
 
 
-def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded) -> tuple[gr.Dropdown, gr.State]:
+def page(**values: Any) -> tuple:
+    """One yield of `translate_on_page`: the named PAGE_OUTPUTS, gr.skip() for the others."""
+    assert set(values) <= set(PAGE_OUTPUTS), set(values) - set(PAGE_OUTPUTS)
+    return tuple(values.get(name, gr.skip()) for name in PAGE_OUTPUTS)
+
+
+def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded,
+                        share: CoreShare | None = None) -> tuple[gr.Dropdown, gr.State]:
     """Create the tab's components in the current Blocks context and wire its events (`loaded`: the
     page-load event that sets `visitor`). Returns the task list and the session's extra tasks,
     which the Train tab updates when a model is made."""
-    handlers = TranslateHandlers(cache)
+    handlers = TranslateHandlers(cache, share=share)
     extra = gr.State([])  # Hub models loaded in this browser session (dicts of Task)
     details = gr.State({})
     first = handlers.choose(DEFAULT_TASK, [])  # the built-in default: nothing is probed or loaded
@@ -318,16 +439,30 @@ def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded) -> tuple[g
                 hub_load = gr.Button("Load model", elem_id="hub-load")
         with gr.Column(min_width=300):
             error = gr.Markdown(visible=False, elem_id="translate-error", elem_classes=["error-box"])
-            image_out = gr.Image(label="Translated (PNG, full resolution)", type="pil", format="png",
+            with gr.Row(equal_height=False):  # while a translation runs: how far it is, and a way to stop it
+                progress = gr.HTML(visible=False, elem_id="translate-progress", container=True, padding=True,
+                                   scale=1, min_width=220)
+                cancel = gr.Button("Cancel", variant="stop", size="md", visible=False, elem_id="translate-cancel",
+                                   scale=0, min_width=90)
+            image_out = gr.Image(label=RESULT_LABEL, type="pil", format="png",
                                  interactive=False, buttons=["download", "fullscreen"], elem_id="output-image")
             cycle_out = gr.Image(label="Back again: the reconstruction", type="pil", format="png",
                                  interactive=False, visible=False, elem_id="cycle-image")
             info = gr.Markdown(elem_id="translate-info")
 
-    # The page's button shows failures in the box; API clients call `translate` (errors as errors).
+    # The page's button streams a preview, progress and the result, and shows failures in the box (its
+    # own progress box replaces Gradio's overlay); API clients call `translate` (errors as errors).
+    by_name = {"image": image_out, "details": details, "error": error, "cycle": cycle_out, "info": info,
+               "progress": progress, "cancel": cancel}
     shown = run.click(handlers.translate_on_page, inputs=[image_in, task, extra, visitor],
-                      outputs=[image_out, details, error, cycle_out, info], preprocess=False,
+                      outputs=[by_name[name] for name in PAGE_OUTPUTS], preprocess=False, show_progress="hidden",
                       api_visibility="private", concurrency_limit=1, concurrency_id="translate")
+    # Cancel closes the running generator, which stops its worker thread within one progress call. The
+    # box says so in a step after the run (`settle`): Gradio runs it once the run's last message is in.
+    cancel.click(lambda: gr.update(visible=False), outputs=cancel, cancels=[shown], api_visibility="private",
+                 queue=False)
+    shown.then(handlers.settle, inputs=[progress, image_out], outputs=[progress, cancel, image_out], preprocess=False,
+               api_visibility="private", queue=False)
     shown.then(user_errors(handlers.describe), inputs=[image_out, details, show_cycle], outputs=[cycle_out, info],
                api_visibility="private", concurrency_limit=1, concurrency_id="translate")
     api = gr.Button(visible=False, elem_id="translate-api")

@@ -23,10 +23,13 @@ def offline_app(offline_sandbox, monkeypatch, trained_generator_path):
 
 
 def wait_for_result(page, previous: str | None = None) -> list[int]:
-    """The output picture's natural size once a new one (not `previous`) is shown."""
+    """The output picture's natural size once a new one (not `previous`) is shown and the run is over
+    (its progress box gone: a large picture's preview comes first)."""
     page.wait_for_function(
         """previous => { const el = document.querySelector('#output-image img');
-                         return el && el.complete && el.naturalWidth > 0 && el.src !== previous; }""",
+                         const box = document.querySelector('#translate-progress');
+                         return el && el.complete && el.naturalWidth > 0 && el.src !== previous
+                                && !(box && box.offsetParent !== null); }""",
         arg=previous, timeout=120_000)
     return page.locator("#output-image img").first.evaluate("el => [el.naturalWidth, el.naturalHeight]")
 

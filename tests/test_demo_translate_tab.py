@@ -1,5 +1,8 @@
 """demo/translate_tab.py: the Translate tab's handlers, called directly (no server)."""
 
+import threading
+import time
+
 import gradio as gr
 import numpy as np
 import pytest
@@ -168,13 +171,18 @@ def test_the_page_shows_a_failure_in_a_box_that_keeps_its_line_breaks(tiny_model
                                                               "Choose a task marked ready.")
     handlers = TranslateHandlers(ModelCache(loader=unavailable), reach=FixedReach("no network"))
     photo.save(tmp_path / "p.png")
-    image, facts, error, cycle, info = handlers.translate_on_page(str(tmp_path / "p.png"), "summer → winter", [])
-    assert image is None and facts == {} and error["visible"] and cycle["visible"] is False and info == ""
+    *_, last = handlers.translate_on_page(str(tmp_path / "p.png"), "summer → winter", [])
+    image, facts, error, cycle, info, progress, cancel = last
+    assert image["value"] is None and facts == {} and error["visible"] and cycle["visible"] is False and info == ""
+    assert progress["visible"] is False and cancel["visible"] is False
     assert "is not available here.  \nChoose a task marked ready." in error["value"]  # a Markdown line break
     assert "/srv/path" not in error["value"]
     ok = TranslateHandlers(ModelCache(loader=lambda source: tiny_model), reach=FixedReach(None))
-    image, facts, error, _, _ = ok.translate_on_page(str(tmp_path / "p.png"), "someone/x:AtoB", [])
-    assert image.size == photo.size and facts["what"] == "apple → orange" and error["visible"] is False
+    *_, last = ok.translate_on_page(str(tmp_path / "p.png"), "someone/x:AtoB", [])
+    image, facts, error = last[:3]
+    assert image["value"].size == photo.size and facts["what"] == "apple → orange" and error == gr.skip()
+    *_, last = ok.translate_on_page(None, "someone/x:AtoB", [])
+    assert "Add an image first" in last[2]["value"]
 
 
 def test_a_one_way_model_describes_itself_without_a_cycle(tiny_model, photo, tmp_path):
@@ -198,3 +206,157 @@ def test_an_example_is_picked_by_its_place_in_the_tasks_list_never_by_a_path_fro
     assert picked["value"] == str(horses[0].path) and error["visible"] is False
     assert handlers.pick_example("horse → zebra", [], None, gr.SelectData(None, {"index": 99, "value": None})) == (gr.skip(), gr.skip())
     assert handlers.task_examples("cat → dog", []) == []
+
+
+class Slow:
+    """Stands in for a model whose full-resolution pass (the call with a progress callback) goes through
+    the real model, `delay` seconds slower per progress call; `outcomes` records how each pass ended."""
+
+    def __init__(self, model, delay: float = 0.02, fail: BaseException | None = None):
+        self.model, self.delay, self.fail = model, delay, fail
+        self.outcomes = []
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def translate(self, image, direction, precision="auto", max_pixels=None, progress=None):
+        if progress is None:
+            return self.model.translate(image, direction)
+
+        def slowly(fraction):
+            time.sleep(self.delay)
+            progress(fraction)
+
+        try:
+            if self.fail is not None:
+                raise self.fail
+            result = self.model.translate(image, direction, progress=slowly)
+        except BaseException as e:
+            self.outcomes.append(e)
+            raise
+        self.outcomes.append("finished")
+        return result
+
+
+def slow_handlers(model) -> TranslateHandlers:
+    handlers = TranslateHandlers(ModelCache(loader=lambda source: model), reach=FixedReach(None), poll_seconds=0.05)
+    handlers.speeds.record(("someone/x", "cpu"), 1, 1.0)  # a crawl: previews of 0.05 MP
+    return handlers
+
+
+def translation_threads() -> list:
+    from demo.progress import Worker
+    return [t for t in threading.enumerate() if t.name == Worker.THREAD_NAME]
+
+
+def test_the_page_shows_a_preview_then_progress_then_the_full_resolution_result(tiny_model, photo, tmp_path):
+    from demo.progress import SpeedRecord
+    from demo.translate_tab import PAGE_OUTPUTS, RESULT_LABEL
+    slow = Slow(tiny_model)
+    handlers = slow_handlers(slow)
+    picture = photo.resize((420, 260))  # 109 200 pixels: over twice the preview's 50 000
+    picture.save(tmp_path / "p.png")
+    yields = [dict(zip(PAGE_OUTPUTS, y)) for y in handlers.translate_on_page(str(tmp_path / "p.png"),
+                                                                             "someone/x:AtoB", [])]
+    first, preview, *running, last = yields
+    assert first["image"]["value"] is None and first["details"] == {} and first["error"]["visible"] is False
+    assert "Loading the model…" in first["progress"]["value"] and first["progress"]["visible"]
+    assert first["cancel"]["visible"]
+
+    assert preview["image"]["value"].size == (284, 175) and preview["image"]["label"].startswith("Preview (284×175)")
+    assert np.array_equal(np.asarray(preview["image"]["value"]),
+                          np.asarray(tiny_model.translate(picture.resize((284, 175), Image.Resampling.LANCZOS),
+                                                          "AtoB")))
+    assert "Full resolution (420×260): <strong>0 %</strong>" in preview["progress"]["value"]
+    assert "s left" in preview["progress"]["value"]  # expected from the preview's measured speed
+
+    assert len(running) >= 3
+    for shown in running:  # only the progress box changes meanwhile
+        assert all(shown[name] == gr.skip() for name in PAGE_OUTPUTS if name != "progress")
+        assert "<progress" in shown["progress"]["value"] and "Full resolution (420×260)" in shown["progress"]["value"]
+    percents = [int(s["progress"]["value"].split('value="')[1].split('"')[0]) for s in running]
+    assert percents == sorted(percents) and percents[-1] > 0
+
+    result = last["image"]["value"]
+    assert last["image"]["label"] == RESULT_LABEL and result.size == (420, 260)
+    assert np.array_equal(np.asarray(result), np.asarray(tiny_model.translate(picture, "AtoB")))
+    assert last["details"]["preview"] == (284, 175) and last["details"]["size"] == (420, 260)
+    assert last["progress"] == {"__type__": "update", "value": "", "visible": False}  # `settle` leaves it so
+    assert last["cancel"]["visible"] is False
+    assert slow.outcomes == ["finished"] and translation_threads() == []
+    _, text = handlers.describe(result, last["details"], False)
+    assert text.startswith("**apple → orange** · 420×260 px") and "preview first at 284×175" in text
+    assert handlers.speeds.speed(("someone/x", "cpu")) > 1000  # measured: the next preview is sized by it
+    assert isinstance(handlers.speeds, SpeedRecord)
+
+
+def test_small_pictures_skip_the_preview_but_show_progress(tiny_model, photo, tmp_path):
+    from demo.translate_tab import PAGE_OUTPUTS
+    handlers = slow_handlers(Slow(tiny_model))
+    photo.save(tmp_path / "p.png")  # 301×157: less than twice the preview
+    first, *running, last = [dict(zip(PAGE_OUTPUTS, y)) for y in handlers.translate_on_page(
+        str(tmp_path / "p.png"), "someone/x:AtoB", [])]
+    assert first["image"]["value"] is None and running
+    assert all(r["image"] == gr.skip() and "<progress" in r["progress"]["value"] for r in running)
+    assert last["image"]["value"].size == (301, 157) and "preview" not in last["details"]
+
+
+def test_a_turned_jpeg_is_previewed_upright_from_a_reduced_decode(tiny_model, photo, tmp_path):
+    from PIL import ExifTags
+
+    from cyclegan_core import load_image
+    from demo.translate_tab import picture_size, preview_picture
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6  # stored sideways: shown turned by 90°
+    path = tmp_path / "turned.jpg"
+    photo.resize((1600, 800)).save(path, quality=95, exif=exif)
+    assert picture_size(str(path)) == (800, 1600) == load_image(str(path)).size
+    assert picture_size(path.read_bytes()) == (800, 1600)
+    quick = preview_picture(str(path), (100, 200))
+    assert quick.size == (100, 200)
+    full = load_image(str(path)).resize((100, 200), Image.Resampling.LANCZOS)
+    assert np.abs(np.asarray(quick, dtype=int) - np.asarray(full, dtype=int)).mean() < 4  # the same picture
+    assert picture_size(str(tmp_path / "missing.png")) is None
+    (tmp_path / "bad.jpg").write_bytes(b"not an image")
+    assert picture_size(str(tmp_path / "bad.jpg")) is None
+
+
+def test_closing_the_page_generator_stops_the_translation_at_once(tiny_model, photo, tmp_path):
+    """What Cancel (or a closed page) does: Gradio closes the generator; the worker thread stops within
+    one progress call, long before the translation would have finished."""
+    from demo.progress import Cancelled
+    from demo.translate_tab import PAGE_OUTPUTS
+    slow = Slow(tiny_model, delay=0.2)  # 40 progress calls: 8 s more, if nothing stopped it
+    handlers = slow_handlers(slow)
+    photo.resize((420, 260)).save(tmp_path / "p.png")
+    stages = handlers.translate_on_page(str(tmp_path / "p.png"), "someone/x:AtoB", [])
+    for shown in stages:
+        shown = dict(zip(PAGE_OUTPUTS, shown))
+        if shown["image"] == gr.skip():  # the full-resolution pass is running
+            break
+    assert len(translation_threads()) == 1
+    closed = time.monotonic()
+    stages.close()
+    while translation_threads() and time.monotonic() - closed < 2:
+        time.sleep(0.01)
+    assert translation_threads() == [] and time.monotonic() - closed < 1.0
+    assert len(slow.outcomes) == 1 and isinstance(slow.outcomes[0], Cancelled)  # stopped, never finished
+    # After the run, a box that still shows progress means it was cancelled: it says so.
+    box, button, label = TranslateHandlers.settle(shown["progress"]["value"], {"path": "preview.png"})
+    assert "Cancelled" in box["value"] and box["visible"] and button["visible"] is False
+    assert label["label"] == "Preview only (cancelled)"
+    assert TranslateHandlers.settle(shown["progress"]["value"], None)[2]["label"].startswith("Translated")
+    assert TranslateHandlers.settle("", {"path": "result.png"}) == (gr.skip(),) * 3  # finished, or failed
+
+
+def test_a_failure_of_the_full_resolution_pass_replaces_the_preview_with_the_error(tiny_model, photo, tmp_path):
+    from demo.translate_tab import PAGE_OUTPUTS
+    handlers = slow_handlers(Slow(tiny_model, fail=MemoryError()))
+    photo.resize((420, 260)).save(tmp_path / "p.png")
+    yields = [dict(zip(PAGE_OUTPUTS, y)) for y in handlers.translate_on_page(str(tmp_path / "p.png"),
+                                                                             "someone/x:AtoB", [])]
+    assert yields[1]["image"]["value"].size == (284, 175)  # the preview came first
+    last = yields[-1]
+    assert last["image"]["value"] is None and last["details"] == {} and "Out of memory" in last["error"]["value"]
+    assert last["progress"] == {"__type__": "update", "value": "", "visible": False}  # not taken for a Cancel
+    assert last["cancel"]["visible"] is False and translation_threads() == []

@@ -26,13 +26,22 @@ def test_demo_docstring_maps_every_module():
     assert mapped == {p.name for p in (ROOT / "demo").glob("*.py")} - {"__init__.py"}
 
 
+# Private names used on purpose, each with its reason.
+ALLOWED_PRIVATE = {
+    # NNPACK's Winograd convolution has no public entry point (F.conv2d picks it only for batches of
+    # 16 and more); kernels.py checks it is there and tests compare it with F.conv2d.
+    "torch._nnpack_spatial_convolution",
+}
+
+
 @pytest.mark.parametrize("path", PYTHON_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_private_name_is_imported_or_reached_into(path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             assert not [a.name for a in node.names if a.name.startswith("_")], ast.unparse(node)
-        elif isinstance(node, ast.Attribute) and re.match(r"_[A-Za-z]", node.attr) and node.attr != "_replace":
+        elif (isinstance(node, ast.Attribute) and re.match(r"_[A-Za-z]", node.attr) and node.attr != "_replace"
+              and ast.unparse(node) not in ALLOWED_PRIVATE):
             owner = node.value
             assert isinstance(owner, ast.Name) and owner.id in ("self", "cls"), ast.unparse(node)
 
