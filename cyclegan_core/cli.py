@@ -25,7 +25,7 @@ from .runtime import PRECISIONS, configure_threads
 from .sources import default_device, load
 from .store import ModelStore
 from .train import CheckpointSaved, Finished, Started, StepDone, train
-from .train_config import PRESETS, TrainConfig
+from .train_config import FREEZE, PRESETS, TrainConfig
 from .zoo import ZOO
 
 
@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gan-mode", choices=GAN_MODES, help=f"default {d.gan_mode}")
     p.add_argument("--precision", choices=PRECISIONS, help=f"default {d.precision}: bf16 where the hardware "
                                                            f"runs it natively, else fp32")
+    p.add_argument("--freeze", choices=FREEZE, help=f"default {d.freeze}: when fine-tuning a two-way model, keep "
+                                                    f"its generators' encoders fixed (faster steps), else train all")
     p.add_argument("--domains", nargs=2, metavar=("A", "B"), help="domain names recorded in config.json")
     p.add_argument("--seed", type=int, help=f"default {d.seed}")
     p.add_argument("--preview-every", type=int, help=f"save previews/step_N.png every N steps (default "
@@ -161,7 +163,7 @@ def train_config(args) -> TrainConfig:
              "lambda_B": args.lambda_cycle, "lambda_identity": args.lambda_identity, "gan_mode": args.gan_mode,
              "precision": args.precision, "seed": args.seed, "preview_every": args.preview_every,
              "checkpoint_every": args.checkpoint_every, "init": args.init, "domain_a": domains[0],
-             "domain_b": domains[1]}
+             "domain_b": domains[1], "freeze": args.freeze}
     return TrainConfig(**{k: v for k, v in given.items() if v is not None}, **PRESETS[args.preset])
 
 

@@ -46,7 +46,8 @@ ISA_FEATURES = (("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_vnni", "AVX51
 def cpu_class(cpuinfo: str | None = None) -> str:
     """The CPU's model name and the instruction sets that decide speed here, e.g. "AMD EPYC 7B13 ·
     AVX2" or "Intel Xeon … · AVX2, AVX-512, AVX512-VNNI, AVX512-BF16, AMX-BF16, AMX-INT8" (from
-    /proc/cpuinfo; `cpuinfo` for tests). Every speed figure should name it."""
+    /proc/cpuinfo; `cpuinfo` for tests), and oneDNN's instruction-set cap if one is set (a way to
+    measure another class's kernels on this machine). Every speed figure should name it."""
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text()
@@ -60,7 +61,9 @@ def cpu_class(cpuinfo: str | None = None) -> str:
         elif key.strip() == "flags" and not flags:
             flags = set(value.split())
     features = [label for flag, label in ISA_FEATURES if flag in flags]
-    return f"{name} · {', '.join(features) or 'no AVX2'}"
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    capped = f" · oneDNN capped at {cap} (ONEDNN_MAX_CPU_ISA)" if cap and cap.upper() != "ALL" else ""
+    return f"{name} · {', '.join(features) or 'no AVX2'}{capped}"
 
 
 def autocast(precision: str, device: torch.device):

@@ -42,7 +42,10 @@ from .kernels import winograd_conv2d
 from .networks import ResnetGenerator
 
 CORE = 64  # window core, in 1/4-resolution pixels (256 px at full resolution)
-WINOGRAD_CORE = 128  # NNPACK's Winograd convs run 10–15 % faster per pixel on 128² windows than on 64²
+# The residual blocks' windows with NNPACK: its Winograd convs run 10–15 % faster per pixel on 128²
+# windows than on 64². Only there: the passes that recompute full-resolution layers keep 64² windows,
+# whose full-resolution temporaries are a quarter the size.
+WINOGRAD_CORE = 128
 # Context around each window, in 1/4-resolution pixels: 1 (4 px at full resolution) covers one
 # 7×7 or two 3×3 layers' reach (window-edge padding spoils at most 3 full-resolution pixels);
 # 2 where three layers are chained (`enc3`, `dec3`). The tests check every pass with tiny windows.
@@ -233,7 +236,7 @@ def translate_streamed(generator: ResnetGenerator, x: torch.Tensor, precision: s
     a value overflows). `keep_half` stores the half-resolution activations (d128, u128) instead of
     recomputing them (faster, 64 bytes per input pixel more at ngf 64 in bf16); by default only
     while that costs at most `KEEP_HALF_BYTES`. `core` is the window size in 1/4-resolution pixels
-    (default: `CORE`, or `WINOGRAD_CORE` with NNPACK). `runner(name, args)` evaluates one window function
+    (default: `CORE`; the residual blocks' with NNPACK: `WINOGRAD_CORE`). `runner(name, args)` evaluates one window function
     (eager by default; `compiled.py` passes compiled ones). `kernel="nnpack"` runs the residual
     convs through NNPACK in fp32 (`kernels.py`). `progress(fraction)` is called after every window,
     the fraction weighted by each pass's multiply-adds; an exception it raises stops the work. With
@@ -247,8 +250,9 @@ def translate_streamed(generator: ResnetGenerator, x: torch.Tensor, precision: s
     if keep_half is None:
         keep_half = _half_resolution_bytes(generator, x, STORAGES[storage]) <= KEEP_HALF_BYTES
     winograd = kernel == "nnpack" and precision == "fp32" and x.device.type == "cpu"
-    core = core or (WINOGRAD_CORE if winograd else CORE)
-    options = {"compute": COMPUTE[precision], "runner": runner, "core": core, "keep_half": keep_half,
+    block_core = core or (WINOGRAD_CORE if winograd else CORE)
+    options = {"compute": COMPUTE[precision], "runner": runner, "core": core or CORE, "block_core": block_core,
+               "keep_half": keep_half,
                "winograd": winograd, "progress": progress}
     result = _attempt(StreamedTranslation(generator, x, storage=STORAGES[storage], **options))
     if result is None:  # a stored value overflowed fp16
@@ -282,9 +286,11 @@ class StreamedTranslation:
 
     def __init__(self, generator: ResnetGenerator, x: torch.Tensor, compute: torch.dtype,
                  storage: torch.dtype, runner: Runner, core: int, keep_half: bool, winograd: bool = False,
+                 block_core: int | None = None,
                  progress: Callable[[float], None] | None = None):
         self.generator, self.compute, self.storage = generator, compute, storage
         self.runner, self.core, self.keep_half = runner, core, keep_half
+        self.block_core = block_core or core  # the residual blocks' window size
         self.winograd, self.progress, self.done = winograd, progress, 0.0
         # NNPACK reads NCHW; oneDNN is fastest channels-last (bf16 above all).
         self.layout = torch.contiguous_format if winograd else CHANNELS_LAST
@@ -392,7 +398,8 @@ class StreamedTranslation:
         then written once no later window reads those rows (one row of windows is held back)."""
         moments = Moments(norm.num_features) if norm is not None else None
         pending: list = []
-        rows, columns = spans(self.hq, self.core, halo), spans(self.wq, self.core, halo)
+        core = self.block_core if name == "conv3" else self.core
+        rows, columns = spans(self.hq, core, halo), spans(self.wq, core, halo)
         for index, (y0, y1, oy0, oy1) in enumerate(rows):
             for x0, x1, ox0, ox1 in columns:
                 window = Window(y0, y1, x0, x1, oy0, oy1, ox0, ox1)

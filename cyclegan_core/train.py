@@ -113,6 +113,7 @@ def train(config: TrainConfig, data_a: Source, data_b: Source, out: Path | str, 
             if main:
                 run.refuse_overwrite()
             trainer = CycleGANTrainer.create(config, device)
+            config = trainer.config  # with "auto" settings decided
             if main:
                 run.write_record(config, data_a, data_b, owner)
             log = []

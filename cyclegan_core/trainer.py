@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from .errors import CycleGANError
 from .image_pool import ImagePool
 from .losses import cycle_loss, discriminator_loss, gan_loss, identity_loss
 from .model import CycleGAN
@@ -71,13 +72,32 @@ class CycleGANTrainer:
         # wrappers (`distribute`). Saving, previews and the Learn tab always use the plain ones.
         self.train_G_AB, self.train_G_BA, self.train_D_A, self.train_D_B = self.G_AB, self.G_BA, self.D_A, self.D_B
         self.model.train()
+        if config.freeze == "encoder":
+            self.freeze_encoders()
+
+    def freeze_encoders(self) -> None:
+        """Keep both generators' encoders (c7s1-64, d128, d256) as they are: only the residual blocks and
+        the decoder learn. Gradients still flow through a frozen encoder where a generator's input is
+        itself generated (F(G(a)) in the cycle), but its weight gradients are never computed, and on a
+        real input nothing before the first residual block is differentiated at all."""
+        for generator in (self.G_AB, self.G_BA):
+            for conv, norm in (generator.stem, *generator.downsampling):
+                conv.requires_grad_(False)
+                norm.requires_grad_(False)
 
     @classmethod
     def create(cls, config: TrainConfig, device: str | torch.device = "cpu") -> "CycleGANTrainer":
         """A fresh trainer: from scratch (`config.ngf`, `config.n_blocks`), or both generators of
         `config.init` (its architecture too); the discriminators always start fresh. A one-way init
-        (G only) gives G; F then starts fresh, and the result is a two-way model."""
+        (G only) gives G; F then starts fresh, and the result is a two-way model. `config.freeze`
+        "auto" is decided here (the trainer's `config` holds the decision, for the run's record)."""
         init = load(config.init, device="cpu") if config.init else None
+        two_way_init = init is not None and not init.one_way
+        if config.freeze == "encoder" and not two_way_init:
+            raise CycleGANError("freeze='encoder' keeps pretrained encoders fixed: it needs a two-way model to "
+                                "fine-tune (from scratch, or F of a one-way model, every layer must learn)")
+        config = config.replace(freeze="encoder" if config.freeze == "auto" and two_way_init
+                                else "none" if config.freeze == "auto" else config.freeze)
         base = init.config if init is not None else ModelConfig(ngf=config.ngf, n_blocks=config.n_blocks)
         origin = f"fine-tuned from {_named(config.init)}" if init is not None else "trained from scratch"
         if init is not None and init.one_way:

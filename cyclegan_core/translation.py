@@ -99,7 +99,7 @@ def choose_path(pixels: int, ngf: int, precision: str, device: torch.device) -> 
     return PathChoice("tiled" if pixels > stream_budget(storage) else "streamed", resolved, kernel)
 
 
-DEFAULT_WHOLE_PASS_MB = 1536  # CPU memory one whole-image pass may take (1.4 MP at ngf 64 in fp32)
+DEFAULT_WHOLE_PASS_MB = 1536  # CPU memory one whole-image pass may take (≈1.1 MP at ngf 64 in fp32, with the margin)
 
 
 def whole_pass_budget() -> int:

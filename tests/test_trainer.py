@@ -96,6 +96,45 @@ def test_create_from_scratch_or_from_an_init_model(tmp_path):
         assert torch.equal(x, y), name
 
 
+def encoder_parameters(generator):
+    return [p for conv, _ in (generator.stem, *generator.downsampling) for p in conv.parameters()]
+
+
+def test_a_fine_tune_keeps_the_encoders_fixed_and_trains_the_rest(tmp_path):
+    """freeze="auto": a two-way fine-tune keeps c7s1-64, d128 and d256 of both generators as loaded (the
+    trainer's config records "encoder"); residual blocks, decoder and D's learn. From scratch: nothing frozen."""
+    torch.manual_seed(5)
+    save_model(CycleGAN(ModelConfig(ngf=8, n_blocks=1)), tmp_path / "init")
+    tuned = CycleGANTrainer.create(TrainConfig(**TINY, init=str(tmp_path / "init")))
+    assert tuned.config.freeze == "encoder"
+    frozen = snapshot(*(torch.nn.ParameterList(encoder_parameters(g)) for g in (tuned.G_AB, tuned.G_BA)))
+    learning = [p.detach().clone() for g in (tuned.G_AB, tuned.G_BA) for p in g.blocks[0].parameters()]
+    tuned.step(*batch(1), 2e-4)
+    tuned.step(*batch(2), 2e-4)
+    after = [p for g in (tuned.G_AB, tuned.G_BA) for p in encoder_parameters(g)]
+    assert all(torch.equal(a, b) for a, b in zip(frozen, after)) and len(after) == 12
+    assert all(p.grad is None for p in after)  # never differentiated
+    blocks = [p for g in (tuned.G_AB, tuned.G_BA) for p in g.blocks[0].parameters()]
+    assert not any(torch.equal(a, b) for a, b in zip(learning, blocks))
+    scratch = CycleGANTrainer.create(TrainConfig(**TINY))
+    assert scratch.config.freeze == "none"
+    before = [p.detach().clone() for p in encoder_parameters(scratch.G_AB)]
+    scratch.step(*batch(1), 2e-4)
+    assert not any(torch.equal(a, b) for a, b in zip(before, encoder_parameters(scratch.G_AB)))
+    everything = CycleGANTrainer.create(TrainConfig(**TINY, init=str(tmp_path / "init"), freeze="none"))
+    assert all(p.requires_grad for p in everything.G_AB.parameters())
+
+
+def test_freeze_settings_are_checked():
+    from cyclegan_core import CycleGANError
+    with pytest.raises(CycleGANError, match="freeze must be one of auto, none, encoder"):
+        TrainConfig(**TINY, freeze="blocks")
+    with pytest.raises(CycleGANError, match="needs a two-way model to fine-tune"):
+        CycleGANTrainer.create(TrainConfig(**TINY, freeze="encoder"))
+    old_record = {k: v for k, v in TrainConfig(**TINY).to_dict().items() if k != "freeze"}
+    assert TrainConfig.from_dict(old_record).freeze == "none"  # a run from before resumes as it was trained
+
+
 def test_cycles_for_previews(trainer):
     images = trainer.cycles(*batch(4))
     assert list(images) == ["real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B"]
