@@ -23,12 +23,17 @@ import torch
 import torch.nn.functional as F
 
 KERNELS = ("auto", "nnpack", "onednn")
+# NNPACK keeps a workspace as large as the largest convolution it ran, for the life of the process
+# (≈0.7 GB after a 1024² image in one call); larger inputs are convolved in bands of rows of about
+# this many output pixels, the same result, with the workspace of a 128² window.
+BAND_PIXELS = 128 * 128
 CALIBRATION_SHAPE = (1, 256, 66, 66)  # a residual block's conv on one streamed window (64² + 1 px halo)
 
 
+@functools.cache
 def nnpack_available() -> bool:
     """NNPACK is compiled in and this CPU runs it (AVX2). Asking also initialises it, which must
-    happen before its first convolution."""
+    happen before its first convolution (`winograd_conv2d` asks)."""
     try:
         return bool(torch.backends.nnpack.is_available())
     except (AttributeError, RuntimeError):
@@ -37,9 +42,18 @@ def nnpack_available() -> bool:
 
 def winograd_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """A stride-1, unpadded fp32 convolution through NNPACK (NCHW, batch 1; any kernel size)."""
+    if not nnpack_available():
+        raise RuntimeError("NNPACK is not available on this CPU (it needs x86 with AVX2); use kernel 'onednn'")
     if bias is None:
         bias = weight.new_zeros(weight.shape[0])
-    return torch._nnpack_spatial_convolution(x.contiguous(), weight.contiguous(), bias, [0, 0])
+    x, weight = x.contiguous(), weight.contiguous()
+    reach = weight.shape[-2] - 1  # input rows beyond a band's output rows
+    rows = max(1, BAND_PIXELS // (x.shape[-1] - weight.shape[-1] + 1))  # output rows per band
+    if x.shape[-2] - reach <= rows:
+        return torch._nnpack_spatial_convolution(x, weight, bias, [0, 0])
+    bands = [torch._nnpack_spatial_convolution(x[..., top:top + rows + reach, :], weight, bias, [0, 0])
+             for top in range(0, x.shape[-2] - reach, rows)]
+    return torch.cat(bands, dim=-2)
 
 
 def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, kernel: str) -> torch.Tensor:

@@ -20,6 +20,22 @@ def test_winograd_conv_equals_the_direct_one(size):
     torch.testing.assert_close(kernels.conv2d(channels_last, w, b, "nnpack"), F.conv2d(x, w, b), atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.skipif(not NNPACK, reason="NNPACK needs an x86 CPU with AVX2")
+def test_large_inputs_go_in_bands_of_rows_with_the_same_result(monkeypatch):
+    """NNPACK keeps its largest workspace for good: a large input is convolved in bands of rows."""
+    torch.manual_seed(1)
+    x, w, b = torch.randn(1, 8, 37, 20), torch.randn(4, 8, 3, 3) * 0.1, torch.randn(4)
+    whole = kernels.winograd_conv2d(x, w, b)
+    calls = []
+    monkeypatch.setattr(kernels, "BAND_PIXELS", 5 * 18)  # 5 output rows of 18 pixels per band
+    real = torch._nnpack_spatial_convolution
+    monkeypatch.setattr(torch, "_nnpack_spatial_convolution", lambda *a: calls.append(a[0].shape) or real(*a))
+    banded = kernels.winograd_conv2d(x, w, b)
+    assert len(calls) == 7 and calls[0][-2] == 5 + 2 and calls[-1][-2] == 35 - 30 + 2
+    torch.testing.assert_close(banded, whole, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(banded, F.conv2d(x, w, b), atol=1e-4, rtol=1e-4)
+
+
 def test_the_kernel_setting(monkeypatch):
     monkeypatch.setenv("CYCLEGAN_CONV_KERNEL", "onednn")
     assert kernels.conv_kernel() == "onednn"
