@@ -4,7 +4,7 @@ One full CycleGAN iteration (both generators with cycle + identity, both discrim
 for the paper's 9-block generator at 128² crops (the fine-tuning default) and the small preset
 at 64², in fp32 and in bf16 autocast, measured in one process. `auto` picks bf16 only where
 the CPU has native bf16 (AVX512-BF16/AMX); this prints whether that choice is right here. Then
-the fine-tune step as the app runs it (encoders fixed, `auto` precision) against the reference
+the fine-tune step as the app runs it (early layers fixed, `auto` precision) against the reference
 way (eager fp32, every layer trained, the reference's update order).
 
     python benchmarks/train_step_speed.py [--steps 6]
@@ -38,7 +38,7 @@ from cyclegan_core.train_config import PRESETS  # noqa: E402
 
 def seconds_per_step(preset: str, crop: int, precision: str, steps: int, freeze: str = "none") -> float:
     """Seconds per `CycleGANTrainer.step` (the iteration `train()` runs), after one warm-up step.
-    `freeze="encoder"` is a fine-tune's default (`TrainConfig.freeze`); the weights' values do not
+    `freeze="early"` is a fine-tune's default (`TrainConfig.freeze`); the weights' values do not
     change the time, so the generators are random here."""
     config = TrainConfig(crop_size=crop, load_size=crop, precision=precision, freeze=freeze, **PRESETS[preset])
     trainer = CycleGANTrainer(CycleGAN(ModelConfig(ngf=config.ngf, n_blocks=config.n_blocks)), config)
@@ -138,13 +138,13 @@ def main() -> None:
     auto = resolve_precision("auto", torch.device("cpu"))
     right = (auto == "bf16") == (bf16 < fp32)
     # The Train tab's main use: fine-tuning the zoo's 9-block model at 128². The reference way trains
-    # every layer in eager fp32; the default keeps the encoders fixed (freeze="auto" on a fine-tune)
-    # and trains in `auto` precision.
-    tuned = seconds_per_step("full", 128, "auto", args.steps, freeze="encoder")
+    # every layer in eager fp32; the default keeps the early layers fixed (freeze="auto" on a fine-tune:
+    # "early") and trains in `auto` precision.
+    tuned = seconds_per_step("full", 128, "auto", args.steps, freeze="early")
     target = "≥ 1.3×" + ("" if cpu_has_native_bf16() else " (no native bf16 here)")
     print(f"\n{'fine-tune step, 9 blocks, 128²':34s} {'s/step':>8s} {'speed-up':>9s}")
     print(f"{'reference way (fp32, all layers)':34s} {fp32:8.3f} {1:8.2f}×")
-    print(f"{f'default ({auto}, encoders fixed)':34s} {tuned:8.3f} {fp32 / tuned:8.2f}×   target {target}: "
+    print(f"{f'default ({auto}, early layers fixed)':34s} {tuned:8.3f} {fp32 / tuned:8.2f}×   target {target}: "
           f"{'met' if fp32 / tuned >= 1.3 else 'MISSED'}")
     print(f"\ntrain_step_speed: 9-block fine-tune at 128²: fp32 {fp32:.2f} s/step, bf16 {bf16:.2f} s/step "
           f"({fp32 / bf16:.2f}×); native bf16: {cpu_has_native_bf16()}; auto picks {auto} "

@@ -110,8 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gan-mode", choices=GAN_MODES, help=f"default {d.gan_mode}")
     p.add_argument("--precision", choices=PRECISIONS, help=f"default {d.precision}: bf16 where the hardware "
                                                            f"runs it natively, else fp32")
-    p.add_argument("--freeze", choices=FREEZE, help=f"default {d.freeze}: when fine-tuning a two-way model, keep "
-                                                    f"its generators' encoders fixed (faster steps), else train all")
+    p.add_argument("--freeze", choices=FREEZE, help=f"default {d.freeze}: when fine-tuning a two-way model, keep its "
+                                                    f"generators' early layers fixed ('early': encoder and the first "
+                                                    f"half of the residual blocks; faster steps), else train all")
     p.add_argument("--domains", nargs=2, metavar=("A", "B"), help="domain names recorded in config.json")
     p.add_argument("--seed", type=int, help=f"default {d.seed}")
     p.add_argument("--preview-every", type=int, help=f"save previews/step_N.png every N steps (default "

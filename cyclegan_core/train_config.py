@@ -11,7 +11,7 @@ from .errors import CycleGANError
 from .losses import GAN_MODES
 from .runtime import PRECISIONS
 
-FREEZE = ("auto", "none", "encoder")
+FREEZE = ("auto", "none", "encoder", "early")
 
 # From-scratch architectures; a fine-tune always takes its init model's.
 PRESETS = {"small": {"ngf": 32, "n_blocks": 6}, "full": {"ngf": 64, "n_blocks": 9}}
@@ -54,9 +54,10 @@ class TrainConfig:
     domain_b: str | None = None
     min_images: int = 1
     max_images: int = 2000
-    # Fine-tuning: "encoder" keeps the pretrained generators' c7s1-64, d128 and d256 fixed (1.36× faster
-    # steps on a CPU without native bf16, benchmarks/README.md); "auto": "encoder" when fine-tuning a
-    # two-way model, else "none". `CycleGANTrainer.create` records the choice it made.
+    # Fine-tuning: which layers of the pretrained generators stay as they are. "encoder": c7s1-64, d128,
+    # d256; "early": those and the first half of the residual blocks (the step is ≈1.4× faster;
+    # benchmarks/README.md); "auto": "early" when fine-tuning a two-way model, else "none".
+    # `CycleGANTrainer.create` records the choice it made.
     freeze: str = "auto"
 
     def __post_init__(self):

@@ -72,18 +72,23 @@ class CycleGANTrainer:
         # wrappers (`distribute`). Saving, previews and the Learn tab always use the plain ones.
         self.train_G_AB, self.train_G_BA, self.train_D_A, self.train_D_B = self.G_AB, self.G_BA, self.D_A, self.D_B
         self.model.train()
-        if config.freeze == "encoder":
-            self.freeze_encoders()
+        if config.freeze in ("encoder", "early"):
+            self.freeze_early_layers(blocks=config.freeze == "early")
 
-    def freeze_encoders(self) -> None:
-        """Keep both generators' encoders (c7s1-64, d128, d256) as they are: only the residual blocks and
-        the decoder learn. Gradients still flow through a frozen encoder where a generator's input is
-        itself generated (F(G(a)) in the cycle), but its weight gradients are never computed, and on a
-        real input nothing before the first residual block is differentiated at all."""
+    def freeze_early_layers(self, blocks: bool) -> None:
+        """Keep both generators' encoders (c7s1-64, d128, d256) as they are, and with `blocks` the first
+        half of their residual blocks too: the later layers learn. Gradients still flow through frozen
+        layers where a generator's input is itself generated (F(G(a)) in the cycle), but their weight
+        gradients are never computed, and on a real input nothing before the first trainable layer is
+        differentiated at all: of a step's 18 generator-pass equivalents (6 forward, 12 backward),
+        freezing half the blocks saves about 5."""
         for generator in (self.G_AB, self.G_BA):
             for conv, norm in (generator.stem, *generator.downsampling):
                 conv.requires_grad_(False)
                 norm.requires_grad_(False)
+            if blocks:
+                for block in generator.blocks[:len(generator.blocks) // 2]:
+                    block.requires_grad_(False)
 
     @classmethod
     def create(cls, config: TrainConfig, device: str | torch.device = "cpu") -> "CycleGANTrainer":
@@ -93,10 +98,10 @@ class CycleGANTrainer:
         "auto" is decided here (the trainer's `config` holds the decision, for the run's record)."""
         init = load(config.init, device="cpu") if config.init else None
         two_way_init = init is not None and not init.one_way
-        if config.freeze == "encoder" and not two_way_init:
-            raise CycleGANError("freeze='encoder' keeps pretrained encoders fixed: it needs a two-way model to "
-                                "fine-tune (from scratch, or F of a one-way model, every layer must learn)")
-        config = config.replace(freeze="encoder" if config.freeze == "auto" and two_way_init
+        if config.freeze in ("encoder", "early") and not two_way_init:
+            raise CycleGANError(f"freeze={config.freeze!r} keeps pretrained layers fixed: it needs a two-way model "
+                                f"to fine-tune (from scratch, or F of a one-way model, every layer must learn)")
+        config = config.replace(freeze="early" if config.freeze == "auto" and two_way_init
                                 else "none" if config.freeze == "auto" else config.freeze)
         base = init.config if init is not None else ModelConfig(ngf=config.ngf, n_blocks=config.n_blocks)
         origin = f"fine-tuned from {_named(config.init)}" if init is not None else "trained from scratch"

@@ -100,22 +100,26 @@ def encoder_parameters(generator):
     return [p for conv, _ in (generator.stem, *generator.downsampling) for p in conv.parameters()]
 
 
-def test_a_fine_tune_keeps_the_encoders_fixed_and_trains_the_rest(tmp_path):
-    """freeze="auto": a two-way fine-tune keeps c7s1-64, d128 and d256 of both generators as loaded (the
-    trainer's config records "encoder"); residual blocks, decoder and D's learn. From scratch: nothing frozen."""
+def test_a_fine_tune_keeps_the_early_layers_fixed_and_trains_the_rest(tmp_path):
+    """freeze="auto": a two-way fine-tune keeps c7s1-64, d128, d256 and the first half of the residual
+    blocks of both generators as loaded (the trainer's config records "early"); later blocks, decoder
+    and D's learn. "encoder" keeps only the encoder. From scratch: nothing frozen."""
     torch.manual_seed(5)
-    save_model(CycleGAN(ModelConfig(ngf=8, n_blocks=1)), tmp_path / "init")
+    save_model(CycleGAN(ModelConfig(ngf=8, n_blocks=2)), tmp_path / "init")
     tuned = CycleGANTrainer.create(TrainConfig(**TINY, init=str(tmp_path / "init")))
-    assert tuned.config.freeze == "encoder"
-    frozen = snapshot(*(torch.nn.ParameterList(encoder_parameters(g)) for g in (tuned.G_AB, tuned.G_BA)))
-    learning = [p.detach().clone() for g in (tuned.G_AB, tuned.G_BA) for p in g.blocks[0].parameters()]
+    assert tuned.config.freeze == "early"
+    fixed = [p for g in (tuned.G_AB, tuned.G_BA) for p in [*encoder_parameters(g), *g.blocks[0].parameters()]]
+    frozen = [p.detach().clone() for p in fixed]
+    learning = [p.detach().clone() for g in (tuned.G_AB, tuned.G_BA) for p in g.blocks[1].parameters()]
     tuned.step(*batch(1), 2e-4)
     tuned.step(*batch(2), 2e-4)
-    after = [p for g in (tuned.G_AB, tuned.G_BA) for p in encoder_parameters(g)]
-    assert all(torch.equal(a, b) for a, b in zip(frozen, after)) and len(after) == 12
-    assert all(p.grad is None for p in after)  # never differentiated
-    blocks = [p for g in (tuned.G_AB, tuned.G_BA) for p in g.blocks[0].parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(frozen, fixed)) and len(fixed) == 20
+    assert all(p.grad is None for p in fixed)  # never differentiated
+    blocks = [p for g in (tuned.G_AB, tuned.G_BA) for p in g.blocks[1].parameters()]
     assert not any(torch.equal(a, b) for a, b in zip(learning, blocks))
+    encoder_only = CycleGANTrainer.create(TrainConfig(**TINY, init=str(tmp_path / "init"), freeze="encoder"))
+    assert [p.requires_grad for p in encoder_only.G_AB.blocks[0].parameters()] == [True] * 4
+    assert not any(p.requires_grad for p in encoder_parameters(encoder_only.G_BA))
     scratch = CycleGANTrainer.create(TrainConfig(**TINY))
     assert scratch.config.freeze == "none"
     before = [p.detach().clone() for p in encoder_parameters(scratch.G_AB)]
@@ -127,7 +131,7 @@ def test_a_fine_tune_keeps_the_encoders_fixed_and_trains_the_rest(tmp_path):
 
 def test_freeze_settings_are_checked():
     from cyclegan_core import CycleGANError
-    with pytest.raises(CycleGANError, match="freeze must be one of auto, none, encoder"):
+    with pytest.raises(CycleGANError, match="freeze must be one of auto, none, encoder, early"):
         TrainConfig(**TINY, freeze="blocks")
     with pytest.raises(CycleGANError, match="needs a two-way model to fine-tune"):
         CycleGANTrainer.create(TrainConfig(**TINY, freeze="encoder"))
