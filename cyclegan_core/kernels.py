@@ -8,9 +8,12 @@ transforms (Lavin & Gray, 2016) with about a quarter of the multiplications, at 
 Measured on 2 cores (benchmarks/README.md): 2.4× faster per conv with AVX2 only, 1.2× with
 AVX-512. The 7×7 convolutions (c7s1-64, c7s1-3) gain too.
 
-Which is faster depends on the CPU, so it is decided on the machine itself: `conv_kernel()` times
-one residual conv both ways, once per process (≈0.3 s), unless `CYCLEGAN_CONV_KERNEL` names one
-(`nnpack` or `onednn`; `auto` is the default). bf16 compute always uses oneDNN (AMX / AVX512-BF16).
+Which is faster depends on the CPU and the image size (NNPACK transforms the weights at every call:
+a fixed cost, ≈2.5× slower than oneDNN on a 64² image, faster from ≈160² on with AVX2 only), so it
+is decided on the machine itself: `conv_kernel()` times one residual conv both ways at two sizes,
+once per process (≈0.4 s), and takes NNPACK from the size where it is ≥ 10 % faster, unless
+`CYCLEGAN_CONV_KERNEL` names one (`nnpack` or `onednn`; `auto` is the default). bf16 compute always
+uses oneDNN (AMX / AVX512-BF16).
 """
 
 from __future__ import annotations
@@ -70,44 +73,68 @@ def configured_kernel() -> str:
     return kernel
 
 
-def conv_kernel(device: torch.device = torch.device("cpu")) -> str:
-    """"nnpack" or "onednn" for fp32 stride-1 convolutions on `device` (GPUs: always "onednn",
-    meaning the framework's own kernels)."""
+def conv_kernel(device: torch.device = torch.device("cpu"), pixels: int | None = None) -> str:
+    """"nnpack" or "onednn" for the fp32 stride-1 convolutions of an image of `pixels` pixels on
+    `device` (GPUs: always "onednn", meaning the framework's own kernels). NNPACK transforms the
+    weights at every call, a fixed cost that small images do not repay: `auto` takes it from the
+    size measured to pay on this machine (`calibrated_threshold`)."""
     if device.type != "cpu":
         return "onednn"
     kernel = configured_kernel()
     if kernel == "auto":
-        return calibrated_kernel(torch.get_num_threads())
+        threshold = calibrated_threshold(torch.get_num_threads())
+        return "nnpack" if pixels is None and threshold < float("inf") or pixels is not None and pixels >= threshold \
+            else "onednn"
     if kernel == "nnpack" and not nnpack_available():
         return "onednn"
     return kernel
 
 
 @functools.cache
-def calibrated_kernel(threads: int) -> str:
-    """Times one residual conv with oneDNN and with NNPACK (best of a few runs each, interleaved)
-    and returns the faster, NNPACK only if ≥ 10 % faster. Cached per thread count."""
-    return "nnpack" if calibrate()["speedup"] >= 1.1 else "onednn"
+def calibrated_threshold(threads: int) -> float:
+    """The smallest image (in pixels) for which NNPACK's residual convs are ≥ 10 % faster than
+    oneDNN's here (inf: never), from `calibrate()`: each kernel's time is fixed + per-pixel, fitted
+    at two sizes. Cached per thread count."""
+    measured = calibrate()
+    return measured["threshold"]
 
 
 def calibrate(rounds: int = 4) -> dict:
-    """{"onednn": s, "nnpack": s or None, "speedup": onednn / nnpack}: best times of one residual
-    conv (256 channels, 3×3, 64² output) on this machine."""
+    """One residual conv (256 channels, 3×3) timed with oneDNN and NNPACK (best of `rounds`,
+    interleaved) at 16² and 64² outputs (the 1/4-resolution maps of 64² and 256² images).
+    {"onednn": s, "nnpack": s or None, "speedup": at 64², "threshold": image pixels from which
+    NNPACK is ≥ 10 % faster (inf: never)}."""
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(CALIBRATION_SHAPE, generator=generator)
     weight = torch.randn(256, 256, 3, 3, generator=generator) * 0.02
     bias = torch.zeros(256)
-    candidates = {"onednn": lambda: F.conv2d(x, weight, bias)}
+    sizes = (16, 64)
+    inputs = {n: torch.randn(1, 256, n + 2, n + 2, generator=generator) for n in sizes}
+    candidates = {"onednn": lambda x: F.conv2d(x, weight, bias)}
     if nnpack_available():
-        candidates["nnpack"] = lambda: winograd_conv2d(x, weight, bias)
-    best = dict.fromkeys(candidates, float("inf"))
+        candidates["nnpack"] = lambda x: winograd_conv2d(x, weight, bias)
+    best = {(name, n): float("inf") for name in candidates for n in sizes}
     with torch.inference_mode():
         for fn in candidates.values():
-            fn()  # first call: allocation, NNPACK's transform buffers
+            fn(inputs[sizes[-1]])  # first call: allocation, NNPACK's transform buffers
         for _ in range(rounds):
-            for name, fn in candidates.items():
-                start = time.perf_counter()
-                fn()
-                best[name] = min(best[name], time.perf_counter() - start)
-    nnpack = best.get("nnpack")
-    return {"onednn": best["onednn"], "nnpack": nnpack, "speedup": best["onednn"] / nnpack if nnpack else 0.0}
+            for n in sizes:
+                for name, fn in candidates.items():
+                    start = time.perf_counter()
+                    fn(inputs[n])
+                    best[(name, n)] = min(best[(name, n)], time.perf_counter() - start)
+    onednn, nnpack = best[("onednn", 64)], best.get(("nnpack", 64))
+    result = {"onednn": onednn, "nnpack": nnpack, "speedup": onednn / nnpack if nnpack else 0.0,
+              "threshold": float("inf")}
+    if nnpack:
+        small, large = 16 * 16, 64 * 64  # output pixels at 1/4 resolution
+        slope_n = (nnpack - best[("nnpack", 16)]) / (large - small)
+        fixed_n = nnpack - slope_n * large
+        slope_o = max(onednn - best[("onednn", 16)], 0.0) / (large - small)
+        fixed_o = onednn - slope_o * large
+        # oneDNN(q) ≥ 1.1 NNPACK(q): fixed_o + slope_o q ≥ 1.1 (fixed_n + slope_n q)
+        gain = slope_o - 1.1 * slope_n
+        if gain > 0:
+            # ×2: the generator's other NNPACK calls (c7s1-64, c7s1-3) add fixed costs this one conv does
+            # not show (AVX2 only: the fit says 111², the whole generator broke even between 128² and 192²).
+            result["threshold"] = 2 * 16 * max(0.0, (1.1 * fixed_n - fixed_o) / gain)
+    return result

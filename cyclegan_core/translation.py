@@ -92,7 +92,7 @@ def choose_path(pixels: int, ngf: int, precision: str, device: torch.device) -> 
     elif resolved == "bf16":
         kernel = "onednn"
     else:
-        resolved, kernel = "fp32", conv_kernel(device)
+        resolved, kernel = "fp32", conv_kernel(device, pixels)
         if whole_pass_fits(pixels, ngf, "fp32", whole_pass_budget()):
             return PathChoice("whole", "fp32", kernel)
     storage = storage_for(precision, resolved)

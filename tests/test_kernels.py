@@ -47,14 +47,20 @@ def test_the_kernel_setting(monkeypatch):
         kernels.conv_kernel()
 
 
-def test_auto_takes_the_faster_kernel_measured_here(monkeypatch):
+def test_auto_takes_nnpack_from_the_size_measured_to_pay_here(monkeypatch):
+    """NNPACK transforms the weights at every call: small images stay with oneDNN."""
     monkeypatch.setenv("CYCLEGAN_CONV_KERNEL", "auto")
-    kernels.calibrated_kernel.cache_clear()
+    kernels.calibrated_threshold.cache_clear()
     measured = kernels.calibrate(rounds=1)
-    assert measured["onednn"] > 0
+    assert measured["onednn"] > 0 and measured["threshold"] >= 0
     assert (measured["nnpack"] is None) == (not NNPACK)
-    for speedup, choice in ((2.4, "nnpack"), (1.05, "onednn"), (0.0, "onednn")):
-        monkeypatch.setattr(kernels, "calibrate", lambda speedup=speedup: {"speedup": speedup})
-        kernels.calibrated_kernel.cache_clear()
-        assert kernels.conv_kernel() == choice
-    kernels.calibrated_kernel.cache_clear()
+    if not NNPACK:
+        assert measured["threshold"] == float("inf")
+    monkeypatch.setattr(kernels, "calibrate", lambda: {"threshold": 150 * 150})
+    kernels.calibrated_threshold.cache_clear()
+    assert kernels.conv_kernel(pixels=128 * 128) == "onednn"
+    assert kernels.conv_kernel(pixels=256 * 256) == "nnpack"
+    monkeypatch.setattr(kernels, "calibrate", lambda: {"threshold": float("inf")})  # never faster here
+    kernels.calibrated_threshold.cache_clear()
+    assert kernels.conv_kernel(pixels=4096 * 4096) == "onednn"
+    kernels.calibrated_threshold.cache_clear()

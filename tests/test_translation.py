@@ -62,7 +62,7 @@ def test_the_path_follows_the_hardware_and_the_size(monkeypatch):
     cpu = torch.device("cpu")
     monkeypatch.delenv("CYCLEGAN_WHOLE_PASS_MB", raising=False)
     monkeypatch.delenv("CYCLEGAN_STREAM_PIXELS", raising=False)
-    monkeypatch.setattr(translation, "conv_kernel", lambda device: "nnpack")
+    monkeypatch.setattr(translation, "conv_kernel", lambda device, pixels: "nnpack")
     monkeypatch.setattr(translation, "resolve_precision", lambda requested, device: "bf16")
     assert choose_path(256 * 256, 64, "auto", cpu) == PathChoice("streamed", "bf16", "onednn")
     monkeypatch.setattr(translation, "resolve_precision", lambda requested, device: "fp32")
