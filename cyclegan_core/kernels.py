@@ -5,8 +5,8 @@ in fp32, and the residual blocks' 3×3 convolutions (≈88 % of the generator's 
 speed. oneDNN runs them directly; NNPACK (bundled with PyTorch's x86 builds) runs them as Winograd
 transforms (Lavin & Gray, 2016) with about a quarter of the multiplications, at fp32 accuracy
 (relative error ≈2e-5 on a 256-channel conv; ≈130 dB PSNR on the whole trained generator).
-Measured on 2 cores (benchmarks/README.md): 2.4× faster per conv with AVX2 only, 1.2× with
-AVX-512. The 7×7 convolutions (c7s1-64, c7s1-3) gain too.
+Measured on 2 cores (benchmarks/README.md): 2.4× faster per conv with AVX2 only, ≈1.15× with
+AVX-512. The 7×7 convolutions (c7s1-64, c7s1-3) run through it too.
 
 Which is faster depends on the CPU and the image size (NNPACK transforms the weights at every call:
 a fixed cost, ≈2.5× slower than oneDNN on a 64² image, faster from ≈160² on with AVX2 only), so it
@@ -30,7 +30,6 @@ KERNELS = ("auto", "nnpack", "onednn")
 # (≈0.7 GB after a 1024² image in one call); larger inputs are convolved in bands of rows of about
 # this many output pixels, the same result, with the workspace of a 128² window.
 BAND_PIXELS = 128 * 128
-CALIBRATION_SHAPE = (1, 256, 66, 66)  # a residual block's conv on one streamed window (64² + 1 px halo)
 
 
 @functools.cache
@@ -83,8 +82,8 @@ def conv_kernel(device: torch.device = torch.device("cpu"), pixels: int | None =
     kernel = configured_kernel()
     if kernel == "auto":
         threshold = calibrated_threshold(torch.get_num_threads())
-        return "nnpack" if pixels is None and threshold < float("inf") or pixels is not None and pixels >= threshold \
-            else "onednn"
+        size = float("inf") if pixels is None else pixels  # not given: a large image
+        return "nnpack" if threshold < float("inf") and size >= threshold else "onednn"
     if kernel == "nnpack" and not nnpack_available():
         return "onednn"
     return kernel

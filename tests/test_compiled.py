@@ -26,6 +26,7 @@ class GatedCompile:
 
 
 def test_requests_run_eagerly_until_their_shape_is_compiled(tiny_model, monkeypatch):
+    monkeypatch.setenv("CYCLEGAN_WHOLE_PASS_MB", "0")  # the streamed path, whose windows are compiled
     fake = GatedCompile()
     monkeypatch.setattr(compiled.torch, "compile", fake)
     compiler = WindowCompiler()
@@ -52,6 +53,7 @@ def test_requests_run_eagerly_until_their_shape_is_compiled(tiny_model, monkeypa
 
 
 def test_compile_failure_keeps_everything_eager(tiny_model, monkeypatch):
+    monkeypatch.setenv("CYCLEGAN_WHOLE_PASS_MB", "0")  # the streamed path, whose windows are compiled
     def broken(function, **options):
         raise RuntimeError("no C++ compiler found")
     monkeypatch.setattr(compiled.torch, "compile", broken)
