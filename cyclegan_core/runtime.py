@@ -124,7 +124,8 @@ class CoreShare:
     Each job runs inside `job()`; at its safe points (a training step, a translation's start) it
     calls `fit()`, which sizes that thread's team to its share: all CPUs alone, an equal part with
     others. Without this, two jobs each running a full team on two cores spin against each other:
-    a small training step went from under 1 s to 8–9 s (`benchmarks/share_cores.py` measures it)."""
+    in two processes on a 2-core AMD Zen 3, a small training step went from under 1 s to 8–9 s
+    (`benchmarks/share_cores.py` measures it)."""
 
     def __init__(self, cpus: int | None = None):
         self.cpus = cpus or usable_cpus()
