@@ -106,6 +106,27 @@ def _openmp_library():
     return None
 
 
+@functools.cache
+def _c_library():
+    """The C library (glibc on Linux), or None where there is none to load."""
+    import ctypes
+    try:
+        return ctypes.CDLL(None)
+    except OSError:
+        return None
+
+
+def return_free_memory() -> None:
+    """Give memory the heap holds but no longer uses back to the operating system (glibc's
+    `malloc_trim`; elsewhere nothing). Freed window-sized temporaries (a few MB to tens of MB)
+    otherwise stay in the heap as holes: ≈0.3–0.5 GB of resident memory during a 4096² streamed
+    translation (measured on the AMX Xeon with oneDNN held to AVX2). One call takes ≈10 ms."""
+    library = _c_library()
+    trim = getattr(library, "malloc_trim", None) if library is not None else None
+    if trim is not None:
+        trim(0)
+
+
 def set_thread_team(threads: int) -> None:
     """This Python thread's intra-op team size, without touching other threads or the process-wide
     pool NNPACK runs on (`torch.set_num_threads` also resizes that pool, which is unsafe while

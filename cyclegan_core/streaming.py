@@ -14,14 +14,15 @@ measures it (results in benchmarks/README.md). Windows of a pass share one shape
 or column is shifted inward), so compiled window functions (`compiled.py`) compile once per image
 size.
 
-Memory: only 1/4- and 1/2-resolution activations are stored between passes. During the residual
-blocks two 1/4-resolution buffers are live, the residual stream x and the block's inner
-activation (the second conv's output is written over the first's, a row of windows behind): 64
-bytes per input pixel at ngf 64 in bf16, 1.07 GB at 4096², where a whole-image pass holds
-full-resolution activations (256 bytes per pixel for each 64-channel fp32 one). Full-resolution
-layers are never stored but recomputed in the passes that need them; the half-resolution ones
-(d128, u128) are stored while that costs ≤ `KEEP_HALF_BYTES`, recomputed above. Storage is bf16 for bf16 compute, fp32 for exact fp32, or fp16 (fp32 compute at half the
-memory; redone with fp32 storage if a value overflows).
+Memory: only 1/4- and 1/2-resolution activations are stored between passes (full-resolution
+layers are recomputed in the passes that need them), as bands of rows (`row_bands.py`): a pass
+that reads an activation for the last time releases its rows as it goes while its output's rows
+are allocated. At most 64 bytes per input pixel are held at ngf 64 in bf16 or fp16 (1.07 GB at
+4096²): d128; then the residual stream x and a block's inner activation (the second conv's output
+taking the first's rows as they are released); then u128. A whole-image pass holds
+full-resolution activations (256 bytes per pixel for each 64-channel fp32 one). Storage is bf16
+for bf16 compute, fp32 for exact fp32, or fp16 (fp32 compute at half the memory; redone with fp32
+storage if a value overflows).
 
 Structure: `translate_streamed` checks its options and runs a `StreamedTranslation`, whose
 `encode` (c7s1-64, d128, d256), `residual_blocks` (n × R256) and `decode` (u128, u64, c7s1-3 +
@@ -40,18 +41,18 @@ from torch import nn
 from .images import pad_to_multiple
 from .kernels import winograd_conv2d
 from .networks import ResnetGenerator
+from .row_bands import RowBands
+from .runtime import return_free_memory
 
 CORE = 64  # window core, in 1/4-resolution pixels (256 px at full resolution)
 # The residual blocks' windows with NNPACK: its Winograd convs run 10–15 % faster per pixel on 128²
 # windows than on 64². Only there: the passes that recompute full-resolution layers keep 64² windows,
 # whose full-resolution temporaries are a quarter the size.
 WINOGRAD_CORE = 128
-# Context around each window, in 1/4-resolution pixels: 1 (4 px at full resolution) covers one
-# 7×7 or two 3×3 layers' reach (window-edge padding spoils at most 3 full-resolution pixels);
-# 2 where three layers are chained (`enc3`, `dec3`). The tests check every pass with tiny windows.
+# Context around each window, in 1/4-resolution pixels: 1 (4 px at full resolution) covers the
+# reach of a 7×7 and a 3×3 layer chained (window-edge padding spoils at most 3 full-resolution
+# pixels). The tests check every pass with tiny windows.
 HALO = 1
-DEEP_HALO = 2
-KEEP_HALF_BYTES = 512 << 20  # store d128 / u128 up to this size (8.4 MP in bf16 at ngf 64)
 BAND_ELEMENTS = 1 << 20  # values per chunk of an in-place pointwise update (keeps it in cache)
 
 COMPUTE = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -128,11 +129,6 @@ def enc2(x, w0, b0, s0, t0, w1, b1, winograd=False):
     return down(_act(enc1(x, w0, b0, winograd), s0, t0), w1, b1)
 
 
-def enc3(x, w0, b0, s0, t0, w1, b1, s1, t1, w2, b2, winograd=False):
-    """d256 before its norm, from the input image (c7s1-64 and d128 recomputed)."""
-    return down(_act(enc2(x, w0, b0, s0, t0, w1, b1, winograd), s1, t1), w2, b2)
-
-
 def down(x, w, b, winograd=False):
     """A stride-2 3×3 conv (d128, d256) before its norm, from its activated input."""
     return F.conv2d(x, w, b, stride=2, padding=1)
@@ -156,17 +152,7 @@ def head(u, w1, b1, s1, t1, w2, b2, winograd=False):
     return torch.tanh(_conv(F.pad(_act(up(u, w1, b1), s1, t1), (3, 3, 3, 3), mode="reflect"), w2, b2, winograd))
 
 
-def dec2(x, w0, b0, s0, t0, w1, b1, winograd=False):
-    """u64 before its norm, from the residual stream (u128 recomputed, normalised, ReLU)."""
-    return up(_act(up(x, w0, b0), s0, t0), w1, b1)
-
-
-def dec3(x, w0, b0, s0, t0, w1, b1, s1, t1, w2, b2, winograd=False):
-    """The output, from the residual stream (u128 and u64 recomputed)."""
-    return head(_act(up(x, w0, b0), s0, t0), w1, b1, s1, t1, w2, b2, winograd)
-
-
-WINDOW_FUNCTIONS = {f.__name__: f for f in (enc1, enc2, enc3, down, conv3, up, head, dec2, dec3)}
+WINDOW_FUNCTIONS = {f.__name__: f for f in (enc1, enc2, down, conv3, up, head)}
 
 
 @dataclass(frozen=True)
@@ -227,44 +213,33 @@ def storage_for(requested: str, resolved: str) -> str:
 @torch.inference_mode()
 def translate_streamed(generator: ResnetGenerator, x: torch.Tensor, precision: str = "fp32",
                        storage: str | None = None, runner: Runner = eager_runner, core: int | None = None,
-                       return_statistics: bool = False, keep_half: bool | None = None, kernel: str = "onednn",
+                       return_statistics: bool = False, kernel: str = "onednn",
                        progress: Callable[[float], None] | None = None):
     """1×3×H×W in [-1, 1] → same size (float32), equal to `generator(x)` (whole-image statistics).
 
     `precision` is the compute dtype ("fp32" or "bf16"); `storage` the dtype of the activations
     kept between passes (default: `storage_for(precision, precision)`; "fp16" falls back to fp32 if
-    a value overflows). `keep_half` stores the half-resolution activations (d128, u128) instead of
-    recomputing them (faster, 64 bytes per input pixel more at ngf 64 in bf16); by default only
-    while that costs at most `KEEP_HALF_BYTES`. `core` is the window size in 1/4-resolution pixels
-    (default: `CORE`; the residual blocks' with NNPACK: `WINOGRAD_CORE`). `runner(name, args)` evaluates one window function
-    (eager by default; `compiled.py` passes compiled ones). `kernel="nnpack"` runs the residual
-    convs through NNPACK in fp32 (`kernels.py`). `progress(fraction)` is called after every window,
-    the fraction weighted by each pass's multiply-adds; an exception it raises stops the work. With
-    `return_statistics`, also returns every norm's (mean, var) in module order.
+    a value overflows). `core` is the window size in 1/4-resolution pixels (default: `CORE`; the
+    residual blocks' with NNPACK: `WINOGRAD_CORE`). `runner(name, args)` evaluates one window
+    function (eager by default; `compiled.py` passes compiled ones). `kernel="nnpack"` runs the
+    stride-1 convs through NNPACK in fp32 (`kernels.py`). `progress(fraction)` is called after
+    every window, the fraction weighted by each pass's multiply-adds; an exception it raises stops
+    the work. With `return_statistics`, also returns every norm's (mean, var) in module order.
     """
     if precision not in COMPUTE:
         raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(COMPUTE)}")
     storage = storage or storage_for(precision, precision)
     if storage not in STORAGES:
         raise ValueError(f"unknown storage {storage!r}; expected one of {', '.join(STORAGES)}")
-    if keep_half is None:
-        keep_half = _half_resolution_bytes(generator, x, STORAGES[storage]) <= KEEP_HALF_BYTES
     winograd = kernel == "nnpack" and precision == "fp32" and x.device.type == "cpu"
     block_core = core or (WINOGRAD_CORE if winograd else CORE)
     options = {"compute": COMPUTE[precision], "runner": runner, "core": core or CORE, "block_core": block_core,
-               "keep_half": keep_half,
                "winograd": winograd, "progress": progress}
     result = _attempt(StreamedTranslation(generator, x, storage=STORAGES[storage], **options))
     if result is None:  # a stored value overflowed fp16
         result = _attempt(StreamedTranslation(generator, x, storage=torch.float32, **options))
     out, statistics = result
     return (out, statistics) if return_statistics else out
-
-
-def _half_resolution_bytes(generator: ResnetGenerator, x: torch.Tensor, storage: torch.dtype) -> int:
-    """Bytes of one stored half-resolution activation (d128 and u128 are the same size)."""
-    d128, _ = generator.downsampling[0]
-    return x.shape[-2] * x.shape[-1] // 4 * d128.out_channels * storage.itemsize
 
 
 def _attempt(translation: StreamedTranslation) -> tuple[torch.Tensor, list] | None:
@@ -280,16 +255,17 @@ class StreamedTranslation:
     """One streamed translation of one image: the generator as passes of window functions.
 
     `run()` returns the output; `statistics` then holds every norm's (mean, var) in module order.
-    Between passes only the padded input, the residual stream, during the residual blocks their
-    inner activation, and with `keep_half` d128 or u128 are stored; `compute` and `storage` are
-    torch dtypes."""
+    Between passes only the padded input and the 1/2- and 1/4-resolution activations are stored,
+    as `RowBands` that the last pass reading them releases; `compute` and `storage` are torch
+    dtypes."""
+
+    PLAN = ("enc1", "enc2", "down", "conv3", "up", "up", "head")  # conv3: twice per residual block
 
     def __init__(self, generator: ResnetGenerator, x: torch.Tensor, compute: torch.dtype,
-                 storage: torch.dtype, runner: Runner, core: int, keep_half: bool, winograd: bool = False,
-                 block_core: int | None = None,
-                 progress: Callable[[float], None] | None = None):
+                 storage: torch.dtype, runner: Runner, core: int, winograd: bool = False,
+                 block_core: int | None = None, progress: Callable[[float], None] | None = None):
         self.generator, self.compute, self.storage = generator, compute, storage
-        self.runner, self.core, self.keep_half = runner, core, keep_half
+        self.runner, self.core = runner, core
         self.block_core = block_core or core  # the residual blocks' window size
         self.winograd, self.progress, self.done = winograd, progress, 0.0
         # NNPACK reads NCHW; oneDNN is fastest channels-last (bf16 above all).
@@ -298,106 +274,83 @@ class StreamedTranslation:
         self.padded, (self.height, self.width) = pad_to_multiple(x.to(self.device))
         self.hq, self.wq = self.padded.shape[-2] // 4, self.padded.shape[-1] // 4  # the 1/4-resolution grid
         self.statistics: list = []
-        self.stream: torch.Tensor | None = None  # the residual stream, between `encode` and `decode`
-        self.total = sum(self.pass_cost(name) for name in self.plan()) * self.hq * self.wq
-
-    def plan(self) -> list[str]:
-        """The window functions of this translation's passes, in order."""
-        blocks = ["conv3"] * (2 * len(self.generator.blocks))
-        if self.keep_half:
-            return ["enc1", "enc2", "down", *blocks, "up", "up", "head"]
-        return ["enc1", "enc2", "enc3", *blocks, "up", "dec2", "dec3"]
+        passes = [name for name in self.PLAN if name != "conv3"] + ["conv3"] * (2 * len(generator.blocks))
+        self.total = sum(self.pass_cost(name) for name in passes) * self.hq * self.wq
 
     def pass_cost(self, name: str) -> float:
         """Multiply-adds per 1/4-resolution pixel of one pass of window function `name`."""
         c = self.generator.stem[0].out_channels
         full7 = 16 * 49 * 3 * c  # a 7×7 conv between 3 and ngf channels at full resolution
         step = 72 * c * c  # a (fractionally) strided 3×3 conv between resolutions
-        return {"enc1": full7, "enc2": full7 + step, "enc3": full7 + 2 * step, "down": step,
-                "conv3": 2 * step, "up": step, "head": step + full7,
-                "dec2": 2 * step, "dec3": 2 * step + full7}[name]
+        return {"enc1": full7, "enc2": full7 + step, "down": step, "conv3": 2 * step, "up": step,
+                "head": step + full7}[name]
 
     def run(self) -> torch.Tensor:
         """The output, 1×3×H×W float32 (`generator(x)` with whole-image statistics)."""
-        self.stream = self.encode()
-        self.residual_blocks(self.stream)
-        out = self.decode()  # releases the residual stream as soon as no pass reads it any more
-        return out[..., :self.height, :self.width]
+        stream = self.encode()
+        self.residual_blocks(stream)
+        return self.decode(stream).whole(self.height, self.width)
 
-    def encode(self) -> torch.Tensor:
+    def encode(self) -> RowBands:
         """c7s1-64, d128, d256, each normalised with its whole-image statistics and ReLU'd: the
         residual stream, stored at 1/4 resolution.
 
-        c7s1-64 (full resolution) is never stored, but recomputed from the input in every pass
-        that needs it; d128 is stored if `keep_half`, else recomputed from the input too."""
+        c7s1-64 (full resolution) is never stored, but recomputed from the input in the pass that
+        needs it; d128 is stored, and released as d256 is computed from it."""
         (c0, n0), ((c1, n1), (c2, n2)) = self.generator.stem, self.generator.downsampling
         w0, w1, w2 = self.weights(c0), self.weights(c1), self.weights(c2)
-        a0 = self.run_pass("enc1", self.padded, 4, 4, HALO, w0, norm=n0)
-        if self.keep_half:
-            d128 = self.buffer(c1.out_channels, 2)
-            a1 = self.run_pass("enc2", self.padded, 4, 2, HALO, (*w0, *self.on_the_fly(a0), *w1),
-                               norm=n1, store=d128)
-            _normalise_relu_(d128, a1)
-            stream = self.buffer(c2.out_channels, 1)
-            a2 = self.run_pass("down", d128, 2, 1, HALO, w2, norm=n2, store=stream)
-            del d128
-        else:
-            a1 = self.run_pass("enc2", self.padded, 4, 2, HALO, (*w0, *self.on_the_fly(a0), *w1), norm=n1)
-            stream = self.buffer(c2.out_channels, 1)
-            a2 = self.run_pass("enc3", self.padded, 4, 1, DEEP_HALO,
-                               (*w0, *self.on_the_fly(a0), *w1, *self.on_the_fly(a1), *w2), norm=n2, store=stream)
+        a0 = self.run_pass("enc1", self.padded, 4, 4, w0, norm=n0)
+        d128 = self.buffer(c1.out_channels, 2)
+        a1 = self.run_pass("enc2", self.padded, 4, 2, (*w0, *self.on_the_fly(a0), *w1), norm=n1, store=d128)
+        _normalise_relu_(d128, a1)
+        stream = self.buffer(c2.out_channels, 1)
+        a2 = self.run_pass("down", d128, 2, 1, w2, norm=n2, store=stream, release=True)
         _normalise_relu_(stream, a2)
         return stream
 
-    def residual_blocks(self, stream: torch.Tensor) -> None:
+    def residual_blocks(self, stream: RowBands) -> None:
         """R256 × n, in place: x ← x + norm2(conv2(relu(norm1(conv1(x))))). The block's inner
-        activation takes one more 1/4-resolution buffer; conv2's output replaces conv1's in it."""
-        inner = torch.empty_like(stream)
+        activation takes one more 1/4-resolution buffer; conv2's output takes its rows' place as
+        they are released."""
         for block in self.generator.blocks:
-            a1 = self.run_pass("conv3", stream, 1, 1, 0, self.weights(block.conv1), norm=block.norm1,
-                               store=inner, extend=1)
+            inner = self.buffer(stream.channels, 1)
+            a1 = self.run_pass("conv3", stream, 1, 1, self.weights(block.conv1), norm=block.norm1,
+                               store=inner, halo=0, extend=1)
             _normalise_relu_(inner, a1)
-            a2 = self.run_pass("conv3", inner, 1, 1, 0, self.weights(block.conv2), norm=block.norm2,
-                               store=inner, extend=1)
-            _add_normalised_(stream, inner, a2)
-        del inner
+            second = self.buffer(stream.channels, 1)
+            a2 = self.run_pass("conv3", inner, 1, 1, self.weights(block.conv2), norm=block.norm2,
+                               store=second, halo=0, extend=1, release=True)
+            del inner
+            _add_normalised_(stream, second, a2)
+            del second
 
-    def decode(self) -> torch.Tensor:
+    def decode(self, stream: RowBands) -> RowBands:
         """u128, u64, c7s1-3 + Tanh: the output (padded size, float32), written by the last pass.
 
-        u128 is stored if `keep_half` (the residual stream is released then), else recomputed
-        from the residual stream in every pass, as is u64 (full resolution) in any case."""
+        u128 is stored (the residual stream released as it is computed); u64 (full resolution)
+        is recomputed from it in the last pass."""
         (u0, m0), (u1, m1) = self.generator.upsampling
         head = self.generator.head
         v0, v1, v2 = self.weights(u0), self.weights(u1), self.weights(head)
-        if self.keep_half:
-            u128 = self.buffer(u0.out_channels, 2)
-            d0 = self.run_pass("up", self.stream, 1, 2, HALO, v0, norm=m0, store=u128)
-            self.stream = None  # no later pass reads the residual stream: free it now
-            _normalise_relu_(u128, d0)
-            d1 = self.run_pass("up", u128, 2, 4, HALO, v1, norm=m1)
-            out = self.output(head.out_channels)
-            self.run_pass("head", u128, 2, 4, HALO, (*v1, *self.on_the_fly(d1), *v2), store=out)
-        else:
-            d0 = self.run_pass("up", self.stream, 1, 2, HALO, v0, norm=m0)
-            d1 = self.run_pass("dec2", self.stream, 1, 4, HALO, (*v0, *self.on_the_fly(d0), *v1), norm=m1)
-            out = self.output(head.out_channels)
-            self.run_pass("dec3", self.stream, 1, 4, DEEP_HALO,
-                          (*v0, *self.on_the_fly(d0), *v1, *self.on_the_fly(d1), *v2), store=out)
+        u128 = self.buffer(u0.out_channels, 2)
+        d0 = self.run_pass("up", stream, 1, 2, v0, norm=m0, store=u128, release=True)
+        _normalise_relu_(u128, d0)
+        d1 = self.run_pass("up", u128, 2, 4, v1, norm=m1)
+        out = RowBands(head.out_channels, self.hq * 4, self.wq * 4, torch.float32, self.device)
+        self.run_pass("head", u128, 2, 4, (*v1, *self.on_the_fly(d1), *v2), store=out, release=True)
         return out
 
-    def run_pass(self, name: str, source: torch.Tensor, source_scale: int, out_scale: int, halo: int,
-                 args: tuple, norm: nn.InstanceNorm2d | None = None, store: torch.Tensor | None = None,
-                 extend: int = 0) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def run_pass(self, name: str, source: torch.Tensor | RowBands, source_scale: int, out_scale: int, args: tuple,
+                 norm: nn.InstanceNorm2d | None = None, store: RowBands | None = None, halo: int = HALO,
+                 extend: int = 0, release: bool = False) -> tuple[torch.Tensor, torch.Tensor] | None:
         """One sweep of window function `name` over the whole image; returns `norm` as its affine
         map (`norm_affine`) from the output's whole-image moments, if a norm is given.
 
         `source` is at `source_scale` × the 1/4 resolution, the output at `out_scale` ×; its owned
         parts go to `store` (if kept). `extend` fetches that many more source pixels around each
-        window (see `window_input`). `store` may be `source` itself: a window row's results are
-        then written once no later window reads those rows (one row of windows is held back)."""
+        window (see `window_input`). With `release`, this is the last pass to read `source`: its
+        rows go as the sweep passes."""
         moments = Moments(norm.num_features) if norm is not None else None
-        pending: list = []
         core = self.block_core if name == "conv3" else self.core
         rows, columns = spans(self.hq, core, halo), spans(self.wq, core, halo)
         for index, (y0, y1, oy0, oy1) in enumerate(rows):
@@ -412,14 +365,13 @@ class StreamedTranslation:
                 if store is not None:
                     if store.dtype is torch.float16:
                         _check_fits_fp16(owned)
-                    pending.append((window, owned))
+                    store.write(window.oy0 * out_scale, window.ox0 * out_scale, owned)
                 if self.progress is not None:
                     self.done += self.pass_cost(name) * (window.oy1 - window.oy0) * (window.ox1 - window.ox0)
                     self.progress(min(1.0, self.done / self.total))
-            unread = self.unread_rows(rows, index, extend, source_scale) if store is source else self.hq
-            while pending and pending[0][0].oy1 <= unread:
-                window, owned = pending.pop(0)
-                window.target(store, out_scale).copy_(owned)
+            if release:
+                source.release_above(self.unread_rows(rows, index, extend, source_scale) * source_scale)
+        return_free_memory()  # the windows' temporaries, freed, would otherwise stay resident
         if norm is None:
             return None
         self.statistics.append(moments.statistics())
@@ -427,21 +379,24 @@ class StreamedTranslation:
 
     def unread_rows(self, rows: list, index: int, extend: int, source_scale: int) -> int:
         """The first 1/4-resolution row that windows after row `index` of `rows` still read: those
-        above it may be overwritten (the next row's windows start `extend` source pixels higher)."""
+        above it may be released (the next row's windows start `extend` source pixels higher)."""
         if index + 1 == len(rows):
             return self.hq
-        return rows[index + 1][0] - -(-extend // source_scale)
+        return max(0, rows[index + 1][0] - -(-extend // source_scale))
 
-    def window_input(self, source: torch.Tensor, window: Window, scale: int, extend: int) -> torch.Tensor:
+    def window_input(self, source: torch.Tensor | RowBands, window: Window, scale: int, extend: int) -> torch.Tensor:
         """The part of `source` (at `scale` × the 1/4 resolution) under `window`, `extend` pixels
         more on every side: real pixels inside the image, reflected at its borders (as the network
-        pads), cast to the compute dtype, channels-last."""
+        pads), in the compute dtype and layout."""
         height, width = source.shape[-2:]
         y0, y1 = window.y0 * scale - extend, window.y1 * scale + extend
         x0, x1 = window.x0 * scale - extend, window.x1 * scale + extend
-        inside = source[..., max(y0, 0):min(y1, height), max(x0, 0):min(x1, width)]
+        top, bottom, left, right = max(y0, 0), min(y1, height), max(x0, 0), min(x1, width)
+        if isinstance(source, RowBands):
+            t = source.read(top, bottom, left, right, self.compute, self.layout)
+        else:
+            t = self.cast(source[..., top:bottom, left:right])
         pads = (max(-x0, 0), max(x1 - width, 0), max(-y0, 0), max(y1 - height, 0))
-        t = self.cast(inside)
         return F.pad(t, pads, mode="reflect") if any(pads) else t
 
     def cast(self, t: torch.Tensor) -> torch.Tensor:
@@ -455,25 +410,24 @@ class StreamedTranslation:
         """A norm's affine map as arguments of a window function that recomputes its layer."""
         return tuple(v.to(self.compute) for v in affine)
 
-    def buffer(self, channels: int, scale: int) -> torch.Tensor:
+    def buffer(self, channels: int, scale: int) -> RowBands:
         """A stored activation at `scale` × the 1/4 resolution, in the storage dtype."""
-        return torch.empty(1, channels, self.hq * scale, self.wq * scale, dtype=self.storage,
-                           device=self.device, memory_format=self.layout)
-
-    def output(self, channels: int) -> torch.Tensor:
-        """The output at full (padded) resolution."""
-        return torch.empty(1, channels, self.hq * 4, self.wq * 4, device=self.device)
+        return RowBands(channels, self.hq * scale, self.wq * scale, self.storage, self.device, self.layout)
 
 
-def _normalise_relu_(buffer: torch.Tensor, affine: tuple[torch.Tensor, torch.Tensor]) -> None:
+def _normalise_relu_(buffer: RowBands, affine: tuple[torch.Tensor, torch.Tensor]) -> None:
     """buffer ← relu(norm(buffer)), in place: a stored activation's norm (as its affine map) and ReLU."""
-    _pointwise(buffer, lambda v, rows: _affine_relu_(v, affine))
+    for band in buffer.allocated():
+        _pointwise(band, lambda v, rows: _affine_relu_(v, affine))
 
 
-def _add_normalised_(stream: torch.Tensor, inner: torch.Tensor, affine: tuple[torch.Tensor, torch.Tensor]) -> None:
-    """stream ← stream + norm(inner), in place: a residual block's second norm and skip connection."""
+def _add_normalised_(stream: RowBands, inner: RowBands, affine: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """stream ← stream + norm(inner), in place: a residual block's second norm and skip connection
+    (the two are banded alike: same shape and dtype)."""
     scale, shift = affine
-    _pointwise(stream, lambda v, rows: v.addcmul_(inner[..., rows, :].float(), scale).add_(shift))
+    for band, inner_band in zip(stream.allocated(), inner.allocated(), strict=True):
+        _pointwise(band, lambda v, rows, inner_band=inner_band:
+                   v.addcmul_(inner_band[..., rows, :].float(), scale).add_(shift))
 
 
 def _affine_relu_(v: torch.Tensor, affine: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:

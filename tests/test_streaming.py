@@ -29,15 +29,13 @@ def test_spans_partition_the_axis_with_equal_windows(length, core, halo):
 
 @pytest.mark.parametrize("size", [(64, 48), (1, 300), (300, 1), (157, 301), (9, 9), (2, 3)])
 @pytest.mark.parametrize("core", [64, 3, 7])
-@pytest.mark.parametrize("keep_half", [True, False])
-def test_fp32_equals_the_whole_image_pass(tiny_model, size, core, keep_half):
+def test_fp32_equals_the_whole_image_pass(tiny_model, size, core):
     """Small cores force many windows per pass, so every border, halo and the in-place second conv
-    are exercised, with half-resolution layers stored or recomputed (large images); the result is
-    the whole-image pass up to float rounding."""
+    are exercised; the result is the whole-image pass up to float rounding."""
     torch.manual_seed(0)
     x = torch.rand(1, 3, *size) * 2 - 1
     whole = translate_whole(tiny_model.G_AB, x, "fp32")
-    streamed = translate_streamed(tiny_model.G_AB, x, "fp32", core=core, keep_half=keep_half)
+    streamed = translate_streamed(tiny_model.G_AB, x, "fp32", core=core)
     assert streamed.shape == x.shape and streamed.dtype == torch.float32
     torch.testing.assert_close(streamed, whole, atol=2e-5, rtol=0)
 
@@ -50,9 +48,8 @@ def test_affine_norm_variant_and_odd_block_count():
         torch.nn.init.normal_(norm.bias, 0.0, 0.3)
     x = torch.rand(1, 3, 45, 70) * 2 - 1
     whole = translate_whole(model.G_AB, x, "fp32")
-    for keep_half in (True, False):
-        streamed = translate_streamed(model.G_AB, x, "fp32", core=5, keep_half=keep_half)
-        torch.testing.assert_close(streamed, whole, atol=2e-5, rtol=0)
+    streamed = translate_streamed(model.G_AB, x, "fp32", core=5)
+    torch.testing.assert_close(streamed, whole, atol=2e-5, rtol=0)
 
 
 def test_statistics_are_the_whole_images(tiny_model):
@@ -67,7 +64,7 @@ def test_statistics_are_the_whole_images(tiny_model):
         tiny_model.G_AB(x)
     for h in hooks:
         h.remove()
-    _, statistics = translate_streamed(tiny_model.G_AB, x, "fp32", core=4, return_statistics=True, keep_half=False)
+    _, statistics = translate_streamed(tiny_model.G_AB, x, "fp32", core=4, return_statistics=True)
     assert len(statistics) == len(seen) == len(norms)
     for (mean, var), (true_mean, true_var) in zip(statistics, seen):
         torch.testing.assert_close(mean, true_mean, atol=1e-5, rtol=1e-4)
@@ -117,12 +114,11 @@ def test_real_generator_real_photo_many_windows(trained, psnr_fn):
     whole = np.asarray(tensor_to_image(translate_whole(trained.G_AB, x, "fp32")))
     assert psnr_fn(whole, np.asarray(tensor_to_image(x))) < 30  # it really changes the photo
 
-    def streamed(precision, storage=None, keep_half=None):
-        y = translate_streamed(trained.G_AB, x, precision, storage, core=24, keep_half=keep_half)
+    def streamed(precision, storage=None):
+        y = translate_streamed(trained.G_AB, x, precision, storage, core=24)
         return np.asarray(tensor_to_image(y))
 
     fp32 = streamed("fp32")
     assert np.abs(fp32.astype(int) - whole).max() <= 1
     assert psnr_fn(streamed("fp32", "fp16"), whole) >= 60
     assert psnr_fn(streamed("bf16"), whole) >= 45  # ≈55–60 dB measured
-    assert psnr_fn(streamed("bf16", keep_half=False), whole) >= 45
