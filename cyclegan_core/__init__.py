@@ -15,6 +15,7 @@ Modules, one concern each (read them in this order to follow the paper, then the
     images.py          images in (any format, EXIF, modes) and image ↔ tensor conversion
     translation.py     which path translates a tensor: whole, streamed or tiled
     streaming.py       exact any-size translation in windows, whole-image InstanceNorm statistics
+    row_bands.py       streaming's stored activations as bands of rows, released once read
     tiling.py          beyond the streaming budget: tiles with a thumbnail's statistics
     compiled.py        optional torch.compile of the streaming window functions, off the request path
     kernels.py         which kernel runs fp32 convolutions here: NNPACK's Winograd or oneDNN, measured
