@@ -181,6 +181,7 @@ def main() -> None:
     header = (f"{'size':>6s} {'run':>9s} {'path':>21s} {'s/img':>8s} {'best s':>8s} {'img/s':>7s} {'× base':>7s} "
               f"{'% limit':>8s} {'PSNR dB':>8s} {'seam':>6s} {'peak RSS':>9s}")
     summary, verdicts, rows, times = [], [], [], {}
+    same_path_1024 = None  # the path 4096² takes, timed at 1024² (again after 4096²: the host's speed drifts)
     peak_fp32 = peak_conv_gflops("fp32")
     for size in args.sizes:
         x = torch.from_numpy(np.array(photo.resize((size, size), Image.Resampling.BICUBIC))).permute(2, 0, 1)
@@ -188,11 +189,13 @@ def main() -> None:
         repeats = 10 if size <= 256 else 3 if size <= 1024 else 1
         functions = {}
         if size * size <= args.baseline_max_pixels:
-            functions["baseline"] = lambda: translate_whole(model.G_AB, x, "fp32")
-        functions["ours"] = lambda: model.translate_tensor(x, "AtoB")
+            functions["baseline"] = lambda x=x: translate_whole(model.G_AB, x, "fp32")
+        # Each function keeps its own size's image (default arguments): the 1024² ones run again later.
+        functions["ours"] = lambda x=x: model.translate_tensor(x, "AtoB")
         if paths[size].path == "whole":  # the streamed path too: larger images take it (linear in pixels?)
-            functions["streamed"] = lambda: translate_streamed(model.G_AB, x, paths[size].precision, storage="fp16",
-                                                               kernel=paths[size].kernel)
+            choice = paths[size]
+            functions["streamed"] = lambda x=x, choice=choice: translate_streamed(
+                model.G_AB, x, choice.precision, storage="fp16", kernel=choice.kernel)
         if args.compile and size <= 1024:
             compiler = WindowCompiler()
             model.compiler = compiler
@@ -200,7 +203,7 @@ def main() -> None:
             compiler.wait()
             model.compiler = None
 
-            def compiled(compiler=compiler):
+            def compiled(compiler=compiler, x=x):
                 model.compiler = compiler
                 try:
                     return model.translate_tensor(x, "AtoB")
@@ -208,6 +211,18 @@ def main() -> None:
                     model.compiler = None
             functions["compiled"] = compiled
         results = interleaved(functions, repeats, warm_up=size <= 1024)
+        if size == 1024:
+            same_path_1024 = functions.get("streamed", functions["ours"])
+        if size == 4096 and same_path_1024 is not None:
+            again = interleaved({"again": same_path_1024}, 3, warm_up=False)["again"][0]
+            label = "streamed" if paths[1024].path == "whole" else "ours"
+            before = next(r[2] for r in rows if r[0] == 1024 and r[1] == label)
+            print(f"1024² {label} timed again after 4096²: {again:.3f} s (before: {before:.3f} s)", file=sys.stderr)
+            rows = [r if not (r[0] == 1024 and r[1] == label) else (*r[:2], (before + again) / 2, *r[3:])
+                    for r in rows]
+            summary.append(f"1024² {label} {before:.2f} s before 4096², {again:.2f} s after (their mean is used)")
+            if label == "ours":
+                times[1024] = (before + again) / 2
         base_s, _, base, _ = results.get("baseline", (None, None, None, None))
         for label, (seconds, best, out, rss) in results.items():
             ratio, quality, seam = base_s / seconds if base_s else float("nan"), float("nan"), float("nan")
