@@ -291,6 +291,7 @@ class StreamedTranslation:
 
     def run(self) -> torch.Tensor:
         """The output, 1×3×H×W float32 (`generator(x)` with whole-image statistics)."""
+        self.trim()  # what earlier work left in the heap, before the large activations are allocated
         stream = self.encode()
         self.residual_blocks(stream)
         return self.decode(stream).whole(self.height, self.width)
@@ -375,8 +376,7 @@ class StreamedTranslation:
                     self.progress(min(1.0, self.done / self.total))
             if release:
                 source.release_above(self.unread_rows(rows, index, extend, source_scale) * source_scale)
-        if self.hq * self.wq * 16 >= TRIM_PIXELS:
-            return_free_memory()  # the windows' temporaries, freed, would otherwise stay resident
+        self.trim()  # the windows' temporaries, freed, would otherwise stay resident
         if norm is None:
             return None
         self.statistics.append(moments.statistics())
@@ -403,6 +403,11 @@ class StreamedTranslation:
             t = self.cast(source[..., top:bottom, left:right])
         pads = (max(-x0, 0), max(x1 - width, 0), max(-y0, 0), max(y1 - height, 0))
         return F.pad(t, pads, mode="reflect") if any(pads) else t
+
+    def trim(self) -> None:
+        """Return the heap's free memory to the system, for large images (`TRIM_PIXELS`)."""
+        if self.hq * self.wq * 16 >= TRIM_PIXELS:
+            return_free_memory()
 
     def cast(self, t: torch.Tensor) -> torch.Tensor:
         return t.detach().to(self.compute).contiguous(memory_format=self.layout)
