@@ -174,11 +174,9 @@ class LayerByLayer:
                 x = conv2d(F.pad(x, layer.padding, mode="reflect"), following.weight, following.bias, self.kernel)
                 index += 1
             elif isinstance(getattr(layer, "conv_block", None), nn.Sequential):  # a residual block: x + F(x)
-                x = self.sequence(list(layer.conv_block), x).add_(x)  # F(x) is a fresh tensor: add in place
+                x = self.sequence(list(layer.conv_block), x).add_(x)  # F(x) is a fresh tensor: one 1/4-res tensor less
             elif isinstance(layer, nn.ConvTranspose2d) and self.kernel == "nnpack":
-                # oneDNN's transposed conv is 1.5–2.3× faster channels-last; the InstanceNorm after
-                # it ≈4× faster in NCHW (AVX2 only, measured on the AMX Xeon held to AVX2).
-                x = layer(x.contiguous(memory_format=torch.channels_last)).contiguous()
+                x = layer(x.contiguous(memory_format=torch.channels_last))  # oneDNN: 1.5–2.3× faster so
             else:
                 x = layer(x)
             if report is not None:
