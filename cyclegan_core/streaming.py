@@ -178,10 +178,6 @@ class Window:
         return out[..., (self.oy0 - self.y0) * scale:(self.oy1 - self.y0) * scale,
                    (self.ox0 - self.x0) * scale:(self.ox1 - self.x0) * scale]
 
-    def target(self, t: torch.Tensor, scale: int = 1) -> torch.Tensor:
-        """Where the owned part goes in `t`, a whole-image tensor at `scale` × the 1/4 resolution."""
-        return t[..., self.oy0 * scale:self.oy1 * scale, self.ox0 * scale:self.ox1 * scale]
-
 
 def spans(length: int, core: int, halo: int) -> list[tuple[int, int, int, int]]:
     """(start, end, own_start, own_end) along one axis: ⌈length / core⌉ windows of one size, each
