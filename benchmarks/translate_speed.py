@@ -31,7 +31,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cyclegan_core import CycleGAN, ModelConfig  # noqa: E402
 from cyclegan_core.compiled import WindowCompiler  # noqa: E402
-from cyclegan_core.kernels import winograd_conv2d  # noqa: E402
+from cyclegan_core.winograd import conv3x3, transform_weight  # noqa: E402
 from cyclegan_core.runtime import cpu_class, resolve_precision  # noqa: E402
 from cyclegan_core.translation import choose_path, stream_pixels, translate_whole  # noqa: E402
 from cyclegan_core.streaming import CORE, WINOGRAD_CORE, spans, translate_streamed  # noqa: E402
@@ -108,14 +108,16 @@ def generator_flops(size: int, ngf: int = 64, n_blocks: int = 9) -> float:
 
 def peak_conv_gflops(precision: str, kernel: str = "onednn") -> float:
     """The best sustained throughput of a residual-block conv (3×3, 256 ch, 128² output) on this
-    machine, in `precision` with `kernel` (NNPACK's Winograd: direct-convolution FLOPs per second)."""
+    machine, in `precision` with `kernel` (Winograd: direct-convolution FLOPs per second)."""
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     x = torch.randn(1, 256, 130, 130, dtype=dtype)
     w = torch.randn(256, 256, 3, 3, dtype=dtype)
-    if kernel == "nnpack":
-        conv = lambda: winograd_conv2d(x, w, None)  # noqa: E731
+    x = x.contiguous(memory_format=torch.channels_last)
+    if kernel == "winograd":
+        u = transform_weight(w)
+        conv = lambda: conv3x3(x, u)  # noqa: E731
     else:
-        x, w = (t.contiguous(memory_format=torch.channels_last) for t in (x, w))
+        w = w.contiguous(memory_format=torch.channels_last)
         conv = lambda: F.conv2d(x, w)  # noqa: E731
     flops = 2 * 256 * 256 * 9 * 128 * 128
     best = float("inf")
@@ -231,7 +233,7 @@ def main() -> None:
                 # Seams are judged against the baseline, or where it cannot run, against a
                 # streamed run on another window grid (its boundaries fall elsewhere).
                 choice = paths[size]
-                core = (WINOGRAD_CORE if choice.kernel == "nnpack" else CORE) - 24
+                core = (WINOGRAD_CORE if choice.kernel == "winograd" else CORE) - 24
                 reference = base if base is not None else translate_streamed(
                     model.G_AB, x, choice.precision, kernel=choice.kernel, core=core)
                 seam = seam_metric(out, reference)

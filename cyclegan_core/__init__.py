@@ -18,7 +18,9 @@ Modules, one concern each (read them in this order to follow the paper, then the
     row_bands.py       streaming's stored activations as bands of rows, released once read
     tiling.py          beyond the streaming budget: tiles with a thumbnail's statistics
     compiled.py        optional torch.compile of the streaming window functions, off the request path
-    kernels.py         which kernel runs fp32 convolutions here: NNPACK's Winograd or oneDNN, measured
+    kernels.py         which kernel runs fp32 3×3 convolutions here: Winograd or oneDNN, measured
+    winograd.py        3×3 convolutions as Winograd F(4×4, 3×3) transforms and batched matrix products
+    instance_norm.py   InstanceNorm of a channels-last fp32 activation, in place
     runtime.py         precision policy (fp32/bf16), CPU threads, CPU sharing between jobs
     data.py            unpaired training data: folders, zips (read safely), file lists
     train_config.py    TrainConfig, everything that defines a training run

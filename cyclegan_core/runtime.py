@@ -129,9 +129,9 @@ def return_free_memory() -> None:
 
 
 def set_thread_team(threads: int) -> None:
-    """This Python thread's intra-op team size, without touching other threads or the process-wide
-    pool NNPACK runs on (`torch.set_num_threads` also resizes that pool, which is unsafe while
-    another thread's NNPACK convolution uses it). OpenMP's `omp_set_num_threads` is per thread."""
+    """This Python thread's intra-op team size, without touching other threads' (`torch.set_num_threads`
+    is process-wide). OpenMP's `omp_set_num_threads` is per thread; oneDNN and MKL's matrix products
+    (the Winograd kernel) take their team from it."""
     library = _openmp_library()
     if library is None:
         torch.set_num_threads(threads)

@@ -39,10 +39,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .images import pad_to_multiple
-from .kernels import winograd_conv2d
 from .networks import ResnetGenerator
 from .row_bands import RowBands
 from .runtime import return_free_memory
+from .winograd import cached, conv3x3
 
 CORE = 64  # window core, in 1/4-resolution pixels (256 px at full resolution)
 # The residual blocks' windows with NNPACK: its Winograd convs run 10–15 % faster per pixel on 128²
@@ -119,42 +119,38 @@ def _act(v, s, t):
     return torch.relu(torch.addcmul(t, v, s))
 
 
-def _conv(x, w, b, winograd):
-    """An unpadded stride-1 conv: oneDNN's, or NNPACK's Winograd kernels (fp32, NCHW; `kernels.py`)."""
-    return winograd_conv2d(x, w, b) if winograd else F.conv2d(x, w, b)
-
-
-def enc1(x, w0, b0, winograd=False):
+def enc1(x, w0, b0):
     """c7s1-64 before its norm, from the input image."""
-    return _conv(F.pad(x, (3, 3, 3, 3), mode="reflect"), w0, b0, winograd)
+    return F.conv2d(F.pad(x, (3, 3, 3, 3), mode="reflect"), w0, b0)
 
 
-def enc2(x, w0, b0, s0, t0, w1, b1, winograd=False):
+def enc2(x, w0, b0, s0, t0, w1, b1):
     """d128 before its norm, from the input image (c7s1-64 recomputed, normalised, ReLU)."""
-    return down(_act(enc1(x, w0, b0, winograd), s0, t0), w1, b1)
+    return down(_act(enc1(x, w0, b0), s0, t0), w1, b1)
 
 
-def down(x, w, b, winograd=False):
+def down(x, w, b):
     """A stride-2 3×3 conv (d128, d256) before its norm, from its activated input."""
     return F.conv2d(x, w, b, stride=2, padding=1)
 
 
-def conv3(x, w, b, winograd=False):
+def conv3(x, w, b):
     """A residual block's 3×3 conv, before its norm, from an input already extended by one pixel
-    on every side (real neighbours, or the network's reflection padding at the image border)."""
-    return _conv(x, w, b, winograd)
+    on every side (real neighbours, or the network's reflection padding at the image border).
+    With the Winograd kernel, `winograd.conv3x3` runs instead (with transformed weights)."""
+    return F.conv2d(x, w, b)
 
 
-def up(x, w, b, winograd=False):
+def up(x, w, b):
     """A fractionally strided 3×3 conv (u128 from the residual stream, u64 from the activated
     u128), before its norm. Channels-last: oneDNN's transposed conv is 1.5–2.3× faster than in NCHW (AVX2 only)."""
     x = x.contiguous(memory_format=CHANNELS_LAST)
     return F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1)
 
 
-def head(u, w1, b1, s1, t1, w2, b2, winograd=False):
+def head(u, w1, b1, s1, t1, w2, b2):
     """c7s1-3 and Tanh, the output, from the activated u128 (u64 recomputed, normalised, ReLU)."""
-    return torch.tanh(_conv(F.pad(_act(up(u, w1, b1), s1, t1), (3, 3, 3, 3), mode="reflect"), w2, b2, winograd))
+    return torch.tanh(F.conv2d(F.pad(_act(up(u, w1, b1), s1, t1), (3, 3, 3, 3), mode="reflect"), w2, b2))
 
 
 WINDOW_FUNCTIONS = {f.__name__: f for f in (enc1, enc2, down, conv3, up, head)}
@@ -221,9 +217,9 @@ def translate_streamed(generator: ResnetGenerator, x: torch.Tensor, precision: s
     `precision` is the compute dtype ("fp32" or "bf16"); `storage` the dtype of the activations
     kept between passes (default: `storage_for(precision, precision)`; "fp16" falls back to fp32 if
     a value overflows). `core` is the window size in 1/4-resolution pixels (default: `CORE`; the
-    residual blocks' with NNPACK: `WINOGRAD_CORE`). `runner(name, args)` evaluates one window
-    function (eager by default; `compiled.py` passes compiled ones). `kernel="nnpack"` runs the
-    stride-1 convs through NNPACK in fp32 (`kernels.py`). `progress(fraction)` is called after
+    residual blocks' with the Winograd kernel: `WINOGRAD_CORE`). `runner(name, args)` evaluates one
+    window function (eager by default; `compiled.py` passes compiled ones). `kernel="winograd"` runs
+    the residual blocks' 3×3 convs as Winograd transforms in fp32 (`kernels.py`, `winograd.py`). `progress(fraction)` is called after
     every window, the fraction weighted by each pass's multiply-adds; an exception it raises stops
     the work. With `return_statistics`, also returns every norm's (mean, var) in module order.
     """
@@ -232,7 +228,7 @@ def translate_streamed(generator: ResnetGenerator, x: torch.Tensor, precision: s
     storage = storage or storage_for(precision, precision)
     if storage not in STORAGES:
         raise ValueError(f"unknown storage {storage!r}; expected one of {', '.join(STORAGES)}")
-    winograd = kernel == "nnpack" and precision == "fp32" and x.device.type == "cpu"
+    winograd = kernel == "winograd" and precision == "fp32" and x.device.type == "cpu"
     block_core = core or (WINOGRAD_CORE if winograd else CORE)
     options = {"compute": COMPUTE[precision], "runner": runner, "core": core or CORE, "block_core": block_core,
                "winograd": winograd, "progress": progress}
@@ -269,8 +265,6 @@ class StreamedTranslation:
         self.runner, self.core = runner, core
         self.block_core = block_core or core  # the residual blocks' window size
         self.winograd, self.progress, self.done = winograd, progress, 0.0
-        # NNPACK reads NCHW; oneDNN is fastest channels-last (bf16 above all).
-        self.layout = torch.contiguous_format if winograd else CHANNELS_LAST
         self.device = next(generator.parameters()).device
         self.padded, (self.height, self.width) = pad_to_multiple(x.to(self.device))
         self.hq, self.wq = self.padded.shape[-2] // 4, self.padded.shape[-1] // 4  # the 1/4-resolution grid
@@ -316,11 +310,11 @@ class StreamedTranslation:
         they are released."""
         for block in self.generator.blocks:
             inner = self.buffer(stream.channels, 1)
-            a1 = self.run_pass("conv3", stream, 1, 1, self.weights(block.conv1), norm=block.norm1,
+            a1 = self.run_pass("conv3", stream, 1, 1, self.block_weights(block.conv1), norm=block.norm1,
                                store=inner, halo=0, extend=1)
             _normalise_relu_(inner, a1)
             second = self.buffer(stream.channels, 1)
-            a2 = self.run_pass("conv3", inner, 1, 1, self.weights(block.conv2), norm=block.norm2,
+            a2 = self.run_pass("conv3", inner, 1, 1, self.block_weights(block.conv2), norm=block.norm2,
                                store=second, halo=0, extend=1, release=True)
             del inner
             _add_normalised_(stream, second, a2)
@@ -359,8 +353,10 @@ class StreamedTranslation:
             for x0, x1, ox0, ox1 in columns:
                 window = Window(y0, y1, x0, x1, oy0, oy1, ox0, ox1)
                 inputs = (self.window_input(source, window, source_scale, extend), *args)
-                # NNPACK's kernels run eagerly (they are not compiled; compiling pays on GPUs only).
-                out = WINDOW_FUNCTIONS[name](*inputs, winograd=True) if self.winograd else self.runner(name, inputs)
+                if self.winograd and name == "conv3":  # eager matrix products (compiling pays on GPUs only)
+                    out = conv3x3(*inputs)
+                else:
+                    out = self.runner(name, inputs)
                 owned = window.owned(out, out_scale)
                 if moments is not None:
                     moments.add(owned)
@@ -395,7 +391,7 @@ class StreamedTranslation:
         x0, x1 = window.x0 * scale - extend, window.x1 * scale + extend
         top, bottom, left, right = max(y0, 0), min(y1, height), max(x0, 0), min(x1, width)
         if isinstance(source, RowBands):
-            t = source.read(top, bottom, left, right, self.compute, self.layout)
+            t = source.read(top, bottom, left, right, self.compute, CHANNELS_LAST)
         else:
             t = self.cast(source[..., top:bottom, left:right])
         pads = (max(-x0, 0), max(x1 - width, 0), max(-y0, 0), max(y1 - height, 0))
@@ -407,11 +403,18 @@ class StreamedTranslation:
             return_free_memory()
 
     def cast(self, t: torch.Tensor) -> torch.Tensor:
-        return t.detach().to(self.compute).contiguous(memory_format=self.layout)
+        return t.detach().to(self.compute).contiguous(memory_format=CHANNELS_LAST)
 
     def weights(self, conv: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
         """A conv's (weight, bias) as window-function arguments."""
         return self.cast(conv.weight), conv.bias.detach().to(self.compute)
+
+    def block_weights(self, conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor]:
+        """A residual conv's arguments: with the Winograd kernel, its transformed weights (kept per
+        module, `winograd.cached`) and bias."""
+        if self.winograd:
+            return cached(conv), conv.bias.detach().to(self.compute)
+        return self.weights(conv)
 
     def on_the_fly(self, affine: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """A norm's affine map as arguments of a window function that recomputes its layer."""
@@ -419,7 +422,7 @@ class StreamedTranslation:
 
     def buffer(self, channels: int, scale: int) -> RowBands:
         """A stored activation at `scale` × the 1/4 resolution, in the storage dtype."""
-        return RowBands(channels, self.hq * scale, self.wq * scale, self.storage, self.device, self.layout)
+        return RowBands(channels, self.hq * scale, self.wq * scale, self.storage, self.device, CHANNELS_LAST)
 
 
 def _normalise_relu_(buffer: RowBands, affine: tuple[torch.Tensor, torch.Tensor]) -> None:

@@ -1,8 +1,8 @@
 """Translating a whole image tensor with one generator: which path runs it.
 
 - `translate_whole`: the whole image in one pass (memory grows with the image). With oneDNN's
-  kernels in fp32 this is the reference way; with NNPACK's Winograd kernels (`kernels.py`) the same
-  maths, faster on CPUs without native bf16.
+  kernels in fp32 this is the reference way; with the Winograd kernel (`kernels.py`, `winograd.py`)
+  the same maths, channels-last, faster on CPUs without native bf16.
 - Streamed window by window with exact whole-image InstanceNorm statistics (`streaming.py`): the
   same result in bounded memory, up to `stream_pixels()`.
 - Above: overlapping tiles normalised with a streamed thumbnail's statistics (`tiling.py`).
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .images import pad_to_multiple
+from .instance_norm import instance_norm_
 from .kernels import conv2d, conv_kernel
 from .runtime import autocast, resolve_precision
 from .streaming import Runner, eager_runner, storage_for, translate_streamed
@@ -65,7 +66,7 @@ def translate_tensor(generator: nn.Module, x: torch.Tensor, precision: str = "au
 @dataclass(frozen=True)
 class PathChoice:
     """How one image is translated: "whole", "streamed" or "tiled"; the resolved compute precision;
-    the fp32 stride-1 convolution kernel ("nnpack" or "onednn", `kernels.py`)."""
+    the fp32 3×3 convolution kernel ("winograd" or "onednn", `kernels.py`)."""
 
     path: str
     precision: str
@@ -131,8 +132,8 @@ def translate_whole(generator: nn.Module, x: torch.Tensor, precision: str = "fp3
                     progress: Progress | None = None) -> torch.Tensor:
     """The whole padded 1×3×H×W tensor through `generator` in one pass; same size out, float32.
     `precision` is a resolved one ("fp32", "bf16" or "fp16"). With the default kernel and fp32 this
-    is the reference way (`generator(x)`); `kernel="nnpack"` runs every reflection-padded stride-1
-    convolution through NNPACK's Winograd kernels instead (fp32 only). `progress` as in
+    is the reference way (`generator(x)`); `kernel="winograd"` runs the residual blocks' 3×3
+    convolutions as Winograd transforms instead, channels-last (fp32 only). `progress` as in
     `translate_tensor` (here: after each layer, weighted by its multiply-adds)."""
     device = next(generator.parameters()).device
     padded, (height, width) = pad_to_multiple(x.to(device))
@@ -147,7 +148,10 @@ def translate_whole(generator: nn.Module, x: torch.Tensor, precision: str = "fp3
 class LayerByLayer:
     """`generator.model` run one top-level layer at a time: the same modules, except that a
     reflection padding followed by a stride-1 convolution (c7s1-64, each residual conv, c7s1-3) runs
-    as one `kernels.conv2d` call with the chosen kernel. Reports progress after each layer."""
+    as one `kernels.conv2d` call with the chosen kernel. With the Winograd kernel in fp32 every
+    activation is channels-last (the layout its matrix products and oneDNN's transposed convs are
+    fastest in) and InstanceNorm runs as `instance_norm.instance_norm_` (torch's is 3–4× slower
+    channels-last). Reports progress after each layer."""
 
     def __init__(self, generator: nn.Module, kernel: str, progress: Progress | None):
         self.layers = list(generator.model)
@@ -163,7 +167,13 @@ class LayerByLayer:
         def report(index: int) -> None:
             if self.progress is not None:
                 self.progress(self.done_after[index])
+        if self.channels_last(x):
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.sequence(self.layers, x, report)
+
+    def channels_last(self, x: torch.Tensor) -> bool:
+        """Whether activations like `x` run channels-last (Winograd kernel, fp32 on a CPU)."""
+        return self.kernel == "winograd" and x.dtype is torch.float32 and x.device.type == "cpu"
 
     def sequence(self, layers: list, x: torch.Tensor, report: Callable[[int], None] | None = None) -> torch.Tensor:
         index = 0
@@ -171,12 +181,12 @@ class LayerByLayer:
             layer = layers[index]
             following = layers[index + 1] if index + 1 < len(layers) else None
             if _fusable(layer, following):
-                x = conv2d(F.pad(x, layer.padding, mode="reflect"), following.weight, following.bias, self.kernel)
+                x = conv2d(F.pad(x, layer.padding, mode="reflect"), following, self.kernel)
                 index += 1
             elif isinstance(getattr(layer, "conv_block", None), nn.Sequential):  # a residual block: x + F(x)
                 x = self.sequence(list(layer.conv_block), x).add_(x)  # F(x) is a fresh tensor: one 1/4-res tensor less
-            elif isinstance(layer, nn.ConvTranspose2d) and self.kernel == "nnpack":
-                x = layer(x.contiguous(memory_format=torch.channels_last))  # oneDNN: 1.5–2.3× faster so
+            elif isinstance(layer, nn.InstanceNorm2d) and self.channels_last(x):
+                x = instance_norm_(x.contiguous(memory_format=torch.channels_last), layer)
             else:
                 x = layer(x)
             if report is not None:

@@ -62,13 +62,13 @@ def test_the_path_follows_the_hardware_and_the_size(monkeypatch):
     cpu = torch.device("cpu")
     monkeypatch.delenv("CYCLEGAN_WHOLE_PASS_MB", raising=False)
     monkeypatch.delenv("CYCLEGAN_STREAM_PIXELS", raising=False)
-    monkeypatch.setattr(translation, "conv_kernel", lambda device, pixels: "nnpack")
+    monkeypatch.setattr(translation, "conv_kernel", lambda device, pixels: "winograd")
     monkeypatch.setattr(translation, "resolve_precision", lambda requested, device: "bf16")
     assert choose_path(256 * 256, 64, "auto", cpu) == PathChoice("streamed", "bf16", "onednn")
     monkeypatch.setattr(translation, "resolve_precision", lambda requested, device: "fp32")
-    assert choose_path(256 * 256, 64, "auto", cpu) == PathChoice("whole", "fp32", "nnpack")
-    assert choose_path(1024 * 1024, 64, "auto", cpu) == PathChoice("whole", "fp32", "nnpack")  # ≈1.1 GB
-    assert choose_path(2048 * 2048, 64, "auto", cpu) == PathChoice("streamed", "fp32", "nnpack")  # ≈4.6 GB whole
+    assert choose_path(256 * 256, 64, "auto", cpu) == PathChoice("whole", "fp32", "winograd")
+    assert choose_path(1024 * 1024, 64, "auto", cpu) == PathChoice("whole", "fp32", "winograd")  # ≈1.1 GB
+    assert choose_path(2048 * 2048, 64, "auto", cpu) == PathChoice("streamed", "fp32", "winograd")  # ≈4.6 GB whole
     assert choose_path(2048 * 2048, 16, "auto", cpu).path == "whole"  # a narrow generator needs a quarter
     assert choose_path(5000 * 5000, 64, "auto", cpu).path == "tiled"
     monkeypatch.setenv("CYCLEGAN_WHOLE_PASS_MB", "0")
@@ -110,14 +110,13 @@ def test_raising_in_the_progress_callback_stops_the_work(tiny_model, monkeypatch
     assert seen[-1] < 0.75  # stopped soon after, not at the end
 
 
-@pytest.mark.skipif(not torch.backends.nnpack.is_available(), reason="NNPACK needs an x86 CPU with AVX2")
 def test_the_winograd_kernel_gives_the_reference_result(tiny_model, photo):
-    """NNPACK's Winograd convolutions, in the whole pass and streamed, match the reference way
-    (eager fp32, oneDNN) to float rounding."""
+    """Winograd convolutions (channels-last, with the channels-last InstanceNorm), in the whole pass
+    and streamed, match the reference way (eager fp32, oneDNN) to float rounding."""
     from cyclegan_core.streaming import translate_streamed
     x = image_to_tensor(photo)
     reference = translate_whole(tiny_model.G_AB, x, "fp32")
-    torch.testing.assert_close(translate_whole(tiny_model.G_AB, x, "fp32", kernel="nnpack"), reference,
+    torch.testing.assert_close(translate_whole(tiny_model.G_AB, x, "fp32", kernel="winograd"), reference,
                                atol=2e-5, rtol=1e-4)
-    streamed = translate_streamed(tiny_model.G_AB, x, "fp32", kernel="nnpack", core=8)  # many windows
+    streamed = translate_streamed(tiny_model.G_AB, x, "fp32", kernel="winograd", core=8)  # many windows
     torch.testing.assert_close(streamed, reference, atol=2e-5, rtol=1e-4)
