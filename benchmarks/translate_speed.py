@@ -34,7 +34,7 @@ from cyclegan_core.compiled import WindowCompiler  # noqa: E402
 from cyclegan_core.winograd import conv3x3, transform_weight  # noqa: E402
 from cyclegan_core.runtime import cpu_class, resolve_precision  # noqa: E402
 from cyclegan_core.translation import choose_path, stream_pixels, translate_whole  # noqa: E402
-from cyclegan_core.streaming import CORE, WINOGRAD_CORE, spans, translate_streamed  # noqa: E402
+from cyclegan_core.streaming import CORE, spans, translate_streamed  # noqa: E402
 
 # Targets on every CPU class, and (second) where the CPU has native bf16.
 TARGETS = {256: ("≥ 1.1× baseline, PSNR ≥ 40 dB", "≥ 2.4× baseline"),
@@ -233,9 +233,8 @@ def main() -> None:
                 # Seams are judged against the baseline, or where it cannot run, against a
                 # streamed run on another window grid (its boundaries fall elsewhere).
                 choice = paths[size]
-                core = (WINOGRAD_CORE if choice.kernel == "winograd" else CORE) - 24
                 reference = base if base is not None else translate_streamed(
-                    model.G_AB, x, choice.precision, kernel=choice.kernel, core=core)
+                    model.G_AB, x, choice.precision, kernel=choice.kernel, core=CORE - 24)
                 seam = seam_metric(out, reference)
             rows.append((size, label, seconds, best, ratio, quality, seam, rss))
             print(f"{size}² {label}: {seconds:.3f} s", file=sys.stderr, flush=True)

@@ -63,6 +63,8 @@ def cpu_class(cpuinfo: str | None = None) -> str:
     features = [label for flag, label in ISA_FEATURES if flag in flags]
     cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
     capped = f" · oneDNN capped at {cap} (ONEDNN_MAX_CPU_ISA)" if cap and cap.upper() != "ALL" else ""
+    mkl = os.environ.get("MKL_ENABLE_INSTRUCTIONS")  # MKL's cap: its matrix products run the Winograd kernel
+    capped += f" · MKL capped at {mkl} (MKL_ENABLE_INSTRUCTIONS)" if mkl else ""
     return f"{name} · {', '.join(features) or 'no AVX2'}{capped}"
 
 

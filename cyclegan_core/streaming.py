@@ -44,11 +44,10 @@ from .row_bands import RowBands
 from .runtime import return_free_memory
 from .winograd import cached, conv3x3
 
-CORE = 64  # window core, in 1/4-resolution pixels (256 px at full resolution)
-# The residual blocks' windows with NNPACK: its Winograd convs run 10–15 % faster per pixel on 128²
-# windows than on 64². Only there: the passes that recompute full-resolution layers keep 64² windows,
-# whose full-resolution temporaries are a quarter the size.
-WINOGRAD_CORE = 128
+# Window core, in 1/4-resolution pixels (256 px at full resolution). With the Winograd kernel too:
+# a 1024² translation ran 12 % faster than with 128² windows (2 cores, Xeon held to AVX-512 without
+# bf16; within 6 % of 32²–128² held to AVX2).
+CORE = 64
 # Context around each window, in 1/4-resolution pixels: 1 (4 px at full resolution) covers the
 # reach of a 7×7 and a 3×3 layer chained (window-edge padding spoils at most 3 full-resolution
 # pixels). The tests check every pass with tiny windows.
@@ -216,11 +215,10 @@ def translate_streamed(generator: ResnetGenerator, x: torch.Tensor, precision: s
 
     `precision` is the compute dtype ("fp32" or "bf16"); `storage` the dtype of the activations
     kept between passes (default: `storage_for(precision, precision)`; "fp16" falls back to fp32 if
-    a value overflows). `core` is the window size in 1/4-resolution pixels (default: `CORE`; the
-    residual blocks' with the Winograd kernel: `WINOGRAD_CORE`). `runner(name, args)` evaluates one
-    window function (eager by default; `compiled.py` passes compiled ones). `kernel="winograd"` runs
-    the residual blocks' 3×3 convs as Winograd transforms in fp32 (`kernels.py`, `winograd.py`). `progress(fraction)` is called after
-    every window, the fraction weighted by each pass's multiply-adds; an exception it raises stops
+    a value overflows). `core` is the window size in 1/4-resolution pixels (default: `CORE`).
+    `runner(name, args)` evaluates one window function (eager by default; `compiled.py` passes
+    compiled ones). `kernel="winograd"` runs the residual blocks' 3×3 convs as Winograd transforms
+    in fp32 (`kernels.py`, `winograd.py`). `progress(fraction)` is called after every window, the fraction weighted by each pass's multiply-adds; an exception it raises stops
     the work. With `return_statistics`, also returns every norm's (mean, var) in module order.
     """
     if precision not in COMPUTE:
@@ -229,9 +227,8 @@ def translate_streamed(generator: ResnetGenerator, x: torch.Tensor, precision: s
     if storage not in STORAGES:
         raise ValueError(f"unknown storage {storage!r}; expected one of {', '.join(STORAGES)}")
     winograd = kernel == "winograd" and precision == "fp32" and x.device.type == "cpu"
-    block_core = core or (WINOGRAD_CORE if winograd else CORE)
-    options = {"compute": COMPUTE[precision], "runner": runner, "core": core or CORE, "block_core": block_core,
-               "winograd": winograd, "progress": progress}
+    options = {"compute": COMPUTE[precision], "runner": runner, "core": core or CORE, "winograd": winograd,
+               "progress": progress}
     result = _attempt(StreamedTranslation(generator, x, storage=STORAGES[storage], **options))
     if result is None:  # a stored value overflowed fp16
         result = _attempt(StreamedTranslation(generator, x, storage=torch.float32, **options))
@@ -260,10 +257,9 @@ class StreamedTranslation:
 
     def __init__(self, generator: ResnetGenerator, x: torch.Tensor, compute: torch.dtype,
                  storage: torch.dtype, runner: Runner, core: int, winograd: bool = False,
-                 block_core: int | None = None, progress: Callable[[float], None] | None = None):
+                 progress: Callable[[float], None] | None = None):
         self.generator, self.compute, self.storage = generator, compute, storage
         self.runner, self.core = runner, core
-        self.block_core = block_core or core  # the residual blocks' window size
         self.winograd, self.progress, self.done = winograd, progress, 0.0
         self.device = next(generator.parameters()).device
         self.padded, (self.height, self.width) = pad_to_multiple(x.to(self.device))
@@ -347,8 +343,7 @@ class StreamedTranslation:
         window (see `window_input`). With `release`, this is the last pass to read `source`: its
         rows go as the sweep passes."""
         moments = Moments(norm.num_features) if norm is not None else None
-        core = self.block_core if name == "conv3" else self.core
-        rows, columns = spans(self.hq, core, halo), spans(self.wq, core, halo)
+        rows, columns = spans(self.hq, self.core, halo), spans(self.wq, self.core, halo)
         for index, (y0, y1, oy0, oy1) in enumerate(rows):
             for x0, x1, ox0, ox1 in columns:
                 window = Window(y0, y1, x0, x1, oy0, oy1, ox0, ox1)

@@ -61,6 +61,7 @@ def test_configure_threads_never_raises_the_count(monkeypatch):
 def test_cpu_class_names_the_model_and_the_instruction_sets_that_decide_speed(monkeypatch):
     from cyclegan_core.runtime import cpu_class
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("MKL_ENABLE_INSTRUCTIONS", raising=False)
     zen3 = "model name\t: AMD EPYC 7B13 64-Core Processor\nflags\t\t: fpu sse2 avx avx2 fma\n"
     amx = ("model name\t: Intel(R) Xeon(R) Processor\nflags\t\t: avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 "
            "amx_int8 avx512_fp16\n")
@@ -70,6 +71,8 @@ def test_cpu_class_names_the_model_and_the_instruction_sets_that_decide_speed(mo
     assert cpu_class("") == "unknown CPU · no AVX2" and " · " in cpu_class()
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # another class's kernels, measured on this machine
     assert cpu_class(amx).endswith("AVX512-FP16 · oneDNN capped at AVX2 (ONEDNN_MAX_CPU_ISA)")
+    monkeypatch.setenv("MKL_ENABLE_INSTRUCTIONS", "AVX2")  # and MKL's (the Winograd kernel's matrix products)
+    assert cpu_class(amx).endswith("(ONEDNN_MAX_CPU_ISA) · MKL capped at AVX2 (MKL_ENABLE_INSTRUCTIONS)")
 
 
 def _resident_mb() -> float:
