@@ -2,8 +2,8 @@
 
 The Winograd path (`winograd.py`) keeps the residual stream channels-last, where PyTorch's own
 InstanceNorm is 3–4× slower than in NCHW and `var_mean` over the pixels slower still. Here each
-channel's sum and sum of squares come from matrix–vector products (ones · pixels) over bands of
-pixels, merged in float64; then the norm (with its affine part, if any) and an optional ReLU are
+channel's sum and sum of squares come from small matrix products (ones · pixels) over chunks of
+pixels, merged in float64 (`channel_moments`); then the norm (with its affine part, if any) and an optional ReLU are
 applied in place as one per-channel multiply-add. Same result as `nn.InstanceNorm2d` up to float
 rounding: ≈10× faster than it on a channels-last 256-channel map (2 cores).
 """
@@ -13,18 +13,31 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-BAND = 4096  # pixels per partial sum: fp32 sums of a band, merged in float64
+BAND = 4096  # pixels squared at a time (the squares stay in cache)
+CHUNK = 256  # pixels per partial sum: one small product each, so no product is split between threads
 
 
 def channel_moments(pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, biased variance) of each column of an N×C fp32 matrix (pixels × channels), float64."""
-    ones = pixels.new_ones(1, min(BAND, pixels.shape[0]))
-    total = torch.zeros(pixels.shape[1], dtype=torch.float64, device=pixels.device)
+    """(mean, biased variance) of each column of an N×C fp32 matrix (pixels × channels), float64.
+
+    Partial sums of `CHUNK` pixels come from batched products (ones · chunk) and are merged in
+    float64 in a fixed order, so the result is the same whatever the number of threads (a single
+    matrix–vector product over a whole band is split differently by 1 and 2 threads, which changed
+    a few output pixels by one level)."""
+    channels = pixels.shape[1]
+    ones = pixels.new_ones(BAND // CHUNK, 1, CHUNK)
+    total = torch.zeros(channels, dtype=torch.float64, device=pixels.device)
     squares = torch.zeros_like(total)
     for band in pixels.split(BAND):
-        weights = ones[:, :band.shape[0]]
-        total += (weights @ band)[0]
-        squares += (weights @ band.square())[0]
+        whole = band.shape[0] - band.shape[0] % CHUNK
+        if whole:
+            chunks = band[:whole].view(-1, CHUNK, channels)
+            weights = ones[:chunks.shape[0]]
+            total += torch.bmm(weights, chunks)[:, 0].double().sum(dim=0)
+            squares += torch.bmm(weights, chunks.square())[:, 0].double().sum(dim=0)
+        rest = band[whole:].double()
+        total += rest.sum(dim=0)
+        squares += rest.square().sum(dim=0)
     mean = total / pixels.shape[0]
     return mean, (squares / pixels.shape[0] - mean * mean).clamp_min(0)
 

@@ -7,7 +7,7 @@ become 36 matrix products (one per tile position): [tiles × C] · [C × K]. Tho
 BLAS (MKL on x86), at the CPU's full fp32 vector width (AVX-512 where present), which is where the
 speed comes from: the residual blocks' convs (≈88 % of the generator's arithmetic) take ≈2.25×
 fewer multiplications. Accuracy: relative error ≈3e-6 per conv in fp32 (oneDNN's direct conv:
-≈2e-7), PSNR ≈120 dB on the whole trained generator.
+≈2e-7); 127–134 dB PSNR on the whole trained generator (benchmarks/README.md).
 
 The weight transform (G g Gᵀ, 4× the weights' size) costs more than a whole small convolution,
 so `TransformedWeights` keeps it per conv module while its weights are unchanged. The activations
@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Lavin & Gray's F(4, 3) matrices (their Sec. 4.2), for cross-correlation as torch's conv2d computes it.
+# Lavin & Gray's F(4×4, 3×3) matrices, for cross-correlation as torch's conv2d computes it.
 _BT = torch.tensor([[4, 0, -5, 0, 1, 0],
                     [0, -4, -4, 1, 1, 0],
                     [0, 4, -4, -1, 1, 0],

@@ -115,6 +115,22 @@ def test_channels_last_instance_norm_equals_torchs(affine, relu, monkeypatch):
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
 
 
+def test_channel_moments_do_not_depend_on_the_number_of_threads():
+    torch.manual_seed(5)
+    pixels = torch.randn(70_000, 64) * 3 + 1  # several bands, chunks and a remainder
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        two = channel_moments(pixels)
+        torch.set_num_threads(1)
+        one = channel_moments(pixels)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(two[0], one[0]) and torch.equal(two[1], one[1])
+    torch.testing.assert_close(two[0], pixels.double().mean(dim=0))
+    torch.testing.assert_close(two[1], pixels.double().var(dim=0, unbiased=False))
+
+
 def test_channel_moments_and_what_instance_norm_refuses():
     pixels = torch.tensor([[1.0, 10.0], [3.0, 10.0], [5.0, 13.0]])
     mean, var = channel_moments(pixels)

@@ -1,5 +1,6 @@
 """translation.py: which path translates a tensor (streamed, tiled above the budget, or whole)."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -120,3 +121,20 @@ def test_the_winograd_kernel_gives_the_reference_result(tiny_model, photo):
                                atol=2e-5, rtol=1e-4)
     streamed = translate_streamed(tiny_model.G_AB, x, "fp32", kernel="winograd", core=8)  # many windows
     torch.testing.assert_close(streamed, reference, atol=2e-5, rtol=1e-4)
+
+
+def test_the_winograd_path_gives_the_same_pixels_with_one_or_two_threads(tiny_model, photo, monkeypatch):
+    """A translation sharing the CPU with a training run (`runtime.CoreShare`: one thread) gives
+    the picture one run alone (two threads) gives: the norms' sums are not split differently by a
+    different team (they were: 9 values changed by one level). (oneDNN's channels-last transposed
+    conv itself may differ in the last float bit between team sizes: far below one level.)"""
+    monkeypatch.setenv("CYCLEGAN_CONV_KERNEL", "winograd")
+    before = torch.get_num_threads()
+    try:
+        pictures = []
+        for threads in (2, 1):
+            torch.set_num_threads(threads)
+            pictures.append(np.asarray(tiny_model.translate(photo, "AtoB", precision="fp32")))
+    finally:
+        torch.set_num_threads(before)
+    assert np.array_equal(pictures[0], pictures[1])
