@@ -218,7 +218,8 @@ def translate_streamed(generator: ResnetGenerator, x: torch.Tensor, precision: s
     a value overflows). `core` is the window size in 1/4-resolution pixels (default: `CORE`).
     `runner(name, args)` evaluates one window function (eager by default; `compiled.py` passes
     compiled ones). `kernel="winograd"` runs the residual blocks' 3×3 convs as Winograd transforms
-    in fp32 (`kernels.py`, `winograd.py`). `progress(fraction)` is called after every window, the fraction weighted by each pass's multiply-adds; an exception it raises stops
+    in fp32 (`kernels.py`, `winograd.py`). `progress(fraction)` is called after every window, the
+    fraction weighted by each pass's multiply-adds; an exception it raises stops
     the work. With `return_statistics`, also returns every norm's (mean, var) in module order.
     """
     if precision not in COMPUTE:
