@@ -7,6 +7,7 @@ import os
 
 import gradio as gr
 from fastapi import Depends
+from fastapi.exceptions import RequestValidationError
 
 from cyclegan_core import ModelStore
 from cyclegan_core.runtime import CoreShare, configure_threads
@@ -16,7 +17,8 @@ from .model_cache import ModelCache
 from .train_tab import build_train_tab
 from .training import TrainingSlot
 from .translate_tab import build_translate_tab
-from .visitors import JobLimit, app_secret, restore
+from .door import EventGuard, RouteDoor, WorkLedger, clean_validation_error
+from .visitors import Identities, app_secret
 
 INTRO = """# CycleGAN Studio
 Unpaired image-to-image translation with **CycleGAN** (Zhu et al., ICCV 2017): two generators learn
@@ -36,11 +38,12 @@ def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
     # Uploads and results in Gradio's cache are deleted once they are CYCLEGAN_APP_CACHE_SECONDS old.
     keep = int(os.environ.get("CYCLEGAN_APP_CACHE_SECONDS", "3600"))
     with gr.Blocks(title="CycleGAN Studio", analytics_enabled=False, delete_cache=(min(600, keep), keep)) as demo:
-        # Who is asking (visitors.py): a token kept in the browser across reloads, and in the session.
-        remembered = gr.BrowserState("", storage_key="cyclegan-studio-visitor", secret=app_secret(ModelStore()))
+        # Who is asking (visitors.py): a token the server signs, kept in the browser across reloads, and
+        # in the session. The signing secret stays here; the browser state's own key protects nothing.
+        remembered = gr.BrowserState("", storage_key="cyclegan-studio-visitor")
         visitor = gr.State("")
-        loaded = demo.load(restore, inputs=remembered, outputs=[visitor, remembered], api_visibility="private",
-                           queue=False)
+        loaded = demo.load(Identities(app_secret(ModelStore())).restore, inputs=remembered,
+                           outputs=[visitor, remembered], api_visibility="private", queue=False)
         gr.Markdown(INTRO)
         with gr.Tabs():
             with gr.Tab("Translate", id="translate", elem_id="tab-translate"):
@@ -49,8 +52,10 @@ def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
                 build_train_tab(cache, slot, task, extra, visitor, loaded, share)
             with gr.Tab("Learn", id="learn", elem_id="tab-learn"):
                 build_learn_tab(cache, visitor, loaded, extra)
-    # Two CPU cores: one job at a time per event family, a bounded waiting line.
-    demo.queue(max_size=32, default_concurrency_limit=1)
+    # Two CPU cores: one job at a time per event family, a bounded waiting line that queued events
+    # cannot skip (no direct runs through run/…: `api_open=False`).
+    demo.queue(max_size=32, default_concurrency_limit=1, api_open=False)
+    EventGuard(demo, WorkLedger()).install()  # every event's inputs checked, on every route (door.py)
     return demo
 
 
@@ -72,4 +77,5 @@ CSS = """
 def launch_options() -> dict:
     """Options for `demo.launch()`; host and port come from GRADIO_SERVER_NAME/PORT when set."""
     return {"theme": THEME, "css": CSS, "max_file_size": "100mb", "show_error": True,
-            "app_kwargs": {"dependencies": [Depends(JobLimit())]}}
+            "app_kwargs": {"dependencies": [Depends(RouteDoor())],  # every route (door.py)
+                           "exception_handlers": {RequestValidationError: clean_validation_error}}}

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import os
 import time
@@ -59,16 +58,12 @@ def _tasks(extra: list[dict] | None, token: str | None = None) -> list[Task]:
     return all_tasks([Task(**t) for t in extra or []], visible=lambda model: may_use(model, token))
 
 
-def image_source(payload) -> str | bytes:
-    """The uploaded file's path (or bytes of a data: URL), straight from Gradio's payload, so
-    that decoding, EXIF and colour modes are handled (and reported) by the core."""
+def image_source(payload) -> str:
+    """The uploaded file's path, from Gradio's payload (the app's door has checked that it is a file
+    Gradio received), so that decoding, EXIF and colour modes are handled (and reported) by the core."""
     if payload is None:
         raise gr.Error("Add an image first: drop one in, paste it, or click to browse.", print_exception=False)
-    if isinstance(payload, str):
-        return payload
-    url, path = payload.get("url") or "", payload.get("path")
-    if url.startswith("data:"):
-        return base64.b64decode(url.split(",", 1)[1])
+    path = payload if isinstance(payload, str) else payload.get("path") if isinstance(payload, dict) else None
     if not path:
         raise gr.Error("The upload did not arrive; please try again.", print_exception=False)
     return path

@@ -1,7 +1,8 @@
 """Who is asking: each visitor's runs are their own.
 
-A visitor is a random token kept in their browser (and, for API callers, in their session); runs
-record only its hash (`visitor_id`), never the token. A visitor uses the zoo, the models the Space's
+A visitor is a random token the server issues, signed with a secret that stays on the server
+(`Identities`), kept in their browser (and, for API callers, in their session); runs record only
+its hash (`visitor_id`), never the token. A visitor uses the zoo, the models the Space's
 owner placed in the store (no owner) and their own runs. `CYCLEGAN_SHARED_RUNS=1` (a private or
 classroom Space) makes every run visible to everyone.
 """
@@ -9,17 +10,17 @@ classroom Space) makes every run visible to everyone.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import secrets
-import time
 from pathlib import Path
 
-from fastapi import HTTPException, Request
+import gradio as gr
 
 from cyclegan_core import ModelStore
 from cyclegan_core.store import StoredModel
 
-SECRET_NAME = ".app-secret"  # encrypts the token stored in the browser; kept with the store
+SECRET_NAME = ".app-secret"  # signs the tokens the server issues; kept with the store, never sent out
 
 
 def shared_runs() -> bool:
@@ -58,52 +59,34 @@ def app_secret(store: ModelStore) -> str:
     return path.read_text().strip()
 
 
-def restore(remembered: str | None) -> tuple[str, str]:
-    """On page load: the browser's token, or a new one (kept in the session and the browser)."""
-    token = remembered or new_token()
-    return token, token
+class Identities:
+    """Visitor tokens the server issues and verifies. The browser keeps `token.signature`, where the
+    signature is an HMAC of the token with the store's secret, which never leaves the server (it is
+    in no page, no `/config`, no answer). A value the server did not sign, or one it cannot read,
+    gets a fresh identity; a good one is kept as it is and never sent back."""
 
+    def __init__(self, secret: str):
+        self._key = secret.encode()
 
-DEFAULT_MAX_JOBS = 4
+    def signed(self, token: str) -> str:
+        return f"{token}.{self._signature(token)}"
 
+    def verified(self, value) -> str | None:
+        """The token in `value` if this server signed it, else None."""
+        if not isinstance(value, str) or len(value) > 200:
+            return None
+        token, _, signature = value.rpartition(".")
+        if not token or not hmac.compare_digest(signature, self._signature(token)):
+            return None
+        return token
 
-def max_jobs() -> int:
-    """`CYCLEGAN_APP_MAX_JOBS`: jobs one visitor (one session) may have waiting in the queue at once."""
-    value = os.environ.get("CYCLEGAN_APP_MAX_JOBS")
-    return int(value) if value else DEFAULT_MAX_JOBS
+    def restore(self, remembered) -> tuple:
+        """On page load: (the session's token, the browser's new value or gr.skip() to leave it)."""
+        token = self.verified(remembered)
+        if token is not None:
+            return token, gr.skip()
+        token = new_token()
+        return token, self.signed(token)
 
-
-class JobLimit:
-    """A FastAPI dependency of every route: a request to join the queue from a session that already
-    has `max_jobs()` jobs waiting (not yet started) is answered 429, so no one visitor fills the queue
-    that everyone shares.
-
-    The count is the larger of the queue's own (Gradio keeps each session's pending jobs; that is not
-    public API, so the tests pin the Gradio version that has it) and the joins let through in the
-    last `WINDOW` seconds: a burst arrives faster than the queue registers its jobs, while one
-    visitor's requests one after another are each a round trip apart."""
-
-    WINDOW = 0.05
-
-    def __init__(self):
-        self.recent: dict[str, list[float]] = {}
-
-    async def __call__(self, request: Request) -> None:
-        if request.method != "POST" or not request.url.path.endswith("/queue/join"):
-            return
-        try:
-            session = (await request.json()).get("session_hash")
-        except ValueError:
-            return  # Gradio itself answers a malformed body
-        if not session:
-            return
-        queue = getattr(request.app.get_blocks(), "_queue", None)
-        registered = len(queue.pending_event_ids_session.get(session, ())) if queue is not None else 0
-        now = time.monotonic()  # from here to the end nothing awaits: one check at a time
-        joins = [t for t in self.recent.get(session, []) if now - t < self.WINDOW]
-        waiting = max(registered, len(joins))
-        if waiting >= max_jobs():
-            raise HTTPException(status_code=429, detail=f"You already have {waiting} jobs waiting; try again "
-                                                        f"when one of them has started.")
-        self.recent = {k: v for k, v in self.recent.items() if v and now - v[-1] < self.WINDOW}
-        self.recent[session] = [*joins, now]
+    def _signature(self, token: str) -> str:
+        return hmac.new(self._key, token.encode(), hashlib.sha256).hexdigest()[:43]

@@ -4,7 +4,9 @@ import stat
 
 from cyclegan_core import ModelStore
 from cyclegan_core.store import StoredModel
-from demo.visitors import app_secret, may_use, new_token, restore, visitor_id
+import gradio as gr
+
+from demo.visitors import Identities, app_secret, may_use, new_token, visitor_id
 
 
 def test_tokens_are_random_and_runs_record_only_their_hash():
@@ -14,10 +16,21 @@ def test_tokens_are_random_and_runs_record_only_their_hash():
     assert visitor_id("") is None and visitor_id(None) is None
 
 
-def test_restore_keeps_a_remembered_token_or_makes_one():
-    assert restore("kept") == ("kept", "kept")
-    token, remembered = restore("")
-    assert token == remembered and token
+def test_the_server_issues_signed_tokens_and_verifies_them():
+    ids = Identities("server secret")
+    token, remembered = ids.restore("")
+    assert token and remembered.startswith(token + ".") and "server secret" not in remembered
+    # A token this server signed is kept, and not sent back (the browser already has it).
+    kept, update = ids.restore(remembered)
+    assert kept == token and isinstance(update, type(gr.skip()))
+    # Anything else is a new visitor: a bare token, a forged or altered signature, another server's
+    # signature, junk of any type. Nothing the client sent comes back.
+    forged = [token, f"{token}.abc", remembered[:-1] + ("A" if remembered[-1] != "A" else "B"),
+              Identities("other secret").signed(token), "x" * 10_000, 42, None, ["a"]]
+    for value in forged:
+        fresh, issued = ids.restore(value)
+        assert fresh != token and issued == ids.signed(fresh) and ids.verified(issued) == fresh, value
+        assert not isinstance(value, str) or value not in issued
 
 
 def test_who_may_use_what(monkeypatch, tmp_path):
