@@ -138,6 +138,14 @@ def find_discriminators(folder: Path | str | None) -> Discriminators | None:
     return None
 
 
+def discriminators_bytes(ndf: int = 64, n_layers: int = 3) -> int:
+    """About the disk `save_discriminators` takes for D_A and D_B of this shape (float32, and a margin
+    for the file's header): ≈22 MB for the paper's D."""
+    with torch.device("meta"):
+        count = sum(t.numel() for t in NLayerDiscriminator(ndf, n_layers).state_dict().values())
+    return 2 * 4 * count + (64 << 10)
+
+
 def save_discriminators(discriminators: Discriminators, folder: Path | str) -> Path:
     """Write `discriminators.safetensors` into `folder` (atomically)."""
     path = Path(folder) / DISCRIMINATORS_NAME

@@ -88,11 +88,12 @@ def _config_hint(config: ModelConfig) -> str:
     return f" (config: ngf={config.ngf}, n_blocks={config.n_blocks}, norm={config.norm})"
 
 
-def zip_model_folder(folder: Path | str, archive: Path | str) -> Path:
-    """The model folder's two files as a zip (`<folder name>/config.json`, `…/model.safetensors`),
-    written atomically to `archive`: a model to download and share."""
+def zip_model_folder(folder: Path | str, archive: Path | str, name: str | None = None) -> Path:
+    """The model folder's two files as a zip (`<name>/config.json`, `…/model.safetensors`; `name`
+    defaults to the folder's), written atomically to `archive`: a model to download and share."""
     folder, archive = Path(folder), Path(archive)
+    top = name or folder.name
     with atomic_path(archive) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:
-        for name in (CONFIG_NAME, WEIGHTS_NAME):
-            z.write(folder / name, f"{folder.name}/{name}")
+        for file in (CONFIG_NAME, WEIGHTS_NAME):
+            z.write(folder / file, f"{top}/{file}")
     return archive

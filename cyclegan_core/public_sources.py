@@ -8,6 +8,7 @@ downloading) and, if `CYCLEGAN_HUB_ALLOW` lists owners, only from them.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -76,7 +77,8 @@ class PublicSource:
     def home(self, store: ModelStore | None = None) -> Path:
         """The local folder where things kept with this model live (e.g. its discriminators): a store
         model's own folder, the zoo model's folder in the store, or a folder of the store's
-        `.hub/` for a Hub model (the Hub's cache is read-only to us)."""
+        `.hub/` for a Hub model (the Hub's cache is read-only to us). The app writes here only for a
+        visitor's own run; what a visitor keeps for any other model goes to `visitor_home`."""
         root = store.root if store is not None else weights_dir()
         if self.kind == "store":
             return self.stored.path
@@ -85,6 +87,23 @@ class PublicSource:
         if self.kind == "packaged":
             return packaged_home(self.text, root)
         return root / ".hub" / re.sub(r"[^A-Za-z0-9_.-]+", "--", self.text).strip(".")
+
+    @property
+    def key(self) -> str:
+        """The one name of this model for the app's model cache (`load_public` loads it): a store
+        model's folder, else the text. Two visitors' runs of one name have different keys."""
+        return self.stored.folder if self.kind == "store" else self.text
+
+    def kept_key(self) -> str:
+        """A folder name, unique to this model, for what a visitor keeps for it in their own space
+        (`ModelStore.visitor_space`): its kind, a readable part and a hash of its key."""
+        readable = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.key).strip(".-")[:60]
+        return f"{self.kind}-{readable}-{hashlib.sha256(self.key.encode()).hexdigest()[:12]}"
+
+    def visitor_home(self, owner: str, store: ModelStore | None = None, kind: str = "discriminators") -> Path:
+        """Where visitor `owner` keeps things of `kind` for this model: in their own space, never in the
+        model's folder (which may be the owner's, the zoo's or another visitor's)."""
+        return (store or ModelStore()).visitor_space(owner) / kind / self.kept_key()
 
     def init_source(self) -> str:
         """What `TrainConfig.init` takes for this source (a store model by its folder)."""
@@ -99,14 +118,16 @@ def resolve(text: str, store: ModelStore | None = None,
             visible: Callable[[StoredModel], bool] | None = None) -> PublicSource:
     """`text` as a source a visitor may use, or `SourceRefused` with the same message for any other
     text (an existing server path and a missing one read the same). `visible` limits which of the
-    store's models count (default: all of them)."""
+    store's models count, each by the name its visitor knows (`ModelStore.visible_models`); without
+    it, every model counts, by its folder's name (`PublicSource.key` resolves this way)."""
     text = (text or "").strip()
     if text in ZOO:
         return PublicSource("zoo", text)
     if text in PACKAGED:
         return PublicSource("packaged", text)
-    for stored in (store or ModelStore()).models():
-        if stored.name == text and (visible is None or visible(stored)):
+    store = store or ModelStore()
+    for stored in store.models() if visible is None else store.visible_models(visible):
+        if stored.name == text:
             return PublicSource("store", text, stored=stored)
     hub = parse_hub_source(text)
     if hub is not None:
@@ -122,6 +143,6 @@ def resolve(text: str, store: ModelStore | None = None,
 
 
 def load_public(text: str, store: ModelStore | None = None, device: str | None = None) -> CycleGAN:
-    """Resolve and load a visitor's source (the app's model cache uses this as its loader), on the GPU
-    where the machine has one."""
+    """Resolve and load a source by its `PublicSource.key` (the app's model cache uses this as its
+    loader: visitors' texts are resolved to keys first), on the GPU where the machine has one."""
     return resolve(text, store).load(device or default_device())

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Sequence
 import torch
 from PIL import Image
 
-from .atomic import atomic_write_text
+from .atomic import atomic_path, atomic_write_text
 from .data import Source
 from .errors import CycleGANError, RunError
 from .model_config import ModelConfig
-from .model_folder import is_model_folder, save_model
+from .model_folder import CONFIG_NAME, WEIGHTS_NAME, is_model_folder, save_model
 from .networks import NLayerDiscriminator, ResnetGenerator
 from .train_config import TrainConfig
 from .training_state import load_training_state, read_metadata, save_training_state
@@ -43,6 +43,17 @@ DATA_DIR = "data"
 PREVIEW_GRID = (("real_A", "fake_B", "rec_A"), ("real_B", "fake_A", "rec_B"))
 PREVIEW_PADDING = 2
 UNKNOWN_OWNER = "?"  # matches no visitor
+# A visitor's run whose name is another's folder already lives in "<name>+<visitor id>" (`store.new_run`):
+# names live per visitor, folders in one store. Names are made of letters, digits and `_.-`, never "+".
+OWNER_MARK = "+"
+
+
+def shown_name(folder: str, owner: str | None) -> str:
+    """The name a visitor gave the run in `folder` (its folder's name, less the `+<owner>` it may carry)."""
+    suffix = f"{OWNER_MARK}{owner}"
+    if owner and folder.endswith(suffix) and len(folder) > len(suffix):
+        return folder[:-len(suffix)]
+    return folder
 
 
 @dataclass(frozen=True)
@@ -57,12 +68,14 @@ class RunRecord:
 
 
 class RunFolder:
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, name: str | None = None):
         self.path = Path(path)
+        self._name = name
 
     @property
     def name(self) -> str:
-        return self.path.name
+        """What the run is called where it is shown: `name` if given (a visitor's name for it), else its folder's."""
+        return self._name or self.path.name
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
@@ -131,6 +144,23 @@ class RunFolder:
             raise RunError(f"{self.name} has done {done} of its {config.steps} steps; ask for more steps to "
                            f"train longer")
         return RunRecord(config, record.data_a, record.data_b, record.owner)
+
+    def copy_to(self, target: "RunFolder", owner: str | None) -> RunRecord:
+        """Make the new, empty folder `target` a run of `owner`'s that continues this one: the same
+        settings and data, a copy of this run's model, training state, log and previews. This folder is
+        only read. The record is written first, so a copy cut short is `owner`'s, never anyone else's."""
+        self.require_resumable()
+        target.require_new()
+        record = self.read_record()
+        target.path.mkdir(parents=True, exist_ok=True)
+        target.write_record(record.config, record.data_a, record.data_b, owner)
+        previews = self.path / PREVIEWS_DIR
+        for preview in sorted(previews.glob("step_*.png")) if previews.is_dir() else []:
+            _copy(preview, target.path / PREVIEWS_DIR / preview.name)
+        for name in (LOG_NAME, STATE_NAME, WEIGHTS_NAME, CONFIG_NAME):  # the model last: whole, or not a model yet
+            if (self.path / name).is_file():
+                _copy(self.path / name, target.path / name)
+        return RunRecord(record.config, record.data_a, record.data_b, owner)
 
     # --- saving and restoring a trainer ---
 
@@ -228,6 +258,11 @@ def split_preview(grid: Image.Image) -> dict[str, Image.Image]:
     return {name: grid.crop((PREVIEW_PADDING + c * width, PREVIEW_PADDING + r * height,
                              (c + 1) * width, (r + 1) * height))
             for r, row in enumerate(PREVIEW_GRID) for c, name in enumerate(row)}
+
+
+def _copy(source: Path, target: Path) -> None:
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
 
 
 def _absolute(source: Source):

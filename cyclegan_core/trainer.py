@@ -32,6 +32,7 @@ from .losses import cycle_loss, discriminator_loss, gan_loss, identity_loss
 from .model import CycleGAN
 from .model_config import ModelConfig
 from .networks import NLayerDiscriminator, init_weights
+from .runs import RunFolder, shown_name
 from .runtime import autocast, resolve_precision
 from .sources import load
 from .train_config import TrainConfig
@@ -198,8 +199,10 @@ class CycleGANTrainer:
 
 
 def _named(source: str) -> str:
-    """A source as provenance names it: a local folder by its name (not its path on this machine)."""
-    return Path(source).name if Path(source).is_dir() else source
+    """A source as provenance names it: a local folder by its name (not its path on this machine; a
+    visitor's run by the name its visitor gave it, `runs.shown_name`)."""
+    folder = Path(source)
+    return shown_name(folder.name, RunFolder(folder).owner()) if folder.is_dir() else source
 
 
 def _requires_grad(nets, flag: bool) -> None:

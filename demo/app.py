@@ -18,6 +18,7 @@ from .train_tab import build_train_tab
 from .training import TrainingSlot
 from .translate_tab import build_translate_tab
 from .door import EventGuard, RouteDoor, WorkLedger, clean_validation_error
+from .uploads import UploadGate, UploadJanitor
 from .visitors import Identities, app_secret
 
 INTRO = """# CycleGAN Studio
@@ -55,7 +56,9 @@ def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
     # Two CPU cores: one job at a time per event family, a bounded waiting line that queued events
     # cannot skip (no direct runs through run/…: `api_open=False`).
     demo.queue(max_size=32, default_concurrency_limit=1, api_open=False)
-    EventGuard(demo, WorkLedger()).install()  # every event's inputs checked, on every route (door.py)
+    janitor = UploadJanitor.for_blocks(demo)  # unused uploads expire; the cache keeps to its budget (uploads.py)
+    janitor.start()
+    EventGuard(demo, WorkLedger(), used_files=janitor.mark_used).install()  # every event, every route (door.py)
     return demo
 
 
@@ -77,5 +80,5 @@ CSS = """
 def launch_options() -> dict:
     """Options for `demo.launch()`; host and port come from GRADIO_SERVER_NAME/PORT when set."""
     return {"theme": THEME, "css": CSS, "max_file_size": "100mb", "show_error": True,
-            "app_kwargs": {"dependencies": [Depends(RouteDoor())],  # every route (door.py)
+            "app_kwargs": {"dependencies": [Depends(RouteDoor()), Depends(UploadGate())],  # every route
                            "exception_handlers": {RequestValidationError: clean_validation_error}}}

@@ -45,7 +45,6 @@ MAX_BODY_BYTES = 256 * 1024  # an event's JSON: files travel through the upload 
 MAX_TEXT = 1000  # a task label, a name, a repo id, a token: none is longer
 MAX_MARKUP = 20_000  # an HTML or Markdown component sent back as an input (the page's own progress box)
 WORK_WINDOW = 60.0  # seconds over which an address's translation work is counted
-BURST_WINDOW = 0.25  # joins let through this recently count before the queue has registered them
 TRANSLATION_WORK = ("translate",)  # the concurrency ids whose time counts as translation work
 
 NOT_RECEIVED = "That file was not uploaded to this app, or it has expired: add it again."
@@ -140,21 +139,24 @@ class RouteDoor:
     JSON_ROUTES = (*QUEUE_ROUTES, *DIRECT_ROUTES, "cancel", "reset", "component_server", "stream/")
 
     def __init__(self):
-        self.recent: dict[str, list[float]] = {}  # "session:…" / "address:…" → join times within BURST_WINDOW
+        # Joins let through whose route has not returned yet: the queue may not have registered them.
+        self.in_flight: collections.Counter[str] = collections.Counter()
 
-    async def __call__(self, request: Request) -> None:
+    async def __call__(self, request: Request):
         path = request.url.path
         route = path.split(API, 1)[1] if API in path else path.lstrip("/")
         for key in ("session_hash",):  # the queue's stream and heartbeats name a session in the URL
             if key in request.query_params and not SESSION.fullmatch(request.query_params[key]):
                 raise refuse(400, MALFORMED)
         if request.method != "POST" or not route.startswith(self.JSON_ROUTES):
+            yield
             return
         body = await self.json_body(request)
         session = body.get("session_hash")
         if session is not None and (not isinstance(session, str) or not SESSION.fullmatch(session)):
             raise refuse(400, MALFORMED)
         if not route.startswith((*self.QUEUE_ROUTES, *self.DIRECT_ROUTES)):
+            yield
             return
         if not isinstance(body.get("data", []), list):
             raise refuse(422, MALFORMED)
@@ -163,10 +165,15 @@ class RouteDoor:
         if route.startswith(self.DIRECT_ROUTES):
             if fn.queue:
                 raise refuse(404, "This event runs through the queue: join it (queue/join or call/…).")
+            yield
             return
         if route == "queue/join" and session is None:
             raise refuse(400, MALFORMED)
-        self.admit(blocks, client_address(request), session)
+        keys = self.admit(blocks, client_address(request), session)
+        try:
+            yield  # the route puts the job in the queue
+        finally:
+            self.in_flight.subtract(keys)
 
     @staticmethod
     async def json_body(request: Request) -> dict:
@@ -198,25 +205,23 @@ class RouteDoor:
             raise refuse(404, "There is no such event.")
         return blocks.fns[index]
 
-    def admit(self, blocks: gr.Blocks, address: str, session: str | None) -> None:
+    def admit(self, blocks: gr.Blocks, address: str, session: str | None) -> list[str]:
         """Refuse a job beyond a session's or an address's share of the queue, or beyond an address's
-        translation work per minute. Counted from the queue itself (waiting and running jobs) and from
-        the joins let through in the last moment, which the queue has not registered yet."""
+        translation work per minute; the keys it holds in `in_flight` until its route returns. Jobs are
+        counted from the queue itself (a session's until their results are delivered; an address's
+        while they wait or run) plus the joins in flight, so a burst cannot slip past."""
         queue = getattr(blocks, "_queue", None)
-        waiting_by_session, held_by_address = 0, 0
+        by_session, by_address = 0, 0
         if queue is not None:
             if session:
-                waiting_by_session = len(queue.pending_event_ids_session.get(session, ()))
-            held_by_address = sum(1 for event in queued_events(queue) if client_address(event.request) == address)
-        now = time.monotonic()  # from here to the end nothing awaits: one admission at a time
-        self.recent = {k: [t for t in v if now - t < BURST_WINDOW] for k, v in self.recent.items()}
-        self.recent = {k: v for k, v in self.recent.items() if v}
-        by_session = self.recent.get(f"session:{session}", []) if session else []
-        by_address = self.recent.get(f"address:{address}", [])
-        if session and max(waiting_by_session, len(by_session)) >= max_session_jobs():
+                by_session = len(queue.pending_event_ids_session.get(session, ()))
+            by_address = sum(1 for event in queued_events(queue) if client_address(event.request) == address)
+        keys = [f"address:{address}"] + ([f"session:{session}"] if session else [])
+        # From here to the end nothing awaits: one admission at a time.
+        if session and by_session + self.in_flight[keys[1]] >= max_session_jobs():
             raise refuse(429, f"You already have {max_session_jobs()} jobs waiting; try again when one of them "
                               f"has started.")
-        if max(held_by_address, len(by_address)) >= max_address_jobs():
+        if by_address + self.in_flight[keys[0]] >= max_address_jobs():
             raise refuse(429, f"Your connection already has {max_address_jobs()} jobs in the queue; try again "
                               f"when one of them has finished.")
         ledger = getattr(blocks, "work_ledger", None)  # set by EventGuard.install
@@ -224,9 +229,9 @@ class RouteDoor:
         if used >= address_work_seconds():
             raise refuse(429, f"Your connection used its share of the machine for this minute; try again in "
                               f"{max(1, math.ceil(wait))} s.")
-        if session:
-            self.recent[f"session:{session}"] = [*by_session, now]
-        self.recent[f"address:{address}"] = [*by_address, now]
+        self.in_flight.update(keys)
+        self.in_flight += collections.Counter()  # drop keys that reached zero
+        return keys
 
 
 def queued_events(queue) -> Iterable:
@@ -241,7 +246,8 @@ def queued_events(queue) -> Iterable:
 # --- the events ---
 
 FILE_COMPONENTS = (gr.Image, gr.File, gr.UploadButton, gr.Gallery, gr.Video, gr.Audio, gr.Model3D)
-TEXT_COMPONENTS = (gr.Textbox, gr.Dropdown, gr.Radio, gr.BrowserState)
+CHOICE_COMPONENTS = (gr.Dropdown, gr.Radio)
+TEXT_COMPONENTS = (gr.Textbox, gr.BrowserState)
 MARKUP_COMPONENTS = (gr.HTML, gr.Markdown)
 NUMBER_COMPONENTS = (gr.Slider, gr.Number)
 
@@ -264,7 +270,7 @@ class EventGuard:
 
     async def process_api(self, block_fn, inputs, state=None, request=None, **options) -> dict:
         fn = self.blocks.fns[block_fn] if isinstance(block_fn, int) else block_fn
-        files = self.check(fn, inputs)
+        files = self.check(fn, inputs, state)
         if files and self.used_files is not None:
             self.used_files(files)
         start = time.perf_counter()
@@ -280,19 +286,29 @@ class EventGuard:
                 address = client_address(request[0] if isinstance(request, list) and request else request)
                 self.ledger.spend(address, time.perf_counter() - start)
 
-    def check(self, fn, inputs) -> list[str]:
-        """Refuse inputs that do not fit their components (gr.Error); the upload paths they name."""
+    def check(self, fn, inputs, state=None) -> list[str]:
+        """Refuse inputs that do not fit their components (gr.Error); the upload paths they name.
+        A component is taken as this session has it (its choices may have been updated)."""
         if not isinstance(inputs, list) or len(inputs) != len(fn.inputs):
             raise gr.Error(MALFORMED, print_exception=False)
         files: list[str] = []
         for block, value in zip(fn.inputs, inputs):
             if block.stateful and not isinstance(block, gr.BrowserState):
                 continue  # the session's own value is used, whatever the request says
+            if state is not None and block._id in state:
+                block = state[block._id]
             self.check_value(block, value, files)
         return files
 
     def check_value(self, block, value, files: list[str]) -> None:
-        if isinstance(block, FILE_COMPONENTS):
+        if isinstance(block, CHOICE_COMPONENTS):
+            check_choice(block, value)
+        elif isinstance(block, gr.Dataset):  # an examples table sends the index of the row clicked
+            samples = getattr(block, "samples", None) or []
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or not 0 <= value < len(samples)):
+                raise gr.Error(MALFORMED, print_exception=False)
+        elif isinstance(block, FILE_COMPONENTS):
             self.check_files(value, files)
         elif isinstance(block, gr.Checkbox):
             if value is not None and not isinstance(value, bool):
@@ -300,36 +316,52 @@ class EventGuard:
         elif isinstance(block, NUMBER_COMPONENTS):
             check_number(block, value)
         elif isinstance(block, TEXT_COMPONENTS):
-            check_text(value, MAX_TEXT, allow_numbers=isinstance(block, (gr.Dropdown, gr.Radio)))
+            check_text(value, MAX_TEXT)
         elif isinstance(block, MARKUP_COMPONENTS):
             check_text(value, MAX_MARKUP)
         else:
-            self.check_files(value, files, plain_strings=True)  # any other component: no file paths in it
+            self.check_other(value, files)
 
-    def check_files(self, value, files: list[str], plain_strings: bool = False, depth: int = 0) -> None:
-        """Every file a payload names must be in Gradio's upload cache; one answer for everything else
-        (outside it, missing, a URL), so nothing can be learnt about the server's files."""
+    def check_files(self, value, files: list[str]) -> None:
+        """A file component's payload: nothing, a file object, a gallery item ({"image": file, "caption":
+        text}) or a list of these. Every file must be one Gradio received (`received`)."""
+        items = value if isinstance(value, list) else [value]
+        if len(items) > 5000:
+            raise gr.Error(MALFORMED, print_exception=False)
+        for item in items:
+            if item is None:
+                continue
+            if not isinstance(item, dict):  # a bare path, a number: never a file
+                raise gr.Error(NOT_RECEIVED if isinstance(item, str) else MALFORMED, print_exception=False)
+            if "path" in item or "url" in item:
+                files.append(self.received(item))
+            elif set(item) <= {"image", "video", "caption"}:
+                for key in ("image", "video"):
+                    if item.get(key) is not None:
+                        self.check_files(item[key], files) if isinstance(item[key], dict) else self.check_files(
+                            [item[key]], files)
+                check_text(item.get("caption"), MAX_TEXT)
+            else:
+                raise gr.Error(MALFORMED, print_exception=False)
+
+    def check_other(self, value, files: list[str], depth: int = 0) -> None:
+        """Any other component's payload: plain data of bounded size, and any file in it received."""
         if depth > 4:
             raise gr.Error(MALFORMED, print_exception=False)
-        if value is None:
-            return
         if isinstance(value, dict):
             if "path" in value or "url" in value:
                 files.append(self.received(value))
                 return
-            for item in value.values():  # e.g. a gallery item: {"image": {...}, "caption": "…"}
-                self.check_files(item, files, True, depth + 1)
-        elif isinstance(value, (list, tuple)):
+            for item in value.values():
+                self.check_other(item, files, depth + 1)
+        elif isinstance(value, list):
             if len(value) > 5000:
                 raise gr.Error(MALFORMED, print_exception=False)
             for item in value:
-                self.check_files(item, files, plain_strings, depth + 1)
+                self.check_other(item, files, depth + 1)
         elif isinstance(value, str):
-            if not plain_strings:  # a file component's payload is a file object, never a bare path
-                raise gr.Error(NOT_RECEIVED, print_exception=False)
-            if len(value) > MAX_MARKUP:
-                raise gr.Error("That text is too long.", print_exception=False)
-        elif not isinstance(value, (int, float, bool)):
+            check_text(value, MAX_MARKUP)
+        elif value is not None and not isinstance(value, (int, float, bool)):
             raise gr.Error(MALFORMED, print_exception=False)
 
     def received(self, payload: dict) -> str:
@@ -348,19 +380,32 @@ class EventGuard:
         return real
 
 
-def check_text(value, limit: int, allow_numbers: bool = False) -> None:
-    if value is None or (allow_numbers and isinstance(value, (int, float)) and not isinstance(value, bool)):
-        return
-    if isinstance(value, list) and allow_numbers:  # a multiselect dropdown
-        if len(value) > 100:
-            raise gr.Error(MALFORMED, print_exception=False)
-        for item in value:
-            check_text(item, limit, allow_numbers)
+def check_text(value, limit: int) -> None:
+    if value is None:
         return
     if not isinstance(value, str):
         raise gr.Error(MALFORMED, print_exception=False)
     if len(value) > limit:
         raise gr.Error(f"That text is too long (at most {limit} characters).", print_exception=False)
+
+
+def check_choice(block, value) -> None:
+    """A dropdown's or radio's value: one of its choices (any text up to `MAX_TEXT` where it takes custom
+    values), of the choices' type; Gradio's own check would echo the value and every choice."""
+    values = [c[1] if isinstance(c, (tuple, list)) else c for c in (getattr(block, "choices", None) or [])]
+    numeric = any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    items = value if isinstance(value, list) and getattr(block, "multiselect", False) else [value]
+    if len(items) > 100:
+        raise gr.Error(MALFORMED, print_exception=False)
+    for item in items:
+        if item is None:
+            continue
+        if isinstance(item, str):
+            check_text(item, MAX_TEXT)
+        elif not (numeric and isinstance(item, (int, float)) and not isinstance(item, bool)):
+            raise gr.Error(MALFORMED, print_exception=False)
+        if not getattr(block, "allow_custom_value", False) and item not in values:
+            raise gr.Error("Choose one of the listed options.", print_exception=False)
 
 
 def check_number(block, value) -> None:

@@ -2,7 +2,8 @@
 
 A visitor reads what went wrong, never where on the server: core errors show their `public` text
 where they have one, and any server path, address or setting name left in a message is reduced
-(a path to its last part). The full message goes to the server's log for the Space's owner.
+(a path to its last part); an unexpected error reads as one sentence of ours, nothing of its class
+or text. The full message goes to the server's log for the Space's owner.
 """
 
 from __future__ import annotations
@@ -19,16 +20,32 @@ from cyclegan_core import CycleGANError
 
 log = logging.getLogger("cyclegan_studio")
 
-_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"`)]+", re.IGNORECASE)
-_SEGMENT = r"[^\s'\"`:,;()\[\]/]+"
-_PATH = re.compile(rf"(?<![\w./\-\[])(?:~|\.{{1,2}})?/(?:{_SEGMENT}/)*({_SEGMENT})")
-_SETTING = re.compile(r"\b(?:CYCLEGAN|HF|GRADIO|TORCHINDUCTOR)_[A-Z0-9_]+\b")
+_SETTING = re.compile(r"\b(?:CYCLEGAN|HF|GRADIO|TORCHINDUCTOR)_[A-Z0-9_]+\b")  # linear: no nested repeats
+_PIECES = re.compile(r"""([\s'"`,;()\[\]]+)""")  # a message splits into words at spaces, quotes and brackets
+MAX_MESSAGE = 600  # what a visitor reads of a message: any echoed input beyond this is cut
+
+
+def _scrubbed(word: str) -> str:
+    """One word of a message: an address becomes "(a server address)", a path its last part."""
+    if "://" in word:
+        scheme = word.split("://", 1)[0]
+        if scheme[:1].isalpha() and all(c.isalnum() or c in "+.-" for c in scheme):
+            return "(a server address)"
+    core = word.rstrip(".:")
+    if core.startswith(("/", "~/", "./", "../")) and "/" in core.rstrip("/"):
+        return core.rstrip("/").rsplit("/", 1)[1] + word[len(core):]
+    return word
 
 
 def for_visitors(message: str) -> str:
-    """`message` without server paths (kept: the last part), addresses or setting names."""
-    message = _URL.sub("(a server address)", message)
-    message = _PATH.sub(lambda m: m.group(1), message)
+    """`message` without server paths (kept: the last part), addresses or setting names, and cut to
+    `MAX_MESSAGE` characters. Linear in the message's length: it is split once, word by word."""
+    message = str(message)
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + "…"
+    pieces = _PIECES.split(message)  # words at even places, what separates them at odd ones
+    message = "".join(_scrubbed(piece) if i % 2 == 0 and not pieces[i - 1].endswith("[") else piece
+                      for i, piece in enumerate(pieces))
     return _SETTING.sub("a server setting", message)
 
 
@@ -43,9 +60,8 @@ def visitor_message(error: BaseException, where: str = "handler") -> str:
         return shown
     if isinstance(error, MemoryError):
         return "Out of memory: try a smaller image or crop size."
-    log.error("unexpected error in %s", where, exc_info=error)
-    return (f"Something went wrong ({type(error).__name__}: {for_visitors(str(error))}). The app is still "
-            f"running; try again.")
+    log.error("unexpected error in %s", where, exc_info=error)  # the details are the owner's
+    return "Something went wrong on the server. The app is still running; try again."
 
 
 def error_box(message: str, title: str = "That did not work") -> str:

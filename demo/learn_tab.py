@@ -30,16 +30,18 @@ from PIL import Image, ImageDraw, ImageFont
 
 from cyclegan_core import CycleGAN, ModelStore, load_image, load_model
 from cyclegan_core.builtin import BUILTIN_TASKS, example_pictures, make_builtin
-from cyclegan_core.discriminators import (EQUATION as D_EQUATION, TEXT as D_TEXT, find_discriminators, mark_patch,
-                                          overlay, patch_scores, receptive_field,
-                                          save_discriminators, train_discriminators)
+from cyclegan_core.discriminators import (EQUATION as D_EQUATION, TEXT as D_TEXT, Discriminators,
+                                          discriminators_bytes, find_discriminators, mark_patch, overlay,
+                                          patch_scores, receptive_field, save_discriminators, train_discriminators)
 from cyclegan_core.explain import (BACKWARD_TEXT, CYCLE_EQUATION, CYCLE_TEXT, IDENTITY_EQUATION, IDENTITY_TEXT,
                                    fit_for_teaching, forward_cycle, identity_view, model_translator)
 from cyclegan_core.doctor import diagnose, summary
 from cyclegan_core.images import tensor_to_image
 from cyclegan_core.lessons import METRICS, RecordedLesson, load_lessons
 from cyclegan_core.live import LiveFinished, LivePreview, LiveRun, LiveStep, image_grid
-from cyclegan_core.public_sources import resolve
+from cyclegan_core.public_sources import PublicSource, resolve
+from cyclegan_core.runs import STATE_NAME
+from cyclegan_core.store import runs_max_bytes
 from cyclegan_core.synthetic import SYNTHETIC_TASKS
 from cyclegan_core.trainer import LOSS_NAMES
 from cyclegan_core.steganography import (AMOUNTS, UNITS, amplified, degrade, describe_curve, hidden_signal,
@@ -49,7 +51,7 @@ from .errors import user_errors
 from .model_cache import ModelCache
 from .tasks import Task, all_tasks, parse_task
 from .translate_tab import image_source, task_choices
-from .visitors import may_use
+from .visitors import may_use, new_token, visitor_id
 
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 MAX_SIDE = 256  # pictures are shown and computed at ≤ 256 px: every view answers in seconds on 2 cores
@@ -75,8 +77,11 @@ class Chosen:
 
     model: CycleGAN
     task: Task
-    home: Path | None  # where things kept with the model live (its discriminators); None: nowhere to keep them
+    home: Path | None  # the model's own folder: what came with it (its discriminators); read, never written
     builtin: bool
+    # Where this visitor keeps what they train for the model: their own run's folder, else their own space
+    # in the store (`PublicSource.visitor_home`); None: nowhere (no visitor id, a built-in model).
+    keep: Path | None = None
 
     @property
     def G(self):
@@ -139,6 +144,8 @@ class LearnHandlers:
         return gr.update(choices=labels, value=current if current in labels else labels[0])
 
     def choose(self, task_text: str, extra: list[dict] | None, token: str | None) -> Chosen:
+        """The model and direction of `task_text` among this visitor's (another visitor's run reads like a
+        missing model), with where its discriminators are found and where this visitor's are kept."""
         visible = [*(Task(**t) for t in extra or [])]
         task = parse_task(task_text, [*self.builtin_tasks(), *all_tasks(visible, self.store,
                                                                           lambda model: may_use(model, token))])
@@ -151,11 +158,22 @@ class LearnHandlers:
                     self.builtin_models[name] = load_model(make_builtin(name, self.builtin[name]))
             return Chosen(self.builtin_models[name], task, self.builtin[name], True)
         source = resolve(task.source, self.store, visible=lambda model: may_use(model, token))
-        model = self.cache.get(task.source)
+        model = self.cache.get(source.key)
         if model.one_way:
             raise gr.Error(f"{task.label} is a one-way model (released without a reverse generator): the Learn "
                            f"tab's views need both G and F. Choose a two-way task.", print_exception=False)
-        return Chosen(model, task, source.home(self.store), False)
+        return Chosen(model, task, source.home(self.store), False, self.keeping(source, token))
+
+    def keeping(self, source: PublicSource, token: str | None) -> Path | None:
+        """Where this visitor keeps what they train for `source`: their own run's folder, else their own
+        space in the store, never the folder of a model the Space's owner placed here, of the zoo or of
+        another visitor (also when runs are shared); None without a visitor id."""
+        owner = visitor_id(token)
+        if owner is None:
+            return None
+        if source.kind == "store" and source.stored.owner == owner:
+            return source.stored.path
+        return source.visitor_home(owner, self.store)
 
     @staticmethod
     def picture(payload, required: bool = True) -> torch.Tensor | None:
@@ -235,11 +253,24 @@ class LearnHandlers:
 
     # --- 3. the discriminator ---
 
+    @staticmethod
+    def found_discriminators(chosen: Chosen) -> Discriminators | None:
+        """The model's own discriminators (from its training state) first, then those this visitor
+        trained for it (`Chosen.keep`), then any it came with; None if there are none."""
+        home, keep = chosen.home, chosen.keep
+        if home is not None and (home / STATE_NAME).is_file():
+            return find_discriminators(home)
+        mine = find_discriminators(keep) if keep is not None and keep != home else None
+        return mine or find_discriminators(home)
+
     def discriminator(self, payload_x, payload_y, task_text: str, extra: list[dict] | None, token: str | None = None):
         """(x[, y], task) → maps of what the PatchGANs think of the real x, of G(x) and of y, and text."""
         chosen = self.choose(task_text, extra, token)
+        return self.discriminator_view(chosen, payload_x, payload_y, self.found_discriminators(chosen))
+
+    def discriminator_view(self, chosen: Chosen, payload_x, payload_y, found: Discriminators | None):
+        """The Discriminator view's outputs for `found` (None: the model has none yet)."""
         x, y = self.picture(payload_x), self.picture(payload_y, required=False)
-        found = find_discriminators(chosen.home)
         src, dst = chosen.names
         if found is None:
             return [], (f"**This model has no discriminators.** The official models were released with their "
@@ -270,7 +301,12 @@ class LearnHandlers:
 
     def train_discriminator(self, payload_x, payload_y, task_text: str, extra: list[dict] | None,
                             token: str | None = None, progress=gr.Progress()):
-        """D-only training against the frozen generators (≤ `d_training_seconds()`), kept with the model."""
+        """D-only training against the frozen generators (≤ `d_training_seconds()`), kept for this visitor
+        (`Chosen.keep`: their own run's folder, else their own space in the store, counted in the
+        visitors' disk budget), never in the folder of a model that is not their run. Returns the
+        Discriminator view's outputs and the visitor's token (an API caller's first gives its session one,
+        so that it finds them again)."""
+        token = token or new_token()
         chosen = self.choose(task_text, extra, token)
         if chosen.builtin:
             raise gr.Error("Built-in models come with their own discriminators.", print_exception=False)
@@ -281,13 +317,16 @@ class LearnHandlers:
         y = load_image(image_source(payload_y))
         images_a, images_b = ([x], [y]) if chosen.task.direction == "AtoB" else ([y], [x])
         seconds = d_training_seconds()
+        # Room first, in the disk that visitors' runs and spaces share.
+        self.store.make_room(discriminators_bytes(), runs_max_bytes(), keep=[chosen.keep],
+                             what="keeping these discriminators", advice="try again later")
         G_AB, G_BA = model_translator(chosen.model, "AtoB"), model_translator(chosen.model, "BtoA")
         trained = train_discriminators(
             G_AB, G_BA, images_a, images_b, seconds=seconds,
             progress=lambda p: progress(min(1.0, p.seconds / seconds),
                                         desc=f"step {p.step}: D_A loss {p.loss_A:.3f}, D_B loss {p.loss_B:.3f}"))
-        save_discriminators(trained, chosen.home)
-        return self.discriminator(payload_x, payload_y, task_text, extra, token)
+        save_discriminators(trained, chosen.keep)
+        return (*self.discriminator(payload_x, payload_y, task_text, extra, token), token)
 
 
     # --- 4. lessons ---
@@ -613,6 +652,6 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
     d_outputs = [d_maps, d_text, d_train]
     d_button.click(user_errors(handlers.discriminator), inputs=inputs, outputs=d_outputs,
                    api_name="learn_discriminator", concurrency_limit=1, concurrency_id="translate")
-    d_train.click(user_errors(handlers.train_discriminator), inputs=inputs, outputs=d_outputs,
+    d_train.click(user_errors(handlers.train_discriminator), inputs=inputs, outputs=[*d_outputs, visitor],
                   api_name="learn_train_discriminator", concurrency_limit=1, concurrency_id="learn-train")
     loaded.then(handlers.refresh, inputs=[task, extra, visitor], outputs=[task], api_visibility="private")

@@ -56,12 +56,13 @@ def model_tasks(source: str, name: str, domain_a: str, domain_b: str, one_way: b
 
 
 def local_tasks(store: ModelStore | None = None, visible: Callable[[StoredModel], bool] | None = None) -> list[Task]:
-    """The directions of every model in the local store that is not a zoo model (and is `visible`)."""
+    """The directions of every model in the local store that is not a zoo model (and is `visible`), by
+    the names a visitor knows (`ModelStore.visible_models`; without `visible`: every model, by folder)."""
+    store = store or ModelStore()
     tasks = []
-    for model in (store or ModelStore()).models():
-        if visible is None or visible(model):
-            c = model.config
-            tasks += model_tasks(model.name, model.name, c.domain_a, c.domain_b, c.one_way)
+    for model in store.models() if visible is None else store.visible_models(visible):
+        c = model.config
+        tasks += model_tasks(model.name, model.name, c.domain_a, c.domain_b, c.one_way)
     return tasks
 
 
@@ -86,5 +87,6 @@ def parse_task(text: str, known: list[Task]) -> Task:
     source, sep, direction = text.rpartition(":")
     if sep and direction in ("AtoB", "BtoA") and source:
         return Task(source, direction, text)
-    raise CycleGANError(f"unknown task {text!r}: choose one of the listed tasks "
+    shown = text if len(text) <= 80 else text[:80] + "…"  # never echo a long input back
+    raise CycleGANError(f"unknown task {shown!r}: choose one of the listed tasks "
                         f"(e.g. {known[0].label!r}) or write SOURCE:AtoB / SOURCE:BtoA")

@@ -3,7 +3,8 @@
 `TrainHandlers` holds the event handlers (plain methods, testable without a server);
 `build_train_tab` lays out the components and wires them. Events (public API): `train` streams
 a run (status, loss plot, previews, download, "Is it working?") and `stop` ends it after the
-current step; `resume` continues a stored run; `doctor` checks one; `publish_run` uploads one to
+current step; `resume` continues a stored run (one the Space's owner placed here, as a new run of
+the visitor's own); `doctor` checks one; `publish_run` uploads one to
 the Hugging Face Hub with a token used for that call only. Runs live in the model store
 (`cyclegan_core.store`) with a copy of their data, so they survive restarts and show up in the
 Translate tab at once.
@@ -95,7 +96,10 @@ def showing_errors(fn: Callable, shown: Callable[[str], Any], cleared: Any = Non
 class TrainHandlers:
     """The tab's event handlers over a model store, a model cache and the one training slot. Each
     takes the visitor's token (`visitors.py`): a visitor sees, resumes, stops, downloads and deletes
-    only their own runs (all runs when `CYCLEGAN_SHARED_RUNS=1`)."""
+    only their own runs (all runs when `CYCLEGAN_SHARED_RUNS=1`), by the names they gave them
+    (`ModelStore.visible_models`); another visitor's run reads like a missing one. The models the
+    Space's owner placed in the store are everyone's to use and no one's to change: resuming one
+    trains a copy of the visitor's own (`resume`)."""
 
     def __init__(self, cache: ModelCache, slot: TrainingSlot, store: ModelStore | None = None,
                  clock: Callable[[], float] = time.monotonic, reach: Reachability | None = None,
@@ -109,7 +113,8 @@ class TrainHandlers:
     # --- what this visitor may use ---
 
     def models(self, token: str | None) -> list[StoredModel]:
-        return [m for m in self.store.models() if may_use(m, token)]
+        """The models this visitor may use, by the names they know them by."""
+        return self.store.visible_models(lambda m: may_use(m, token))
 
     def own_model(self, run_name: str | None, token: str | None) -> StoredModel:
         """The model or run called `run_name` that this visitor may use; one that is not theirs reads
@@ -122,7 +127,8 @@ class TrainHandlers:
         raise RunError(f"there is no run called {str(run_name)[:80]!r} of yours")
 
     def own_run(self, run_name: str | None, token: str | None) -> RunFolder:
-        return RunFolder(self.own_model(run_name, token).path)
+        model = self.own_model(run_name, token)
+        return RunFolder(model.path, model.name)
 
     def init_choices(self, token: str | None = None, probe: bool = True) -> list[tuple[str, str]]:
         """What a run can start from: a small model from scratch, a zoo model (saying what it needs: a
@@ -184,26 +190,62 @@ class TrainHandlers:
         architecture = source.config() if source else ModelConfig(ngf=config.ngf, n_blocks=config.n_blocks)
         self.store.make_room(uploads + expected_run_bytes(architecture, config), runs_max_bytes(),
                              keep=[self.slot.active] if self.slot.active else [])
-        run = self.store.new_run(model_name or f"{name_a}2{name_b}")
+        owner = visitor_id(token)  # the name is unique among this visitor's models, whatever others called theirs
+        run = self.store.new_run(model_name or f"{name_a}2{name_b}", owner, lambda m: may_use(m, token))
         try:
-            with self.slot.hold(run.path, visitor_id(token)) as stop:
+            with self.slot.hold(run.path, owner, run.name) as stop:
                 data_a, data_b = run.keep_data("A", files_a), run.keep_data("B", files_b)
-                events = train(config, data_a, data_b, run.path, stop=stop, owner=visitor_id(token),
-                               device=default_device())
+                events = train(config, data_a, data_b, run.path, stop=stop, owner=owner, device=default_device())
                 yield from self.stream(events, run, extra_tasks, token, progress)
         except BaseException:
             run.delete_if_untrained()  # nothing was trained: drop the copied uploads
             raise
 
     def resume(self, run_name, n_steps, extra_tasks, token=None, progress=gr.Progress()):
-        """Continue one of the visitor's runs to at least `n_steps` steps; streams the OUTPUTS."""
-        run = self.own_run(run_name, token)
+        """Continue one of the visitor's runs to at least `n_steps` steps; streams the OUTPUTS. A run
+        the Space's owner placed here is not changed: a new run of the visitor's own continues it
+        (`continue_owners`)."""
+        model = self.own_model(run_name, token)
+        if model.owner is None:
+            yield from self.continue_owners(model, n_steps, extra_tasks, token, progress)
+            return
+        run = RunFolder(model.path, model.name)
         steps = max(int(n_steps), run.read_record().config.steps if run.is_resumable() else 0)
         record = run.resume_record(steps=steps)
-        with self.slot.hold(run.path, visitor_id(token)) as stop:
+        with self.slot.hold(run.path, visitor_id(token), run.name) as stop:
             events = train(record.config, record.data_a, record.data_b, run.path, resume=True, stop=stop,
                            device=default_device())
             yield from self.stream(events, run, extra_tasks, token, progress)
+
+    def continue_owners(self, model: StoredModel, n_steps, extra_tasks, token, progress) -> Iterator[tuple]:
+        """Resume a run the Space's owner placed here as a new run of the visitor's own (named like it,
+        -2 …): a copy of its model, training state, log and previews, with its settings and its data,
+        trained on to at least `n_steps` steps. The owner's folder is only read; a copy that trained
+        nothing (refused, failed, closed) is removed."""
+        source = RunFolder(model.path, model.name)
+        if not source.is_resumable():
+            raise RunError(f"{model.name} was placed here by the owner of this app without its training state, "
+                           f"so it cannot be resumed; choose it under Start from to fine-tune it in a run of yours")
+        steps = max(int(n_steps), source.read_record().config.steps)
+        record = source.resume_record(steps=steps)  # refused here (say, no more steps asked) before anything is made
+        token = token or new_token()  # an API caller's first run gives its session a token
+        owner = visitor_id(token)
+        self.store.make_room(expected_run_bytes(model.config, record.config), runs_max_bytes(),
+                             keep=[self.slot.active] if self.slot.active else [])
+        run = self.store.new_run(model.name, owner, lambda m: may_use(m, token))
+        start = source.steps_done()
+        note = (f"`{model.name}` was placed here by the owner of this app: it stays as it is, and your own run "
+                f"`{run.name}` continues it. ")
+        try:
+            with self.slot.hold(run.path, owner, run.name) as stop:
+                source.copy_to(run, owner)
+                events = train(record.config, record.data_a, record.data_b, run.path, resume=True, stop=stop,
+                               device=default_device())
+                yield from self.stream(events, run, extra_tasks, token, progress, note)
+        except BaseException:
+            if _steps_done(run) <= start:
+                run.delete()  # nothing of the visitor's own in it: no copy is left
+            raise
 
     def stop(self, token: str | None = None) -> str:
         return self.slot.request_stop(visitor_id(token), shared=shared_runs())
@@ -241,7 +283,7 @@ class TrainHandlers:
     def download(self, run_name: str | None, token: str | None = None) -> str:
         """One of the visitor's models as a zip (config.json + model.safetensors)."""
         run = self.own_run(run_name, token)
-        return str(zip_model_folder(run.path, download_path(run.name)))
+        return str(zip_model_folder(run.path, download_path(run.name), run.name))
 
     def doctor(self, run_name: str | None, token: str | None = None) -> str:
         """The "Is it working?" panel for one of the visitor's runs, from its saved log and latest
@@ -259,15 +301,17 @@ class TrainHandlers:
             raise RunError(f"{model.name} was placed here by the owner of this app; it cannot be deleted here")
         if self.slot.active == model.path:
             raise RunError(f"{model.name} is training; stop it first")
-        self.store.delete(model.name)
-        self.cache.forget(model.name)
+        self.store.delete(model.folder)
+        self.cache.forget(model.folder)  # the model cache knows a store model by its folder
         return (f"Deleted `{model.name}` with its training state and your images.",
                 gr.update(choices=self.resumable_runs(token), value=None),
                 gr.update(choices=task_options(extra_tasks, token, self.reach)))
 
-    def stream(self, events: Iterator[Event], run: RunFolder, extra_tasks, token, progress) -> Iterator[tuple]:
+    def stream(self, events: Iterator[Event], run: RunFolder, extra_tasks, token, progress,
+               note: str = "") -> Iterator[tuple]:
         """Training events → page updates (the OUTPUTS). "Is it working?" is checked at each preview
-        (a few milliseconds) on the losses so far and the latest previews."""
+        (a few milliseconds) on the losses so far and the latest previews. `run` is named as its
+        visitor knows it; `note` goes before the first status."""
         records, previews = run.read_log(), run.read_previews(RECENT_PREVIEWS)
         names, last_plot, gan_mode = ("A", "B"), None, "lsgan"
         speed = Speedometer(self.clock)  # this session's steps only: not the resumed run's earlier ones
@@ -275,7 +319,8 @@ class TrainHandlers:
             for event in self.share.iterate(events):  # its CPU share, beside translations
                 if isinstance(event, Started):
                     names, gan_mode = (event.domain_a, event.domain_b), run.read_record().config.gan_mode
-                    yield outputs(status=self.started_text(event, run), doctor=doctor_text(records, previews, gan_mode),
+                    yield outputs(status=note + self.started_text(event, run),
+                                  doctor=doctor_text(records, previews, gan_mode),
                                   run_choice=gr.update(choices=sorted({*self.resumable_runs(token), run.name}),
                                                        value=run.name),
                                   visitor=token, stop=gr.update(visible=True), error=error_box())
@@ -292,10 +337,10 @@ class TrainHandlers:
                     pictures = [(img, CAPTIONS[key].format(a=names[0], b=names[1])) for key, img in event.images.items()]
                     yield outputs(gallery=pictures, doctor=doctor_text(records, previews, gan_mode))
                 elif isinstance(event, CheckpointSaved):
-                    self.cache.forget(run.name)
+                    self.cache.forget(run.path.name)  # the model cache knows a store model by its folder
                 elif isinstance(event, Finished):
-                    self.cache.forget(run.name)
-                    archive = zip_model_folder(run.path, download_path(run.name))
+                    self.cache.forget(run.path.name)
+                    archive = zip_model_folder(run.path, download_path(run.name), run.name)
                     label = f"{run.name}: {names[0]} → {names[1]}"
                     yield outputs(status=finished_text(event, run, label), **loss_plots(records),
                                   download=str(archive), doctor=doctor_text(records, previews, gan_mode),
@@ -310,6 +355,14 @@ class TrainHandlers:
                 f"`{run.name}`: {event.images_a} + {event.images_b} images"
                 + (f" (skipped {skipped} unusable file(s))" if skipped else "")
                 + f", {event.precision}; step {event.step} of {event.total_steps}. The first steps measure the speed…")
+
+
+def _steps_done(run: RunFolder) -> int:
+    """The steps in a run's saved state; 0 for a state that cannot be read."""
+    try:
+        return run.steps_done()
+    except (CycleGANError, OSError, ValueError, KeyError):
+        return 0
 
 
 def step_text(event: StepDone, seconds_per_step: float | None) -> str:

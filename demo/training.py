@@ -17,6 +17,7 @@ from typing import Iterator
 from cyclegan_core import CycleGANError, DataError
 from cyclegan_core.data import Domain, load_domain
 from cyclegan_core.doctor import diagnose, summary
+from cyclegan_core.store import in_use
 
 DOWNLOADS = Path(tempfile.gettempdir()) / "cyclegan-studio-downloads"
 KEEP_DOWNLOADS_SECONDS = 600  # Gradio copies a returned file into its own cache at once
@@ -47,24 +48,27 @@ def upload_bytes(*domains: list[str]) -> int:
 
 class TrainingSlot:
     """The CPU trains one run at a time. `hold()` claims the slot (or says that it is taken) and
-    hands out the stop flag that `request_stop()` sets, for the run's own visitor only."""
+    hands out the stop flag that `request_stop()` sets, for the run's own visitor only. The run it
+    holds is never evicted to make room on disk (`store.in_use`)."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self.active: Path | None = None
         self.owner: str | None = None
+        self.name: str | None = None  # the run as its visitor calls it (its folder may say more)
         self.stop = threading.Event()
 
     @contextlib.contextmanager
-    def hold(self, run_dir: Path, owner: str | None = None) -> Iterator[threading.Event]:
+    def hold(self, run_dir: Path, owner: str | None = None, name: str | None = None) -> Iterator[threading.Event]:
         if not self._lock.acquire(blocking=False):
             raise CycleGANError("a training run is already using this machine's CPU; wait for it to finish "
                                 "(or stop it, if it is yours)")
-        self.active, self.owner, self.stop = run_dir, owner, threading.Event()
+        self.active, self.owner, self.name, self.stop = run_dir, owner, name or Path(run_dir).name, threading.Event()
         try:
-            yield self.stop
+            with in_use(run_dir):
+                yield self.stop
         finally:
-            self.active = self.owner = None
+            self.active = self.owner = self.name = None
             self._lock.release()
 
     def stoppable_by(self, owner: str | None = None, shared: bool = False) -> bool:
@@ -73,10 +77,11 @@ class TrainingSlot:
 
     def request_stop(self, owner: str | None = None, shared: bool = False) -> str:
         """Stop the active run after its current step if it is `owner`'s (or any run, if `shared`)."""
-        if not self.stoppable_by(owner, shared):
+        name, stop = self.name, self.stop
+        if not self.stoppable_by(owner, shared) or name is None:
             return "No training run of yours is active."
-        self.stop.set()
-        return f"Stopping {self.active.name} after the current step…"
+        stop.set()
+        return f"Stopping {name} after the current step…"
 
 
 def inspect_domain(files: list[str] | None, label: str) -> tuple[Domain | None, str]:

@@ -42,15 +42,33 @@ from .visitors import may_use
 
 ALL_GROUPS = "All tasks"
 DEFAULT_TASK = "modern photo → vintage photo"  # built in: works offline, on the first click
-# Translation is streamed in bounded memory, so phone photos go through at full size; larger ones
-# are downscaled to this, with a note, to keep a shared Space responsive. The CLI and Python API
-# take any size up to their own cap.
-DEFAULT_APP_MAX_PIXELS = 4096 * 4096
+# What one public request may cost is known before the work starts: larger pictures are translated
+# downscaled to this, with a note, so that no request holds the CPU for minutes. 3 MP take about 22 s
+# on the slowest CPU class measured (AMD Zen 3, AVX2 only: 7.3 s per MP at 1024², 10.4 s per MP at 2048²
+# beside other work; benchmarks/README.md). The owner's own use keeps full size: the CLI and the
+# Python API take any size up to the core's cap, and a private Space may raise this setting.
+DEFAULT_APP_MAX_PIXELS = 3_000_000
+# Pictures larger than this are refused from their header, before any decoding: a decompression
+# bomb (a small file claiming 8192² pixels) costs nothing; 48 MP phone photos still go through.
+DEFAULT_APP_MAX_INPUT_PIXELS = 50_000_000
 
 
 def app_max_pixels() -> int:
+    """`CYCLEGAN_APP_MAX_PIXELS`: the largest translation the app makes (default 3 MP)."""
     value = os.environ.get("CYCLEGAN_APP_MAX_PIXELS")
     return int(value) if value else DEFAULT_APP_MAX_PIXELS
+
+
+def app_max_input_pixels() -> int:
+    """`CYCLEGAN_APP_MAX_INPUT_PIXELS`: the largest picture the app decodes (default 50 MP)."""
+    value = os.environ.get("CYCLEGAN_APP_MAX_INPUT_PIXELS")
+    return int(value) if value else DEFAULT_APP_MAX_INPUT_PIXELS
+
+
+def visitor_image(payload, reduce_to: int | None = None):
+    """The picture a visitor uploaded, upright RGB; refused from its header above
+    `app_max_input_pixels()` (`reduce_to`: only this many pixels are needed on the shorter side)."""
+    return load_image(image_source(payload), max_pixels=app_max_input_pixels(), reduce_to=reduce_to)
 
 
 def _tasks(extra: list[dict] | None, token: str | None = None) -> list[Task]:
@@ -105,7 +123,7 @@ def picture_size(source: str | bytes) -> tuple[int, int] | None:
 def preview_picture(source: str | bytes, size: tuple[int, int]) -> Image.Image:
     """The picture in `source` at `size` (upright, as `load_image` gives it): a JPEG is decoded at a
     reduced scale (much faster than in full), then resized."""
-    picture = load_image(source, reduce_to=min(size))
+    picture = load_image(source, max_pixels=app_max_input_pixels(), reduce_to=min(size))
     return picture if picture.size == size else picture.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
@@ -160,9 +178,10 @@ class TranslateHandlers:
         self.clock, self.poll_seconds = clock, poll_seconds  # the time left; how often the progress box updates
 
     def usable(self, source: str, token: str | None) -> str:
-        """`source` if this visitor may use it (else the one refusal, `public_sources.resolve`)."""
-        resolve(source, self.store, visible=lambda model: may_use(model, token))
-        return source
+        """The model cache's key (`PublicSource.key`) of `source` as this visitor names it, if they may
+        use it (else the one refusal, `public_sources.resolve`: another visitor's run reads like a
+        missing model). Two visitors' runs of one name have different keys."""
+        return resolve(source, self.store, visible=lambda model: may_use(model, token)).key
 
     # --- the task list: groups, availability, cards, examples ---
 
@@ -183,15 +202,17 @@ class TranslateHandlers:
         values = [value for _, value in options]
         return gr.update(choices=options, value=current if current in values else (values[0] if values else None))
 
-    def card(self, task: Task) -> tuple[str, tuple[str, str] | None, bool]:
-        """(model card Markdown, its domains or None if unknown without loading it, one-way?)."""
+    def card(self, task: Task, token: str | None = None) -> tuple[str, tuple[str, str] | None, bool]:
+        """(model card Markdown, its domains or None if unknown without loading it, one-way?). Only the
+        store's models this visitor may use count, by their names: another visitor's run reads like a
+        missing model (the Hub's text)."""
         if task.source in PACKAGED:
             p = PACKAGED[task.source]
             return p.card(), (p.domain_a, p.domain_b), True
         if task.source in ZOO:
             e = ZOO[task.source]
             return e.card(), (e.domain_a, e.domain_b), e.one_way
-        for model in self.store.models():
+        for model in self.store.visible_models(lambda m: may_use(m, token)):
             if model.name == task.source:
                 c = model.config
                 kind = "one-way" if c.one_way else "two-way"
@@ -208,7 +229,7 @@ class TranslateHandlers:
             task = parse_task(task_text, _tasks(extra, token))
         except CycleGANError:
             return ("", "", gr.update(value=[], visible=False), gr.update(), gr.update(value="", visible=False))
-        text, domains, one_way = self.card(task)
+        text, domains, one_way = self.card(task, token)
         state = self.availability(task)
         status = ""
         if state is not None:
@@ -230,13 +251,14 @@ class TranslateHandlers:
             task = parse_task(task_text, _tasks(extra, token))
         except CycleGANError:
             return []
-        return self.examples.for_domain(task_input_domain(task, self.card(task)[1]))
+        return self.examples.for_domain(task_input_domain(task, self.card(task, token)[1]))
 
     def pick_example(self, task_text: str, extra: list[dict] | None, token: str | None, evt: gr.SelectData):
         """An example clicked: it becomes the input image. The picture is looked up here by its place in
         the task's list, never taken from what the page sends (which could name any server file)."""
         pictures = self.task_examples(task_text, extra, token)
-        index = evt.index if isinstance(evt.index, int) else -1
+        index = getattr(evt, "index", None)
+        index = index if isinstance(index, int) and not isinstance(index, bool) else -1
         if not 0 <= index < len(pictures):
             return gr.skip(), gr.skip()
         return gr.update(value=str(pictures[index].path)), gr.update(value="", visible=False)
@@ -248,21 +270,25 @@ class TranslateHandlers:
         """(uploaded image, task) → (translated image, facts for `describe`)."""
         chosen = parse_task(task_text, _tasks(extra_tasks, token))
         source = image_source(payload)
-        model = self.cache.get(self.usable(chosen.source, token))
-        return self.full_resolution(model, chosen, source)
+        key = self.usable(chosen.source, token)
+        return self.full_resolution(self.cache.get(key), chosen, source, key=key)
 
     def full_resolution(self, model, chosen: Task, source: str | bytes,
-                        progress: Callable[[float], None] | None = None) -> tuple[Image.Image, dict]:
+                        progress: Callable[[float], None] | None = None,
+                        key: str | None = None) -> tuple[Image.Image, dict]:
         """The picture translated at its full resolution (up to `app_max_pixels`), with the facts for
-        `describe`; the speed is recorded for the next preview's size."""
-        picture, note = fit_to_limit(load_image(source), app_max_pixels())
+        `describe`; the speed is recorded for the next preview's size. `key`: the model's in the cache
+        (`usable`; default: the task's source)."""
+        key = key or chosen.source
+        picture, note = fit_to_limit(load_image(source, max_pixels=app_max_input_pixels()), app_max_pixels())
         start = time.perf_counter()
         with self.share.job():  # in the thread that translates: its threads sized to its share of the CPUs
             result = model.translate(picture, chosen.direction, progress=progress)
         seconds = time.perf_counter() - start
-        self.speeds.record((chosen.source, str(model.device)), picture.width * picture.height, seconds)
+        self.speeds.record((key, str(model.device)), picture.width * picture.height, seconds)
         return result, {
-            "source": chosen.source, "direction": chosen.direction, "what": model.describe(chosen.direction),
+            "source": chosen.source, "key": key, "direction": chosen.direction,
+            "what": model.describe(chosen.direction),
             "size": picture.size, "seconds": seconds, "note": note, "device": str(model.device),
             "precision": resolve_precision("auto", model.device), "one_way": model.one_way,
             "provenance": model.config.provenance, "license": model.config.license,
@@ -287,23 +313,24 @@ class TranslateHandlers:
         the worker: closing this generator while it waits for the worker cancels it (`finally`)."""
         chosen = parse_task(task_text, _tasks(extra_tasks, token))
         source = image_source(payload)
-        starting = "Starting…" if chosen.source in self.cache else "Loading the model…"
+        key = self.usable(chosen.source, token)  # refused here, before any yield, as a missing model is
+        starting = "Starting…" if key in self.cache else "Loading the model…"
         yield page(image=gr.update(value=None, label=RESULT_LABEL), details={}, info="",
                    error=gr.update(value="", visible=False), cycle=gr.update(visible=False, value=None),
                    progress=gr.update(value=message_html(starting), visible=True), cancel=gr.update(visible=True))
-        model = self.cache.get(self.usable(chosen.source, token))
-        key = (chosen.source, str(model.device))
+        model = self.cache.get(key)
+        speed_key = (key, str(model.device))
         upright = picture_size(source)  # None: unreadable, and decoding it in full says why
         full = fitted_size(upright, app_max_pixels()) if upright else None
-        small = preview_size(full, self.speeds.preview_pixels(key)) if full else None
+        small = preview_size(full, self.speeds.preview_pixels(speed_key)) if full else None
         if small:
             quick = preview_picture(source, small)
             start = time.perf_counter()
             with self.share.job():
                 preview = model.translate(quick, chosen.direction)
-            self.speeds.record(key, small[0] * small[1], time.perf_counter() - start)
-        worker = Worker(lambda progress: self.full_resolution(model, chosen, source, progress), self.clock)
-        expected = self.speeds.expected_seconds(key, full[0] * full[1]) if full else None
+            self.speeds.record(speed_key, small[0] * small[1], time.perf_counter() - start)
+        worker = Worker(lambda progress: self.full_resolution(model, chosen, source, progress, key), self.clock)
+        expected = self.speeds.expected_seconds(speed_key, full[0] * full[1]) if full else None
 
         def progress_box() -> dict:
             left = time_left_text(seconds_left(worker.fraction, worker.elapsed(), expected))
@@ -346,7 +373,7 @@ class TranslateHandlers:
                  + (f" · preview first at {preview[0]}×{preview[1]}" if preview else "")]
         reconstruction = gr.update(visible=False, value=None)  # an update: the image is encoded once, as PNG
         if cycle and translated is not None and not facts.get("one_way"):
-            model = self.cache.get(facts["source"])
+            model = self.cache.get(facts.get("key") or facts["source"])
             back = "BtoA" if facts["direction"] == "AtoB" else "AtoB"
             start = time.perf_counter()
             with self.share.job():
@@ -473,7 +500,10 @@ def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded,
                 api_visibility="private", queue=False)
     examples.select(handlers.pick_example, inputs=[task, extra, visitor], outputs=[image_in, error],
                     api_visibility="private", queue=False)
-    image_in.input(lambda: gr.update(value="", visible=False), outputs=[error], api_visibility="private", queue=False)
+    # A new picture clears the last error; passing it through the door marks the upload as used (it is
+    # kept while the visitor chooses a task, instead of expiring as an upload nobody used).
+    image_in.input(lambda picture: gr.update(value="", visible=False), inputs=[image_in], outputs=[error],
+                   api_visibility="private", queue=False, preprocess=False)
     gr.on([hub_load.click, hub_repo.submit], user_errors(handlers.load_model), inputs=[hub_repo, extra, visitor],
           outputs=[task, extra, group], api_name="load_model", concurrency_limit=1, concurrency_id="load")
     loaded.then(handlers.refresh, inputs=[task, extra, visitor], outputs=[task, group], api_visibility="private")

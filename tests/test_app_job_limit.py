@@ -23,6 +23,8 @@ def slow_app(monkeypatch, tiny_model, offline_sandbox):
 
     monkeypatch.setattr(translate_tab.TranslateHandlers, "translate", slow)
     monkeypatch.setenv("CYCLEGAN_APP_MAX_JOBS", "3")
+    monkeypatch.setenv("CYCLEGAN_APP_MAX_ADDRESS_JOBS", "16")
+    monkeypatch.setenv("CYCLEGAN_FORWARDED_FOR", "1")
     save_model(tiny_model, ModelStore().root / "fruit")
     demo = build_demo()
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
@@ -41,7 +43,10 @@ def outcome(job) -> str:
 def test_a_burst_from_one_visitor_is_capped_and_others_still_get_served(slow_app, tmp_path):
     image = tmp_path / "p.png"
     Image.new("RGB", (20, 12), "red").save(image)
-    greedy, other = (Client(slow_app, analytics_enabled=False, verbose=False) for _ in range(2))
+    # Two visitors from two addresses (behind a proxy that names them): the per-address share is not
+    # what this test is about (tests/test_app_door.py is).
+    greedy, other = (Client(slow_app, analytics_enabled=False, verbose=False, headers={"X-Forwarded-For": address})
+                     for address in ("198.51.100.1", "198.51.100.2"))
     burst = [greedy.submit(handle_file(str(image)), "fruit:AtoB", api_name="/translate") for _ in range(8)]
     time.sleep(0.3)
     polite = other.submit(handle_file(str(image)), "fruit:AtoB", api_name="/translate")

@@ -42,9 +42,14 @@ def test_the_discriminator_view_trains_a_discriminator_for_a_zoo_model(client, p
     maps, text = client.predict(*pictures, "horse → zebra", api_name="/learn_train_discriminator")
     assert "against its frozen generators" in text and len(maps) == 3
     assert "judged by D_B" in maps[1]["caption"] and Image.open(maps[1]["image"]).size == (256, 132)
-    assert (offline_sandbox / "weights" / "horse2zebra" / "discriminators.safetensors").is_file()
+    # Kept in this visitor's own space (the API session got a visitor token), never in the zoo's folder.
+    assert list((offline_sandbox / "weights" / ".visitors").glob("*/discriminators/zoo-horse2zebra-*/"
+                                                                 "discriminators.safetensors"))
+    assert not (offline_sandbox / "weights" / "horse2zebra" / "discriminators.safetensors").exists()
     maps, text = client.predict(*pictures, "zebra → horse", api_name="/learn_discriminator")
     assert "trained for this model" in text and "judged by D_A" in maps[1]["caption"]
+    stranger = Client(client.src, analytics_enabled=False, verbose=False)  # another visitor: not theirs
+    assert "has no discriminators" in stranger.predict(*pictures, "zebra → horse", api_name="/learn_discriminator")[1]
 
 
 def test_a_shipped_lesson_plays_instantly(client):

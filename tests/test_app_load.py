@@ -15,7 +15,8 @@ VISITORS = 24
 REQUESTS_EACH = 2
 
 
-def test_concurrent_visitors_get_their_own_results_while_a_run_trains(app_url, tmp_path):
+def test_concurrent_visitors_get_their_own_results_while_a_run_trains(app_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("CYCLEGAN_FORWARDED_FOR", "1")  # each visitor comes from an address of their own
     trainer = Client(app_url, analytics_enabled=False, verbose=False)
     rng = np.random.default_rng(11)
     domain = []
@@ -44,7 +45,7 @@ def test_concurrent_visitors_get_their_own_results_while_a_run_trains(app_url, t
     results, refusals, failures = {}, [], []
 
     def visitor(v):
-        client = Client(app_url, analytics_enabled=False, verbose=False)
+        client = Client(app_url, analytics_enabled=False, verbose=False, headers={"X-Forwarded-For": f"198.51.100.{v}"})
         for r in range(REQUESTS_EACH):
             try:
                 out = client.predict(handle_file(str(inputs[(v, r)])), "horse → zebra", api_name="/translate")

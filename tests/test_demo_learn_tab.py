@@ -58,20 +58,40 @@ def test_hidden_information_plots_both_changes_per_amount(handlers, pictures):
 
 
 def test_a_model_without_discriminators_says_so_and_trains_them(handlers, pictures, monkeypatch):
+    from demo.visitors import visitor_id
     monkeypatch.setenv("CYCLEGAN_LEARN_D_SECONDS", "2")
-    maps, text, button = handlers.discriminator(pictures[0], None, "fruit:AtoB", [])
+    maps, text, button = handlers.discriminator(pictures[0], None, "fruit:AtoB", [], "alice")
     assert "has no discriminators" in text and button["visible"] is True and maps == []
     with pytest.raises(gr.Error, match="real picture of orange"):
-        handlers.train_discriminator(pictures[0], None, "fruit:AtoB", [], progress=lambda *a, **k: None)
-    maps, text, button = handlers.train_discriminator(pictures[0], pictures[1], "fruit:AtoB", [],
-                                                      progress=lambda *a, **k: None)
-    home = handlers.store.root / "fruit"
-    assert (home / DISCRIMINATORS_NAME).is_file() and "against its frozen generators" in text
+        handlers.train_discriminator(pictures[0], None, "fruit:AtoB", [], "alice", progress=lambda *a, **k: None)
+    maps, text, button, token = handlers.train_discriminator(pictures[0], pictures[1], "fruit:AtoB", [], "alice",
+                                                             progress=lambda *a, **k: None)
+    assert token == "alice"
+    home = handlers.store.root / "fruit"  # the owner's model: nothing is written there
+    assert sorted(p.name for p in home.iterdir()) == ["config.json", "model.safetensors"]
+    kept = list((handlers.store.root / ".visitors" / visitor_id("alice") / "discriminators").glob(
+        f"*/{DISCRIMINATORS_NAME}"))
+    assert len(kept) == 1 and "against its frozen generators" in text
     assert len(maps) == 3 and maps[0][0].size == (96, 72)
     assert "judged by D_A" in maps[0][1] and "judged by D_B" in maps[1][1] and "real orange (y)" in maps[2][1]
     assert "70×70" in text and "$$" in text
-    again = find_discriminators(home)
+    again = find_discriminators(kept[0].parent)
     assert again is not None and again.origin in text
+    assert again.origin in handlers.discriminator(pictures[0], None, "fruit:AtoB", [], "alice")[1]  # found again
+    assert "has no discriminators" in handlers.discriminator(pictures[0], None, "fruit:AtoB", [], "bob")[1]
+
+
+def test_an_api_caller_without_a_token_gets_one_and_finds_its_discriminators_with_it(handlers, pictures,
+                                                                                      monkeypatch):
+    from demo.visitors import visitor_id
+    monkeypatch.setenv("CYCLEGAN_LEARN_D_SECONDS", "1")
+    maps, text, _, token = handlers.train_discriminator(pictures[0], pictures[1], "fruit:AtoB", [], None,
+                                                        progress=lambda *a, **k: None)
+    assert token and len(maps) == 3 and "against its frozen generators" in text
+    assert (handlers.store.root / ".visitors" / visitor_id(token)).is_dir()
+    assert sorted(p.name for p in (handlers.store.root / "fruit").iterdir()) == ["config.json", "model.safetensors"]
+    assert "against its frozen generators" in handlers.discriminator(pictures[0], None, "fruit:AtoB", [], token)[1]
+    assert "has no discriminators" in handlers.discriminator(pictures[0], None, "fruit:AtoB", [])[1]
 
 
 def test_a_trained_run_uses_its_own_discriminators(tmp_path, pictures):

@@ -82,9 +82,10 @@ def test_load_model_refuses_what_is_not_a_source_before_loading(handlers, text):
 
 def test_image_source_and_fit_to_limit():
     assert image_source("/tmp/x.png") == "/tmp/x.png"
-    assert image_source({"url": "data:image/png;base64,aGVsbG8=", "path": None}) == b"hello"
-    with pytest.raises(gr.Error, match="did not arrive"):
-        image_source({"url": "", "path": None})
+    assert image_source({"path": "/tmp/x.png", "url": "/gradio_api/file=/tmp/x.png"}) == "/tmp/x.png"
+    for payload in ({"url": "data:image/png;base64,aGVsbG8=", "path": None}, {"url": "", "path": None}, 42):
+        with pytest.raises(gr.Error, match="did not arrive"):  # only files Gradio received (the door checks where)
+            image_source(payload)
     image = Image.new("RGB", (30, 20))
     assert fit_to_limit(image, 600) == (image, "")
     smaller, note = fit_to_limit(image, 150)

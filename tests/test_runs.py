@@ -98,3 +98,23 @@ def test_kept_data_and_deletion(domains, tmp_path):
     assert not trained.delete_if_untrained() and trained.is_model()
     trained.delete()
     assert not trained.path.exists()
+
+
+def test_copy_to_makes_a_run_of_ones_own_that_continues_and_leaves_the_source_as_it_was(domains, tmp_path):
+    import hashlib
+    source = stopped_run(domains, tmp_path / "placed", stop_at=2)
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in source.path.rglob("*") if p.is_file()}
+    copy = RunFolder(tmp_path / "mine", "mine")
+    (tmp_path / "mine").mkdir()
+    record = source.copy_to(copy, owner="v1")
+    assert record.owner == copy.owner() == "v1" and source.owner() is None
+    assert copy.is_resumable() and copy.steps_done() == 2 and copy.read_log() == source.read_log()
+    assert (record.data_a, record.config) == (source.read_record().data_a, source.read_record().config)
+    events = list(train(record.config.replace(steps=4), record.data_a, record.data_b, copy.path, resume=True))
+    assert [e.step for e in events if isinstance(e, StepDone)] == [3, 4]
+    assert [r["step"] for r in copy.read_log()] == [1, 2, 3, 4]
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in source.path.rglob("*") if p.is_file()}
+    assert after == before  # only read
+    with pytest.raises(RunError, match="is not empty"):
+        source.copy_to(copy, owner="v1")  # never over another run
+    assert copy.name == "mine" and RunFolder(tmp_path / "mine").name == "mine"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cyclegan_core import ModelStore, RunError, save_model, weights_dir
+from cyclegan_core import ModelStore, RunError, RunFolder, TrainConfig, load, save_model, weights_dir
 
 
 def test_lists_models_and_runs_not_zoo_caches_or_junk(tiny_model, offline_sandbox):
@@ -99,3 +99,70 @@ def test_make_room_evicts_finished_runs_first_then_the_oldest_never_kept_ones(ti
     with pytest.raises(RunError, match="more than can be made free now"):
         store.make_room(10, sizes["stopped-old"], keep=[kept])  # the kept run is never evicted
     assert [m.name for m in store.models()] == ["placed", "stopped-old"]
+
+
+def placed_run(store, folder, owner, model):
+    """A model in the store's `folder` with a record owned by `owner` (None: the Space's owner's)."""
+    run = RunFolder(store.root / folder)
+    save_model(model, run.path)
+    if owner is not None:
+        run.write_record(TrainConfig(), run.path, run.path, owner=owner)
+    return run
+
+
+def test_run_names_live_per_visitor(tiny_model, offline_sandbox):
+    """Two visitors who call a run "cats" both get "cats"; each sees only theirs; -2 only for a name that
+    the visitor sees already (theirs, the owner's, the zoo's); the folders on disk differ."""
+    store = ModelStore()
+    placed_run(store, "tiny", None, tiny_model)  # the Space owner's
+    alices = store.new_run("cats", owner="alice")
+    save_model(tiny_model, alices.path)
+    alices.write_record(TrainConfig(), alices.path, alices.path, owner="alice")
+    bobs = store.new_run("cats", owner="bob")
+    assert (alices.name, bobs.name) == ("cats", "cats") and alices.path != bobs.path
+    assert bobs.path.name == "cats+bob" and bobs.path.parent == store.root
+    placed_run(store, "cats+bob", "bob", tiny_model)
+
+    def view(owner):
+        return [(m.name, m.owner) for m in store.visible_models(lambda m: m.owner in (None, owner))]
+    assert view("alice") == [("cats", "alice"), ("tiny", None)]
+    assert view("bob") == [("cats", "bob"), ("tiny", None)]
+    assert store.new_run("cats", owner="alice").name == "cats-2"  # her own name is taken: -2
+    assert store.new_run("cats", owner="carol").name == "cats"  # nobody Carol sees has it
+    assert store.new_run("tiny", owner="bob").name == "tiny-2"  # the owner's model's name
+    assert store.new_run("horse2zebra", owner="bob").name == "horse2zebra-2"
+    # The CLI and the Python API see folders, by their names; a run in "<name>+<id>" loads as any folder.
+    assert [m.name for m in store.models()] == ["cats", "cats+bob", "tiny"]
+    assert load("cats+bob").config.domain_a == "apple"
+    with pytest.raises(RunError, match="is not a visitor id"):
+        store.new_run("x", owner="../../etc")
+
+
+def test_a_clash_of_names_in_one_view_keeps_the_owners_and_shows_the_others_folder(tiny_model, offline_sandbox):
+    store = ModelStore()
+    placed_run(store, "cats", None, tiny_model)  # placed after Bob named a run "cats", say
+    placed_run(store, "cats+bob", "bob", tiny_model)
+    placed_run(store, "dogs", "alice", tiny_model)
+    placed_run(store, "dogs+bob", "bob", tiny_model)  # both seen when runs are shared
+    names = {(m.name, m.path.name) for m in store.visible_models()}
+    assert names == {("cats", "cats"), ("cats+bob", "cats+bob"), ("dogs", "dogs"), ("dogs+bob", "dogs+bob")}
+    assert [m.name for m in store.visible_models(lambda m: m.owner == "bob")] == ["cats", "dogs"]
+
+
+def test_visitor_spaces_count_in_the_budget_and_go_first(tiny_model, offline_sandbox, tiny_domains):
+    from cyclegan_core.store import in_use
+    store = ModelStore()
+    visitor_run(store, "stopped", "v1", steps=5, stop_at=1, domains=tiny_domains, payload=100_000)
+    item = store.visitor_space("v2") / "discriminators" / "zoo-horse2zebra-0123"
+    item.mkdir(parents=True)
+    (item / "discriminators.safetensors").write_bytes(b"\0" * 300_000)
+    run_bytes = dict((m.name, size) for m, size in store.visitor_runs())["stopped"]
+    assert store.visitor_kept() == [(item, 300_000)] and store.visitor_bytes() == run_bytes + 300_000
+    with in_use(store.root / "stopped"):  # a run in progress is never evicted, in any store
+        assert store.make_room(10, run_bytes + 300_000) == [".visitors/v2/discriminators/zoo-horse2zebra-0123"]
+        assert not item.exists() and store.visitor_bytes() == run_bytes
+        with pytest.raises(RunError, match="more than can be made free now"):
+            store.make_room(10, run_bytes)
+    assert store.make_room(10, run_bytes) == ["stopped"]
+    with pytest.raises(RunError, match="needs a visitor id"):
+        store.visitor_space("../x")

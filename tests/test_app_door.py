@@ -1,0 +1,483 @@
+"""The whole door of a public Space (demo/door.py): every event the app has, public or private, on every
+Gradio route, with hostile payloads; the job limits on every route; one address flooding the queue;
+a decompression bomb; the store's secret and forged visitor tokens. Raw HTTP, as a stranger would."""
+
+import hashlib
+import json
+import os
+import threading
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+import struct
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from cyclegan_core import CycleGANTrainer, ModelStore, TrainConfig, save_model
+from demo.visitors import visitor_id
+
+MARKER = "S3RV3R-F1LE-M4RK3R"
+INTERNALS = ("Traceback", "pydantic", "errors.pydantic.dev", "KeyError", "IndexError", "TypeError", "ValueError",
+             "AttributeError", "Exception", "site-packages", "/tmp/", "/etc/", "/root", MARKER, "root:x:0:0")
+
+
+def event_stream(url: str, session: str, timeout: float = 60) -> list[dict]:
+    """The queue's messages for `session` until its job completes."""
+    messages = []
+    with httpx.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session},
+                      timeout=timeout) as response:
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                message = json.loads(line[5:])
+                messages.append(message)
+                if message.get("msg") in ("process_completed", "close_stream", "unexpected_error"):
+                    break
+    return messages
+
+
+def call_stream(url: str, name: str, event_id: str, timeout: float = 60) -> str:
+    with httpx.stream("GET", f"{url}gradio_api/call/{name}/{event_id}", timeout=timeout) as response:
+        return "".join(line + "\n" for line in response.iter_lines())
+
+
+def drain(url: str, session: str, timeout: float = 60) -> list[dict]:
+    """All the queue's messages for `session` until the queue closes its stream (every job delivered)."""
+    messages = []
+    with httpx.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session},
+                      timeout=timeout) as response:
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                messages.append(json.loads(line[5:]))
+                if messages[-1].get("msg") == "close_stream":
+                    break
+    return messages
+
+
+def normal(data) -> str:
+    """`data` without what differs between any two answers: fresh visitor tokens, event ids."""
+    if isinstance(data, dict):
+        return "{" + ",".join(f"{k}:{normal(v)}" for k, v in sorted(data.items())) + "}"
+    if isinstance(data, list):
+        return "[" + ",".join(normal(v) for v in data) + "]"
+    if isinstance(data, str) and len(data) >= 32 and " " not in data:
+        return "<random>"
+    return json.dumps(data)
+
+
+def outcome(messages: list[dict]) -> tuple:
+    """What an answer says, without the ids and timings that differ between any two answers."""
+    done = [m for m in messages if m.get("msg") == "process_completed"]
+    if not done:
+        return ("no completion", tuple(m.get("msg") for m in messages))
+    output = done[-1].get("output") or {}
+    return (done[-1].get("success"), output.get("error"), normal(output.get("data"))[:2000])
+
+
+@pytest.fixture
+def door_app(monkeypatch, tiny_model, offline_sandbox, tmp_path):
+    """The app with an owner's model, another visitor's run (kept uploads, previews) and marked server
+    files outside the upload cache."""
+    monkeypatch.setenv("CYCLEGAN_LEARN_D_SECONDS", "1")
+    store = ModelStore()
+    save_model(tiny_model, store.root / "owners")
+    victim = store.new_run("victims-run")
+    photo = tmp_path / "private.png"
+    image = Image.new("RGB", (16, 16), "purple")
+    from PIL import PngImagePlugin
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", MARKER)
+    image.save(photo, pnginfo=info)
+    victim.keep_data("A", [photo])
+    config = TrainConfig(steps=1, ngf=8, n_blocks=2, precision="fp32")
+    victim.write_record(config, victim.path / "data" / "A", victim.path / "data" / "A", owner=visitor_id("victim"))
+    victim.save(CycleGANTrainer(tiny_model, config), [])
+    secret_text = tmp_path / "secret.txt"
+    secret_text.write_text(MARKER * 4)
+    from demo import build_demo, launch_options
+    demo = build_demo()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
+    yield url, {"kept upload": next((victim.path / "data" / "A").iterdir()), "text": secret_text,
+                "victim": victim.path}, store
+    demo.close()
+
+
+def folder_hashes(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_attack_matrix_every_event_every_route(door_app, tmp_path, monkeypatch):
+    """Every event in /config, public or private, on every route it can be reached by, with every class of
+    hostile payload in every input: no byte of a server file comes back, an existing and a missing path
+    answer alike, nothing internal shows, refusals come within 2 s while other requests stay fast, and
+    the owner's model and the other visitor's run are untouched."""
+    monkeypatch.setenv("CYCLEGAN_APP_MAX_JOBS", "64")  # a batch of payloads per event joins at once
+    monkeypatch.setenv("CYCLEGAN_APP_MAX_ADDRESS_JOBS", "256")  # two strangers, one loopback address
+    url, files, store = door_app
+    owners_before = folder_hashes(store.root / "owners")
+    config = httpx.get(f"{url}config").json()
+    events = config["dependencies"]
+    assert len(events) >= 40, len(events)
+    missing = tmp_path / "no-such-file.png"
+    existing = files["kept upload"]
+    meta = {"_type": "gradio.FileData"}
+    # Pairs that must answer alike (an existing and a missing server file), then the other classes.
+    paired = {
+        "path": ({"path": str(existing)}, {"path": str(missing)}),
+        "path+meta": ({"path": str(existing), "meta": meta}, {"path": str(missing), "meta": meta}),
+        "plain string": (str(existing), str(missing)),
+        "etc": ({"path": "/etc/passwd", "meta": meta}, {"path": "/etc/no-such-file", "meta": meta}),
+        "traversal": ({"path": f"/tmp/gradio/../../{existing}", "meta": meta},
+                      {"path": f"/tmp/gradio/../../{missing}", "meta": meta}),
+    }
+    others = {"64 kB": "x" * 65536, "foreign run": "victims-run", "foreign task": "victims-run:AtoB",
+              "forged token": "forged-token.0123456789abcdef", "wrong type": {"a": [1, 2]}, "number": 12345}
+    payloads = [(f"{name} {i}", payload) for name, pair in paired.items() for i, payload in enumerate(pair)]
+    payloads += list(others.items())
+    probes, slow = [], []
+
+    restore = next(e["id"] for e in events if e.get("api_name") == "restore")
+
+    def probe_loop(stop):
+        """Other requests stay fast while the matrix runs: a newcomer's page load is answered."""
+        while not stop.is_set():
+            start = time.monotonic()
+            r = httpx.post(f"{url}gradio_api/run/predict", timeout=30,
+                           json={"data": [""], "fn_index": restore, "session_hash": "newcomer"})
+            assert r.status_code == 200, r.text
+            probes.append(time.monotonic() - start)
+            time.sleep(0.2)
+
+    def answers(event, route, batch) -> dict[str, tuple[str, tuple, float]]:
+        """Each payload class of `batch` sent to `event` through `route`: (the whole answer's text, what
+        it says, seconds). The queue routes send the whole batch, then read the answers as they come."""
+        http = httpx.Client(timeout=60)
+        data = {name: [payload] * len(event["inputs"]) for name, payload in batch}
+        found = {}
+        if route == "run/predict":
+            for name, inputs in data.items():
+                start = time.monotonic()
+                r = http.post(f"{url}gradio_api/run/predict",
+                              json={"data": inputs, "fn_index": event["id"], "session_hash": "direct"})
+                answer = r.json() if r.headers.get("content-type", "").startswith("application/json") else r.text
+                said = normal(answer.get("data") if isinstance(answer, dict) and "data" in answer else answer)
+                found[name] = (r.text, (r.status_code, said), time.monotonic() - start)
+        elif route == "queue/join":
+            session, sent = f"matrix{event['id']}", {}
+            for name, inputs in data.items():
+                r = http.post(f"{url}gradio_api/queue/join",
+                              json={"data": inputs, "fn_index": event["id"], "session_hash": session})
+                if r.status_code != 200:
+                    found[name] = (r.text, (r.status_code,), 0.0)
+                else:
+                    sent[r.json()["event_id"]] = (name, time.monotonic(), r.text)
+            with http.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session}) as stream:
+                for line in stream.iter_lines() if sent else ():
+                    message = json.loads(line[5:]) if line.startswith("data:") else {}
+                    if message.get("msg") == "process_completed" and message.get("event_id") in sent:
+                        name, start, text = sent.pop(message["event_id"])
+                        found[name] = (text + json.dumps(message), outcome([message]), time.monotonic() - start)
+                    if not sent or message.get("msg") == "close_stream":
+                        break
+            assert not sent, (event["api_name"], sent)
+        else:
+            sent = {}
+            for name, inputs in data.items():
+                r = http.post(f"{url}gradio_api/call/{event['api_name']}", json={"data": inputs})
+                if r.status_code != 200:
+                    found[name] = (r.text, (r.status_code,), 0.0)
+                else:
+                    sent[name] = (r.json()["event_id"], time.monotonic())
+
+            def read(name):  # each answer read as it comes, all at once
+                event_id, start = sent[name]
+                streamed = call_stream(url, event["api_name"], event_id)
+                said = streamed.split("data:", 1)[-1].strip()
+                try:
+                    said = normal(json.loads(said))
+                except ValueError:
+                    pass
+                found[name] = (streamed, (streamed.split("\n", 1)[0], said[:2000]), time.monotonic() - start)
+
+            with ThreadPoolExecutor(len(sent) or 1) as readers:
+                list(readers.map(read, sent))
+        http.close()
+        return found
+
+    def attack(event, route) -> int:
+        found = {}
+        for batch in (payloads[:10], payloads[10:]):  # at most 2 × 10 jobs in the queue (it holds 32)
+            answered = answers(event, route, batch)
+            if any(seconds > 2 for _, _, seconds in answered.values()):  # a busy moment of the machine?
+                answered = answers(event, route, batch)
+            found.update(answered)
+        for name, (text, _, seconds) in found.items():
+            if seconds > 2:
+                slow.append((event["api_name"], route, name, round(seconds, 1)))
+            for internal in INTERNALS:
+                assert internal not in text, (event["api_name"], route, name, internal, text[:300])
+            assert "x" * 1000 not in text and "victims-run:AtoB" not in text.replace("\\", ""), \
+                (event["api_name"], route, name)  # nothing long echoed; no foreign task answered
+        for name in paired:
+            assert found[f"{name} 0"][1] == found[f"{name} 1"][1], (event["api_name"], route, name, found[f"{name} 0"][1],
+                                                                   found[f"{name} 1"][1])
+        return len(found)
+
+    plan = []
+    for event in events:
+        plan.append((event, "run/predict"))
+        if event.get("queue") is not False:
+            plan.append((event, "queue/join"))
+        if event.get("api_name") and event.get("api_visibility") != "undocumented":
+            plan.append((event, "call"))
+    stop = threading.Event()
+    prober = threading.Thread(target=probe_loop, args=(stop,), daemon=True)
+    prober.start()
+    try:
+        with ThreadPoolExecutor(2) as pool:  # two strangers at once
+            tried = sum(pool.map(lambda job: attack(*job), plan))
+    finally:
+        stop.set()
+        prober.join(timeout=30)
+    # Refusals answer within 2 s; the only slow answers would be real work a payload was allowed to
+    # start (none here: every hostile payload is refused at the door or answers like a missing run).
+    assert not slow, slow
+    assert probes and max(probes) < 2, max(probes)
+    assert folder_hashes(store.root / "owners") == owners_before  # the owner's model kept every byte
+    assert (files["victim"] / "data" / "A").is_dir()  # the other visitor's run is still there
+    print(f"{len(events)} events on {len(plan)} routes, {tried} hostile requests; slowest probe {max(probes):.2f} s")
+
+
+def test_malformed_requests_get_a_clean_4xx(door_app, capfd):
+    url, _, _ = door_app
+    config = httpx.get(f"{url}config").json()
+    translate = next(e for e in config["dependencies"] if e.get("api_name") == "translate")
+    bad = [
+        ("queue/join", {"data": [None] * 4, "fn_index": translate["id"], "session_hash": ""}),
+        ("queue/join", {"data": [None] * 4, "fn_index": translate["id"]}),
+        ("queue/join", {"data": [None] * 4, "fn_index": translate["id"], "session_hash": "../x"}),
+        ("queue/join", {"data": [None] * 4, "fn_index": translate["id"], "session_hash": 7}),
+        ("queue/join", {"data": "x", "fn_index": translate["id"], "session_hash": "abc"}),
+        ("queue/join", {"data": [], "fn_index": 99999, "session_hash": "abc"}),
+        ("queue/join", {"data": [], "fn_index": "a", "session_hash": "abc"}),
+        ("queue/join", ["not", "an", "object"]),
+        ("run/predict", {"data": [], "fn_index": -5, "session_hash": "abc"}),
+        ("call/no_such_event", {"data": []}),
+        ("queue/join", {"data": ["y" * 300_000], "fn_index": translate["id"], "session_hash": "abc"}),
+    ]
+    for route, body in bad:
+        r = httpx.post(f"{url}gradio_api/{route}", json=body, timeout=10)
+        assert 400 <= r.status_code < 500, (route, body if len(str(body)) < 200 else "big", r.status_code)
+        for internal in INTERNALS:
+            assert internal not in r.text, (route, internal, r.text[:200])
+        assert len(r.text) < 300
+    r = httpx.get(f"{url}gradio_api/queue/data", params={"session_hash": ""}, timeout=10)
+    assert r.status_code == 400
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def slow_translate(monkeypatch, seconds: float) -> dict:
+    """Make the translate event take `seconds`, and count how many run at once."""
+    from demo import translate_tab
+    real = translate_tab.TranslateHandlers.translate
+    running = {"now": 0, "most": 0, "done": 0}
+    lock = threading.Lock()
+
+    def slow(self, *args, **kwargs):
+        with lock:
+            running["now"] += 1
+            running["most"] = max(running["most"], running["now"])
+        try:
+            time.sleep(seconds)
+            return real(self, *args, **kwargs)
+        finally:
+            with lock:
+                running["now"] -= 1
+                running["done"] += 1
+
+    monkeypatch.setattr(translate_tab.TranslateHandlers, "translate", slow)
+    return running
+
+
+@pytest.fixture
+def slow_app(monkeypatch, tiny_model, offline_sandbox):
+    running = slow_translate(monkeypatch, 1.0)
+    monkeypatch.setenv("CYCLEGAN_APP_MAX_JOBS", "3")
+    monkeypatch.setenv("CYCLEGAN_APP_MAX_ADDRESS_JOBS", "4")
+    monkeypatch.setenv("CYCLEGAN_FORWARDED_FOR", "1")
+    save_model(tiny_model, ModelStore().root / "fruit")
+    from demo import build_demo, launch_options
+    demo = build_demo()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
+    yield url, running
+    demo.close()
+
+
+def uploaded(url: str, path: Path, headers: dict | None = None) -> dict:
+    with open(path, "rb") as f:
+        r = httpx.post(f"{url}gradio_api/upload", files={"files": (path.name, f, "image/png")}, headers=headers or {})
+    r.raise_for_status()
+    return {"path": r.json()[0], "meta": {"_type": "gradio.FileData"}, "orig_name": path.name}
+
+
+def translate_fn(url: str) -> int:
+    return next(e["id"] for e in httpx.get(f"{url}config").json()["dependencies"] if e.get("api_name") == "translate")
+
+
+def test_six_requests_of_one_session_respect_the_job_limit_on_every_route(slow_app, tmp_path):
+    url, running = slow_app
+    picture = tmp_path / "p.png"
+    Image.new("RGB", (20, 12), "red").save(picture)
+    file = uploaded(url, picture)
+    fn = translate_fn(url)
+    data = [file, "fruit:AtoB", None, None]
+    answers = {}
+
+    def fire(route, i):
+        if route == "queue/join":
+            r = httpx.post(f"{url}gradio_api/queue/join", json={"data": data, "fn_index": fn, "session_hash": "one"},
+                           timeout=30)
+        elif route == "run/predict":
+            r = httpx.post(f"{url}gradio_api/run/predict", json={"data": data, "fn_index": fn, "session_hash": "one"},
+                           timeout=30)
+        else:
+            r = httpx.post(f"{url}gradio_api/call/translate", json={"data": data, "session_hash": "one"}, timeout=30)
+        answers.setdefault(route, []).append(r.status_code)
+
+    for route in ("queue/join", "run/predict", "call"):
+        threads = [threading.Thread(target=fire, args=(route, i)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if route != "run/predict":  # the session reads its results (a job counts until they are delivered)
+            drain(url, "one")
+    joined, direct, called = answers["queue/join"], answers["run/predict"], answers["call"]
+    assert 3 <= joined.count(200) <= 4 and joined.count(429) == 6 - joined.count(200), joined  # 3 waiting (+1 run)
+    assert direct == [404] * 6, direct  # a queued event never runs around the queue
+    assert 3 <= called.count(200) <= 4 and called.count(429) == 6 - called.count(200), called
+    assert running["most"] == 1  # the event's concurrency_limit=1 held on every route
+    print(f"queue/join {joined}, run/predict {direct}, call {called}; at most {running['most']} ran at once")
+
+
+def test_one_address_flooding_the_queue_does_not_keep_another_waiting(slow_app, tmp_path):
+    url, running = slow_app
+    picture = tmp_path / "p.png"
+    Image.new("RGB", (20, 12), "red").save(picture)
+    flooder, other = {"X-Forwarded-For": "198.51.100.7, 10.1.1.1"}, {"X-Forwarded-For": "203.0.113.9"}
+    file = uploaded(url, picture, flooder)
+    fn = translate_fn(url)
+    codes = []
+
+    def join(session, headers):
+        r = httpx.post(f"{url}gradio_api/queue/join", headers=headers, timeout=30,
+                       json={"data": [file, "fruit:AtoB", None, None], "fn_index": fn, "session_hash": session})
+        codes.append(r.status_code)
+        return r
+
+    threads = [threading.Thread(target=join, args=(f"flood{i % 10}", flooder)) for i in range(50)]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    admitted = codes.count(200)
+    assert admitted <= 4 and codes.count(429) == 50 - admitted, codes
+    r = join("polite", other)
+    assert r.status_code == 200, r.text
+    messages = event_stream(url, "polite")
+    waited = time.monotonic() - start
+    assert outcome(messages)[0] is True, messages[-1]
+    # Served within the work admitted before it (admitted × 1 s) plus its own second, with slack.
+    assert waited < admitted * 1.0 + 1.0 + 3.0, (waited, admitted)
+    print(f"50 joins from one address: {admitted} admitted; the other address was served after {waited:.1f} s")
+
+
+def png_of_zeros(side: int) -> bytes:
+    """A real PNG side×side of black pixels: a few hundred kB that decode to side² × 3 bytes."""
+    raw = zlib.compress(b"".join(b"\x00" + b"\x00" * (side * 3) for _ in range(side)), 9)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+
+
+def resident_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_a_decompression_bomb_costs_bounded_time_and_memory(door_app, tmp_path):
+    url, _, _ = door_app
+    bomb = tmp_path / "zeros.png"
+    bomb.write_bytes(png_of_zeros(8192))
+    assert bomb.stat().st_size < 400_000
+    file = uploaded(url, bomb)
+    fn = translate_fn(url)
+    peak, stop = [resident_bytes()], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            peak.append(resident_bytes())
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    start = time.monotonic()
+    r = httpx.post(f"{url}gradio_api/queue/join", json={"data": [file, "owners:AtoB", None, None], "fn_index": fn,
+                                                      "session_hash": "bomb"}, timeout=30)
+    messages = event_stream(url, "bomb")
+    seconds = time.monotonic() - start
+    stop.set()
+    watcher.join()
+    success, error, _ = outcome(messages)
+    assert r.status_code == 200 and success is False and "above the limit" in error, messages[-1]
+    assert seconds < 3, seconds
+    assert max(peak) - peak[0] < 120 * 2**20, (max(peak) - peak[0]) / 2**20  # decoding it would take 200 MB
+    print(f"8192² bomb ({bomb.stat().st_size} bytes) refused in {seconds:.2f} s, "
+          f"{(max(peak) - peak[0]) / 2**20:.0f} MB more memory at most: {error}")
+
+
+def test_the_secret_stays_on_the_server_and_forged_tokens_get_a_fresh_identity(door_app):
+    url, _, store = door_app
+    secret = (store.root / ".app-secret").read_text().strip()
+    assert len(secret) >= 32
+    config = httpx.get(f"{url}config").text
+    page = httpx.get(url).text
+    assert secret not in config and secret not in page
+    restore = next(e["id"] for e in json.loads(config)["dependencies"] if e.get("api_name") == "restore")
+
+    def visit(remembered, session):
+        r = httpx.post(f"{url}gradio_api/run/predict", timeout=10,
+                       json={"data": [remembered], "fn_index": restore, "session_hash": session})
+        assert r.status_code == 200, r.text
+        assert secret not in r.text
+        return r.json()["data"]
+
+    # A newcomer is issued a signed token; coming back with it keeps the identity and nothing is echoed.
+    _, issued = visit("", "first")
+    assert isinstance(issued, str) and "." in issued
+    _, again = visit(issued, "second")
+    assert issued not in json.dumps(again)
+    # Forged values are new visitors: the answer is a fresh signed token, never the forged value.
+    token = issued.rsplit(".", 1)[0]
+    for forged in (token, token + ".0000", "anything", issued[:-2] + "zz"):
+        _, fresh = visit(forged, f"forged{len(forged)}")
+        assert isinstance(fresh, str) and fresh != forged and not fresh.startswith(token), fresh
+        assert forged not in fresh
+
+
+def test_the_upload_route_refuses_files_above_the_cap(door_app, tmp_path):
+    url, _, _ = door_app
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as f:
+        f.truncate(101 * 2**20)
+    with open(big, "rb") as f:
+        r = httpx.post(f"{url}gradio_api/upload", files={"files": ("big.png", f, "image/png")}, timeout=60)
+    assert r.status_code == 413, r.status_code
+    cache = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(__import__("tempfile").gettempdir()) / "gradio")
+    assert not [p for p in cache.rglob("big.png")]
