@@ -1,6 +1,8 @@
 """CycleGAN Studio's Gradio UI (the only package that imports gradio): thin wiring over `cyclegan_core`.
 
     app.py            build_demo(): the page, its tabs and the queue
+    door.py           the one door: every route's requests and every event's inputs checked, fair shares
+    uploads.py        the upload cache: unused uploads expire, a byte budget, uploads refused when full
     translate_tab.py  the Translate tab: TranslateHandlers and their wiring
     progress.py       long translations: preview sizes, measured speed, time left, the worker a Cancel stops
     train_tab.py      the Train tab: TrainHandlers and their wiring

@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from cyclegan_core import CycleGAN, ModelStore, load_image, load_model
+from cyclegan_core import CycleGAN, ModelStore, load_model
 from cyclegan_core.builtin import BUILTIN_TASKS, example_pictures, make_builtin
 from cyclegan_core.discriminators import (EQUATION as D_EQUATION, TEXT as D_TEXT, Discriminators,
                                           discriminators_bytes, find_discriminators, mark_patch, overlay,
@@ -50,7 +50,7 @@ from cyclegan_core.steganography import (AMOUNTS, UNITS, amplified, degrade, des
 from .errors import user_errors
 from .model_cache import ModelCache
 from .tasks import Task, all_tasks, parse_task
-from .translate_tab import image_source, task_choices
+from .translate_tab import task_choices, visitor_image
 from .visitors import may_use, new_token, visitor_id
 
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
@@ -179,7 +179,7 @@ class LearnHandlers:
     def picture(payload, required: bool = True) -> torch.Tensor | None:
         if payload is None and not required:
             return None
-        return fit_for_teaching(load_image(image_source(payload)), MAX_SIDE)
+        return fit_for_teaching(visitor_image(payload), MAX_SIDE)
 
     # --- 1. the cycle ---
 
@@ -313,8 +313,7 @@ class LearnHandlers:
         if payload_y is None:
             raise gr.Error(f"Add a real picture of {chosen.names[1]} as the second picture first: a discriminator "
                            f"learns from real pictures of both domains.", print_exception=False)
-        x = load_image(image_source(payload_x))
-        y = load_image(image_source(payload_y))
+        x, y = visitor_image(payload_x), visitor_image(payload_y)
         images_a, images_b = ([x], [y]) if chosen.task.direction == "AtoB" else ([y], [x])
         seconds = d_training_seconds()
         # Room first, in the disk that visitors' runs and spaces share.
