@@ -82,7 +82,8 @@ def test_a_12_mp_photo_previews_within_3_s_shows_progress_and_cancels_at_once(wa
     # While the full resolution runs: a progress bar, the percentage and the time left, and Cancel.
     box = page.locator("#translate-progress")
     box.locator("progress").wait_for()
-    page.wait_for_function("""() => /Full resolution \\(4000×3000\\): [1-9]\\d* % · about \\d+ (s|min) left/
+    # The full pass is at the public size cap (3 MP: 2000×1500 for this 4000×3000 photo).
+    page.wait_for_function("""() => /Full resolution \\(2000×1500\\): [1-9]\\d* % · about \\d+ (s|min) left/
                                     .test(document.querySelector('#translate-progress').innerText)""")
     assert int(box.locator("progress").get_attribute("value")) >= 1  # the bar moves
     assert page.locator("#translate-cancel").is_visible() and len(translation_threads()) == 1
