@@ -89,6 +89,10 @@ class RunFolder:
         """A model, its training state and its record: finished, stopped or interrupted runs."""
         return self.is_model() and (self.path / STATE_NAME).is_file() and (self.path / RECORD_NAME).is_file()
 
+    def has_saved_state(self) -> bool:
+        """Whether a training state (the generators, the discriminators, the optimisers) is saved here."""
+        return (self.path / STATE_NAME).is_file()
+
     def steps_done(self) -> int:
         """Steps in the saved training state (0 if there is none)."""
         state = self.path / STATE_NAME

@@ -79,6 +79,8 @@ CSS = """
 
 def launch_options() -> dict:
     """Options for `demo.launch()`; host and port come from GRADIO_SERVER_NAME/PORT when set."""
-    return {"theme": THEME, "css": CSS, "max_file_size": "100mb", "show_error": True,
+    # No run history: its routes would keep visitors' inputs and results and fetch assets for them, a
+    # second door this app does not need (each visitor's own results are on their page).
+    return {"theme": THEME, "css": CSS, "max_file_size": "100mb", "show_error": True, "run_history": False,
             "app_kwargs": {"dependencies": [Depends(RouteDoor()), Depends(UploadGate())],  # every route
                            "exception_handlers": {RequestValidationError: clean_validation_error}}}

@@ -270,6 +270,8 @@ class EventGuard:
 
     async def process_api(self, block_fn, inputs, state=None, request=None, **options) -> dict:
         fn = self.blocks.fns[block_fn] if isinstance(block_fn, int) else block_fn
+        if fn.fn is None:  # an event that runs in the page alone (say, a Stop that cancels another)
+            raise gr.Error("There is nothing to run for this event.", print_exception=False)
         files = self.check(fn, inputs, state)
         if files and self.used_files is not None:
             self.used_files(files)

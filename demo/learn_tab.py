@@ -40,7 +40,7 @@ from cyclegan_core.images import tensor_to_image
 from cyclegan_core.lessons import METRICS, RecordedLesson, load_lessons
 from cyclegan_core.live import LiveFinished, LivePreview, LiveRun, LiveStep, image_grid
 from cyclegan_core.public_sources import PublicSource, resolve
-from cyclegan_core.runs import STATE_NAME
+from cyclegan_core.runs import RunFolder
 from cyclegan_core.store import runs_max_bytes
 from cyclegan_core.synthetic import SYNTHETIC_TASKS
 from cyclegan_core.trainer import LOSS_NAMES
@@ -258,7 +258,7 @@ class LearnHandlers:
         """The model's own discriminators (from its training state) first, then those this visitor
         trained for it (`Chosen.keep`), then any it came with; None if there are none."""
         home, keep = chosen.home, chosen.keep
-        if home is not None and (home / STATE_NAME).is_file():
+        if home is not None and RunFolder(home).has_saved_state():
             return find_discriminators(home)
         mine = find_discriminators(keep) if keep is not None and keep != home else None
         return mine or find_discriminators(home)

@@ -101,7 +101,7 @@ class _File:
     time: float
 
 
-def _key(path: str | os.PathLike[str]) -> str:
+def path_key(path: str | os.PathLike[str]) -> str:
     """A cache file's identity, "<hash>/<name>": the same however the folder was spelled (relative,
     through a symlink, resolved)."""
     folder, name = os.path.split(os.path.normpath(os.fspath(path)))
@@ -109,7 +109,7 @@ def _key(path: str | os.PathLike[str]) -> str:
 
 
 def _keys(source: Paths | None) -> set[str]:
-    return {_key(p) for p in source()} if source is not None else set()
+    return {path_key(p) for p in source()} if source is not None else set()
 
 
 def _named_paths(value: Any, depth: int = 0) -> Iterator[str]:
@@ -126,7 +126,7 @@ def _named_paths(value: Any, depth: int = 0) -> Iterator[str]:
             yield from _named_paths(item, depth + 1)
 
 
-def _scan(folder: str) -> tuple[list[_File], int, list[tuple[str, float]]]:
+def scan_folder(folder: str) -> tuple[list[_File], int, list[tuple[str, float]]]:
     """The files the janitor may remove, the bytes of every regular file in `folder` (symlinks not
     followed, not counted), and the empty hash folders with their modification times."""
     files, total, empty = [], 0, []
@@ -212,9 +212,14 @@ class UploadJanitor:
         blocks.upload_janitor = janitor
         return janitor
 
+    def used(self) -> set[str]:
+        """The files events have used so far (as `path_key` spells them)."""
+        with self._used_lock:
+            return set(self._used)
+
     def mark_used(self, paths: Iterable[str | os.PathLike[str]]) -> None:
         """Files an event received: kept for Gradio's normal cache lifetime from now on."""
-        keys = {_key(p) for p in paths}
+        keys = {path_key(p) for p in paths}
         with self._used_lock:
             self._used |= keys
 
@@ -229,7 +234,7 @@ class UploadJanitor:
             marked = set(self._used)
         uploads, keep = _keys(self.uploads), _keys(self.keep)
         used = marked | _keys(self.in_use)
-        files, total, empty = _scan(self.folder)
+        files, total, empty = scan_folder(self.folder)
 
         def unused(f: _File) -> bool:
             return f.key is None or (f.key in uploads and f.key not in used)
@@ -261,7 +266,7 @@ class UploadJanitor:
 
     def bytes_used(self) -> int:
         """What the folder weighs now (a walk of it)."""
-        return _scan(self.folder)[1]
+        return scan_folder(self.folder)[1]
 
     def over_budget(self, incoming: int = 0) -> bool:
         """Whether `incoming` more bytes would put the folder over budget even after a sweep that made

@@ -126,15 +126,12 @@ def test_attack_matrix_every_event_every_route(door_app, tmp_path, monkeypatch):
     meta = {"_type": "gradio.FileData"}
     # Pairs that must answer alike (an existing and a missing server file), then the other classes.
     paired = {
-        "path": ({"path": str(existing)}, {"path": str(missing)}),
         "path+meta": ({"path": str(existing), "meta": meta}, {"path": str(missing), "meta": meta}),
+        "path": ({"path": "/etc/passwd"}, {"path": "/etc/no-such-file"}),
         "plain string": (str(existing), str(missing)),
-        "etc": ({"path": "/etc/passwd", "meta": meta}, {"path": "/etc/no-such-file", "meta": meta}),
-        "traversal": ({"path": f"/tmp/gradio/../../{existing}", "meta": meta},
-                      {"path": f"/tmp/gradio/../../{missing}", "meta": meta}),
     }
     others = {"64 kB": "x" * 65536, "foreign run": "victims-run", "foreign task": "victims-run:AtoB",
-              "forged token": "forged-token.0123456789abcdef", "wrong type": {"a": [1, 2]}, "number": 12345}
+              "forged token": "forged-token.0123456789abcdef", "wrong type": {"a": [1, 2]}}
     payloads = [(f"{name} {i}", payload) for name, pair in paired.items() for i, payload in enumerate(pair)]
     payloads += list(others.items())
     probes, slow = [], []
@@ -209,7 +206,7 @@ def test_attack_matrix_every_event_every_route(door_app, tmp_path, monkeypatch):
 
     def attack(event, route) -> int:
         found = {}
-        for batch in (payloads[:10], payloads[10:]):  # at most 2 × 10 jobs in the queue (it holds 32)
+        for batch in (payloads[:6], payloads[6:]):  # at most 2 × 6 jobs in the queue (it holds 32)
             answered = answers(event, route, batch)
             if any(seconds > 2 for _, _, seconds in answered.values()):  # a busy moment of the machine?
                 answered = answers(event, route, batch)
@@ -245,10 +242,31 @@ def test_attack_matrix_every_event_every_route(door_app, tmp_path, monkeypatch):
     # Refusals answer within 2 s; the only slow answers would be real work a payload was allowed to
     # start (none here: every hostile payload is refused at the door or answers like a missing run).
     assert not slow, slow
-    assert probes and max(probes) < 2, max(probes)
+    probes.sort()
+    assert probes and probes[len(probes) * 9 // 10] < 1 and probes[-1] < 3, probes[-5:]  # stays fast
     assert folder_hashes(store.root / "owners") == owners_before  # the owner's model kept every byte
     assert (files["victim"] / "data" / "A").is_dir()  # the other visitor's run is still there
-    print(f"{len(events)} events on {len(plan)} routes, {tried} hostile requests; slowest probe {max(probes):.2f} s")
+    print(f"{len(events)} events on {len(plan)} routes, {tried} hostile requests; slowest probe {probes[-1]:.2f} s")
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "/tmp/gradio/../../etc/passwd", "{cache}/../x.png", "{cache}/x/../../x",
+                                  "{cache}/link/secret.txt", "relative/../../../etc/passwd", "", "{cache}/\x00.png",
+                                  "http://127.0.0.1:1/x.png", "{cache}"])
+def test_a_file_is_received_only_from_the_upload_cache(path, tmp_path):
+    """`EventGuard.received`: inside the cache lexically and after resolving links, and a file there."""
+    import gradio as gr
+    from demo.door import EventGuard, WorkLedger
+    cache = tmp_path / "cache"
+    (cache / "ok").mkdir(parents=True)
+    (cache / "ok" / "x.png").write_bytes(b"png")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text(MARKER)
+    (cache / "link").symlink_to(outside)
+    guard = EventGuard(gr.Blocks(), WorkLedger(), upload_folder=str(cache))
+    assert guard.received({"path": str(cache / "ok" / "x.png")}) == str((cache / "ok" / "x.png").resolve())
+    with pytest.raises(gr.Error, match="not uploaded to this app"):
+        guard.received({"path": path.format(cache=cache)})
 
 
 def test_malformed_requests_get_a_clean_4xx(door_app, capfd):
@@ -449,6 +467,7 @@ def test_the_secret_stays_on_the_server_and_forged_tokens_get_a_fresh_identity(d
     config = httpx.get(f"{url}config").text
     page = httpx.get(url).text
     assert secret not in config and secret not in page
+    assert httpx.get(f"{url}gradio_api/runs").status_code == 404  # no run history keeps visitors' work
     restore = next(e["id"] for e in json.loads(config)["dependencies"] if e.get("api_name") == "restore")
 
     def visit(remembered, session):
@@ -481,3 +500,26 @@ def test_the_upload_route_refuses_files_above_the_cap(door_app, tmp_path):
     assert r.status_code == 413, r.status_code
     cache = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(__import__("tempfile").gettempdir()) / "gradio")
     assert not [p for p in cache.rglob("big.png")]
+
+
+def test_an_address_that_used_its_minute_of_work_waits(slow_app, tmp_path, monkeypatch):
+    """Translation work is booked to the address it was done for; past the budget, joins are refused
+    with the time to wait, while another address is still admitted."""
+    url, running = slow_app
+    monkeypatch.setenv("CYCLEGAN_APP_ADDRESS_WORK_SECONDS", "1")
+    picture = tmp_path / "p.png"
+    Image.new("RGB", (20, 12), "red").save(picture)
+    busy, other = {"X-Forwarded-For": "198.51.100.20"}, {"X-Forwarded-For": "198.51.100.21"}
+    file = uploaded(url, picture, busy)
+    fn = translate_fn(url)
+
+    def join(session, headers):
+        return httpx.post(f"{url}gradio_api/queue/join", headers=headers, timeout=30,
+                          json={"data": [file, "fruit:AtoB", None, None], "fn_index": fn, "session_hash": session})
+
+    assert join("first", busy).status_code == 200
+    assert outcome(event_stream(url, "first"))[0] is True  # one second of work, booked to that address
+    refused = join("second", busy)
+    assert refused.status_code == 429 and "try again in" in refused.json()["detail"], refused.text
+    assert join("elsewhere", other).status_code == 200  # another address has its own minute
+    assert outcome(event_stream(url, "elsewhere"))[0] is True

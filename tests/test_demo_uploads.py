@@ -144,7 +144,7 @@ def test_symlinks_are_neither_followed_nor_counted(tmp_path):
 def test_files_vanishing_during_a_sweep_do_not_raise(tmp_path, monkeypatch):
     listed_then_gone, scanned_then_gone, folder_gone, stays = (put(tmp_path, n) for n in ("l.png", "s.png",
                                                                                           "f.png", "k.png"))
-    real_walk, real_scan = os.walk, uploads._scan
+    real_walk, real_scan = os.walk, uploads.scan_folder
 
     def walk(top, **options):  # a file disappears between the folder listing and its lstat
         for here, subfolders, names in real_walk(top, **options):
@@ -159,7 +159,7 @@ def test_files_vanishing_during_a_sweep_do_not_raise(tmp_path, monkeypatch):
         return found
 
     monkeypatch.setattr(os, "walk", walk)
-    monkeypatch.setattr(uploads, "_scan", scan)
+    monkeypatch.setattr(uploads, "scan_folder", scan)
     j = janitor(tmp_path, [listed_then_gone, scanned_then_gone, folder_gone], unused_seconds=60)
 
     swept = j.sweep(now=T0 + 100)
@@ -193,7 +193,7 @@ def test_marks_of_files_that_are_gone_are_forgotten(tmp_path):
 
     j.sweep(now=T0 + 1)
 
-    assert j._used == {uploads._key(used)}
+    assert j.used() == {uploads.path_key(used)}
 
 
 def test_the_thread_sweeps_until_stopped(tmp_path):
@@ -202,15 +202,21 @@ def test_the_thread_sweeps_until_stopped(tmp_path):
     j = janitor(tmp_path, uploaded, unused_seconds=60)
     j.clock = lambda: T0 + 100
 
+    def sweepers():
+        return [t for t in threading.enumerate() if t.name == "upload-janitor" and t.is_alive()]
+
+    before = set(sweepers())
     j.start(interval=0.02)
-    first = j._thread
     j.start(interval=0.02)  # already running: the same thread
+    started = set(sweepers()) - before
+    assert len(started) == 1
+    first = started.pop()
     deadline = time.monotonic() + 5
     while old.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
 
     assert not old.exists()
-    assert j.running and j._thread is first and first.daemon
+    assert j.running and first.is_alive() and first.daemon and set(sweepers()) - before == {first}
     j.stop()
     assert not j.running and not first.is_alive()
     late = put(tmp_path, "late.png")

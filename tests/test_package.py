@@ -31,6 +31,9 @@ ALLOWED_PRIVATE = {
     # A tensor's version counter is how torch itself notices in-place changes (autograd); the
     # Winograd kernel's cached weight transforms are redone when it moves (training, loading).
     "weight._version",
+    # Gradio's session state is keyed by a component's id, which Gradio keeps private: the app's door
+    # checks an input against the component as this session has it (its updated choices).
+    "block._id",
 }
 
 
