@@ -14,14 +14,12 @@ they trained for a model that is not theirs); visitors' runs and spaces share on
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Collection, Iterator
+from typing import Callable, Collection
 
 from .errors import CycleGANError, RunError
 from .model_config import ModelConfig
@@ -33,23 +31,6 @@ DEFAULT_RUN_NAME = "my-model"
 DEFAULT_RUNS_MAX_BYTES = 4 * 2**30  # disk for visitors' runs (models, states, previews, uploads) and spaces
 VISITORS_DIR = ".visitors"  # .visitors/<visitor id>/<kind>/<item>: what each visitor keeps besides runs
 _OWNER = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a visitor id as folder names may carry it
-
-_in_use: set[Path] = set()
-_in_use_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def in_use(path: Path | str) -> Iterator[None]:
-    """While this lasts, `make_room` evicts nothing at `path` (say, a run that is training), in any store."""
-    path = Path(path).resolve()
-    with _in_use_lock:
-        _in_use.add(path)
-    try:
-        yield
-    finally:
-        with _in_use_lock:
-            _in_use.discard(path)
-
 
 def runs_max_bytes() -> int:
     """`CYCLEGAN_RUNS_MAX_BYTES`: the disk that visitors' runs may take together (default 4 GiB)."""
@@ -149,13 +130,12 @@ class ModelStore:
                   advice: str = "try fewer or smaller images, or a smaller model") -> list[str]:
         """Evict visitors' runs and kept items until `needed` more bytes fit in `budget`: what visitors
         kept in their spaces and finished runs first, then stopped runs, oldest first; never those in
-        `keep` or `in_use` (a run in progress), never the owner's models or the zoo. Returns the names
+        `keep` (a run in progress), never the owner's models or the zoo. Returns the names
         evicted (a run's folder, or an item's path in the store); RunError if it cannot fit (nothing
         evicted), saying `what` needed the room and `advice`."""
         runs, items = self.visitor_runs(), self.visitor_kept()
         used = sum(size for _, size in runs) + sum(size for _, size in items)
-        with _in_use_lock:
-            kept = {Path(k).resolve() for k in keep} | _in_use
+        kept = {Path(k).resolve() for k in keep}
         candidates = [(_eviction_order(m), m.path, m.name, size) for m, size in runs if m.path.resolve() not in kept]
         candidates += [((0, _modified(path)), path, path.relative_to(self.root).as_posix(), size)
                        for path, size in items if path.resolve() not in kept]

@@ -52,7 +52,7 @@ def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
             with gr.Tab("Train", id="train", elem_id="tab-train"):
                 build_train_tab(cache, slot, task, extra, visitor, loaded, share)
             with gr.Tab("Learn", id="learn", elem_id="tab-learn"):
-                build_learn_tab(cache, visitor, loaded, extra)
+                build_learn_tab(cache, visitor, loaded, extra, slot)
     # Two CPU cores: one job at a time per event family, a bounded waiting line that queued events
     # cannot skip (no direct runs through run/…: `api_open=False`).
     demo.queue(max_size=32, default_concurrency_limit=1, api_open=False)

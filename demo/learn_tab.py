@@ -49,6 +49,7 @@ from cyclegan_core.steganography import (AMOUNTS, UNITS, amplified, degrade, des
 
 from .errors import user_errors
 from .model_cache import ModelCache
+from .training import TrainingSlot
 from .tasks import Task, all_tasks, parse_task
 from .translate_tab import task_choices, visitor_image
 from .visitors import may_use, new_token, visitor_id
@@ -108,8 +109,9 @@ class LearnHandlers:
     the store's `.builtin/` folder; one is trained the first time it is asked for (≤ 40 s), then kept."""
 
     def __init__(self, cache: ModelCache, store: ModelStore | None = None, builtin: tuple[str, ...] = BUILTIN_TASKS,
-                 lessons: Path = LESSONS):
+                 lessons: Path = LESSONS, slot: TrainingSlot | None = None):
         self.cache, self.store = cache, store or ModelStore()
+        self.slot = slot or TrainingSlot()  # the Train tab's: its run is kept when room is made on disk
         self.builtin = {name: self.store.root / ".builtin" / name for name in builtin}
         self.builtin_models: dict[str, CycleGAN] = {}
         self.builtin_lock = threading.Lock()  # one request trains a missing built-in model; the others wait
@@ -317,7 +319,7 @@ class LearnHandlers:
         images_a, images_b = ([x], [y]) if chosen.task.direction == "AtoB" else ([y], [x])
         seconds = d_training_seconds()
         # Room first, in the disk that visitors' runs and spaces share.
-        self.store.make_room(discriminators_bytes(), runs_max_bytes(), keep=[chosen.keep],
+        self.store.make_room(discriminators_bytes(), runs_max_bytes(), keep=[chosen.keep, *self.slot.holding()],
                              what="keeping these discriminators", advice="try again later")
         G_AB, G_BA = model_translator(chosen.model, "AtoB"), model_translator(chosen.model, "BtoA")
         trained = train_discriminators(
@@ -524,9 +526,10 @@ def _explained(text: str, equation: str | None, numbers: str) -> str:
     return "\n\n".join(parts)
 
 
-def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.State) -> None:
+def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.State,
+                    slot: TrainingSlot | None = None) -> None:
     """Create the tab's components in the current Blocks context and wire its events."""
-    handlers = LearnHandlers(cache)
+    handlers = LearnHandlers(cache, slot=slot)
     gr.Markdown(INTRO)
     with gr.Row(equal_height=False):
         image_x = gr.Image(label="A picture of the task's input domain (x)", type="filepath", image_mode=None,

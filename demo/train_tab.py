@@ -189,7 +189,7 @@ class TrainHandlers:
                              checkpoint_every=max(50, int(n_steps) // 5), max_images=max_images(), **PRESETS["small"])
         architecture = source.config() if source else ModelConfig(ngf=config.ngf, n_blocks=config.n_blocks)
         self.store.make_room(uploads + expected_run_bytes(architecture, config), runs_max_bytes(),
-                             keep=[self.slot.active] if self.slot.active else [])
+                             keep=self.slot.holding())
         owner = visitor_id(token)  # the name is unique among this visitor's models, whatever others called theirs
         run = self.store.new_run(model_name or f"{name_a}2{name_b}", owner, lambda m: may_use(m, token))
         try:
@@ -231,7 +231,7 @@ class TrainHandlers:
         token = token or new_token()  # an API caller's first run gives its session a token
         owner = visitor_id(token)
         self.store.make_room(expected_run_bytes(model.config, record.config), runs_max_bytes(),
-                             keep=[self.slot.active] if self.slot.active else [])
+                             keep=self.slot.holding())
         run = self.store.new_run(model.name, owner, lambda m: may_use(m, token))
         start = source.steps_done()
         note = (f"`{model.name}` was placed here by the owner of this app: it stays as it is, and your own run "

@@ -17,7 +17,6 @@ from typing import Iterator
 from cyclegan_core import CycleGANError, DataError
 from cyclegan_core.data import Domain, load_domain
 from cyclegan_core.doctor import diagnose, summary
-from cyclegan_core.store import in_use
 
 DOWNLOADS = Path(tempfile.gettempdir()) / "cyclegan-studio-downloads"
 KEEP_DOWNLOADS_SECONDS = 600  # Gradio copies a returned file into its own cache at once
@@ -49,7 +48,7 @@ def upload_bytes(*domains: list[str]) -> int:
 class TrainingSlot:
     """The CPU trains one run at a time. `hold()` claims the slot (or says that it is taken) and
     hands out the stop flag that `request_stop()` sets, for the run's own visitor only. The run it
-    holds is never evicted to make room on disk (`store.in_use`)."""
+    holds (`active`) is kept whenever room is made on disk (`ModelStore.make_room(keep=…)`)."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -65,11 +64,15 @@ class TrainingSlot:
                                 "(or stop it, if it is yours)")
         self.active, self.owner, self.name, self.stop = run_dir, owner, name or Path(run_dir).name, threading.Event()
         try:
-            with in_use(run_dir):
-                yield self.stop
+            yield self.stop
         finally:
             self.active = self.owner = self.name = None
             self._lock.release()
+
+    def holding(self) -> list[Path]:
+        """The run in progress, if any (what making room on disk must keep)."""
+        active = self.active
+        return [active] if active is not None else []
 
     def stoppable_by(self, owner: str | None = None, shared: bool = False) -> bool:
         """Whether a run is active that `owner` may stop (theirs, or any run if `shared`)."""

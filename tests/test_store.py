@@ -150,7 +150,6 @@ def test_a_clash_of_names_in_one_view_keeps_the_owners_and_shows_the_others_fold
 
 
 def test_visitor_spaces_count_in_the_budget_and_go_first(tiny_model, offline_sandbox, tiny_domains):
-    from cyclegan_core.store import in_use
     store = ModelStore()
     visitor_run(store, "stopped", "v1", steps=5, stop_at=1, domains=tiny_domains, payload=100_000)
     item = store.visitor_space("v2") / "discriminators" / "zoo-horse2zebra-0123"
@@ -158,11 +157,11 @@ def test_visitor_spaces_count_in_the_budget_and_go_first(tiny_model, offline_san
     (item / "discriminators.safetensors").write_bytes(b"\0" * 300_000)
     run_bytes = dict((m.name, size) for m, size in store.visitor_runs())["stopped"]
     assert store.visitor_kept() == [(item, 300_000)] and store.visitor_bytes() == run_bytes + 300_000
-    with in_use(store.root / "stopped"):  # a run in progress is never evicted, in any store
-        assert store.make_room(10, run_bytes + 300_000) == [".visitors/v2/discriminators/zoo-horse2zebra-0123"]
-        assert not item.exists() and store.visitor_bytes() == run_bytes
-        with pytest.raises(RunError, match="more than can be made free now"):
-            store.make_room(10, run_bytes)
+    running = [store.root / "stopped"]  # a run in progress is never evicted
+    assert store.make_room(10, run_bytes + 300_000, keep=running) == [".visitors/v2/discriminators/zoo-horse2zebra-0123"]
+    assert not item.exists() and store.visitor_bytes() == run_bytes
+    with pytest.raises(RunError, match="more than can be made free now"):
+        store.make_room(10, run_bytes, keep=running)
     assert store.make_room(10, run_bytes) == ["stopped"]
     with pytest.raises(RunError, match="needs a visitor id"):
         store.visitor_space("../x")
