@@ -24,36 +24,28 @@ INTERNALS = ("Traceback", "pydantic", "errors.pydantic.dev", "KeyError", "IndexE
              "AttributeError", "Exception", "site-packages", "/tmp/", "/etc/", "/root", MARKER, "root:x:0:0")
 
 
-def event_stream(url: str, session: str, timeout: float = 60) -> list[dict]:
-    """The queue's messages for `session` until its job completes."""
-    messages = []
-    with httpx.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session},
-                      timeout=timeout) as response:
-        for line in response.iter_lines():
-            if line.startswith("data:"):
-                message = json.loads(line[5:])
-                messages.append(message)
-                if message.get("msg") in ("process_completed", "close_stream", "unexpected_error"):
-                    break
-    return messages
-
-
-def call_stream(url: str, name: str, event_id: str, timeout: float = 60) -> str:
-    with httpx.stream("GET", f"{url}gradio_api/call/{name}/{event_id}", timeout=timeout) as response:
-        return "".join(line + "\n" for line in response.iter_lines())
-
-
-def drain(url: str, session: str, timeout: float = 60) -> list[dict]:
-    """All the queue's messages for `session` until the queue closes its stream (every job delivered)."""
+def event_stream(url: str, session: str, timeout: float = 60,
+                 until: tuple[str, ...] = ("process_completed", "close_stream", "unexpected_error")) -> list[dict]:
+    """The queue's messages for `session` until one of `until` (by default: its job completes)."""
     messages = []
     with httpx.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session},
                       timeout=timeout) as response:
         for line in response.iter_lines():
             if line.startswith("data:"):
                 messages.append(json.loads(line[5:]))
-                if messages[-1].get("msg") == "close_stream":
+                if messages[-1].get("msg") in until:
                     break
     return messages
+
+
+def drain(url: str, session: str) -> list[dict]:
+    """All the queue's messages for `session` until the queue closes its stream (every job delivered)."""
+    return event_stream(url, session, until=("close_stream",))
+
+
+def call_stream(url: str, name: str, event_id: str, timeout: float = 60) -> str:
+    with httpx.stream("GET", f"{url}gradio_api/call/{name}/{event_id}", timeout=timeout) as response:
+        return "".join(line + "\n" for line in response.iter_lines())
 
 
 def normal(data) -> str:
