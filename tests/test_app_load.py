@@ -64,7 +64,12 @@ def test_concurrent_visitors_get_their_own_results_while_a_run_trains(app_url, t
     assert not failures, failures[:3]
     assert len(results) + len(refusals) == VISITORS * REQUESTS_EACH  # none lost
     for key, image in results.items():
-        assert image.shape == expected[key].shape and np.array_equal(image, expected[key]), key  # none mixed up
+        # None mixed up: every request has a size of its own, and its pixels are the direct translation's.
+        # A translation beside a training run gets its share of the threads (CoreShare), and the kernels
+        # may round the last float bit differently with one thread than with two: at most one level.
+        assert image.shape == expected[key].shape, key
+        difference = np.abs(image.astype(int) - expected[key].astype(int))
+        assert difference.max() <= 1 and difference.mean() < 0.01, (key, difference.max(), difference.mean())
     assert len(results) >= VISITORS  # the queue (32) took most of them
     assert len(job.outputs()) > steps_before and not job.done()  # the run kept training
     trainer.predict(api_name="/stop")
