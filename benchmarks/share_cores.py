@@ -24,8 +24,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cyclegan_core import CycleGANTrainer, TrainConfig  # noqa: E402
-from cyclegan_core.runtime import CoreShare, cpu_class, resolve_precision, usable_cpus  # noqa: E402
-from cyclegan_core.train_config import PRESETS  # noqa: E402
+from cyclegan_core.engine.runtime import CoreShare, cpu_class, resolve_precision, usable_cpus  # noqa: E402
+from cyclegan_core.training.config import PRESETS  # noqa: E402
 from translate_speed import trained_or_random  # noqa: E402
 
 

@@ -32,8 +32,8 @@ import torch.multiprocessing as mp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cyclegan_core import CycleGAN, CycleGANTrainer, ModelConfig, TrainConfig  # noqa: E402
-from cyclegan_core.runtime import cpu_class, cpu_has_native_bf16, resolve_precision  # noqa: E402
-from cyclegan_core.train_config import PRESETS  # noqa: E402
+from cyclegan_core.engine.runtime import cpu_class, cpu_has_native_bf16, resolve_precision  # noqa: E402
+from cyclegan_core.training.config import PRESETS  # noqa: E402
 
 
 def seconds_per_step(preset: str, crop: int, precision: str, steps: int, freeze: str = "none") -> float:

@@ -55,20 +55,21 @@ Teaching (the app's Learn tab; each computation testable without a UI):
     cli.py             `python -m cyclegan_core {convert,translate,train,fetch,push,push-zoo}` (__main__.py runs it)
 """
 
-from .errors import (CycleGANError, DataError, ImageError, ModelFormatError, ModelNotFoundError, OneWayModelError,
+from cyclegan_core.errors import (CycleGANError, DataError, ImageError, ModelFormatError, ModelNotFoundError, OneWayModelError,
                      RunError, SourceRefused)
-from .images import load_image
-from .model import DIRECTIONS, CycleGAN, CycleResult
-from .model_config import ModelConfig
-from .model_folder import is_model_folder, load_model, save_model
-from .convert import convert_official
-from .runs import RunFolder
-from .sources import load
-from .store import ModelStore, weights_dir
-from .train import train
-from .train_config import TrainConfig
-from .trainer import CycleGANTrainer
-from .zoo import ZOO
+from cyclegan_core.engine.images import load_image
+from cyclegan_core.model.cyclegan import DIRECTIONS, CycleGAN, CycleResult
+from cyclegan_core.model.config import ModelConfig
+from cyclegan_core.model.folder import is_model_folder, load_model, save_model
+from cyclegan_core.model.convert import convert_official
+from cyclegan_core.training.runs import RunFolder
+from cyclegan_core.sources.resolve import load
+from cyclegan_core.paths import weights_dir
+from cyclegan_core.training.store import ModelStore
+from cyclegan_core.training.loop import train
+from cyclegan_core.training.config import TrainConfig
+from cyclegan_core.training.trainer import CycleGANTrainer
+from cyclegan_core.sources.zoo import ZOO
 
 __all__ = [
     "CycleGAN", "CycleGANError", "CycleGANTrainer", "CycleResult", "DIRECTIONS", "DataError", "ImageError",

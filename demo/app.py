@@ -10,7 +10,7 @@ from fastapi import Depends
 from fastapi.exceptions import RequestValidationError
 
 from cyclegan_core import ModelStore
-from cyclegan_core.runtime import CoreShare, configure_threads
+from cyclegan_core.engine.runtime import CoreShare, configure_threads
 
 from .learn_tab import build_learn_tab
 from .model_cache import ModelCache

@@ -22,8 +22,8 @@ import huggingface_hub
 from huggingface_hub import constants as hf_constants
 from PIL import Image
 
-from cyclegan_core.download import probe
-from cyclegan_core.hub import hub_endpoint, parse_hub_source
+from cyclegan_core.sources.download import probe
+from cyclegan_core.sources.hub import hub_endpoint, parse_hub_source
 
 log = logging.getLogger("cyclegan_studio")
 

@@ -12,7 +12,7 @@ Five views over `cyclegan_core`'s teaching modules (every number is computed the
 
 `LearnHandlers` holds the handlers (plain methods, testable without a server); `build_learn_tab`
 lays out and wires them. Views 1–3 work with any model the Translate tab offers and with the
-built-in models (`cyclegan_core.builtin`, trained here on the synthetic tasks, so the tab works offline).
+toy models (`cyclegan_core.teaching.toy_models`, trained here on the synthetic tasks, so the tab works offline).
 """
 
 from __future__ import annotations
@@ -29,22 +29,22 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from cyclegan_core import CycleGAN, ModelStore, load_model
-from cyclegan_core.builtin import BUILTIN_TASKS, example_pictures, make_builtin
-from cyclegan_core.discriminators import (EQUATION as D_EQUATION, TEXT as D_TEXT, Discriminators,
+from cyclegan_core.teaching.toy_models import TOY_TASKS, example_pictures, make_toy_model
+from cyclegan_core.teaching.patch_maps import (EQUATION as D_EQUATION, TEXT as D_TEXT, Discriminators,
                                           discriminators_bytes, find_discriminators, mark_patch, overlay,
                                           patch_scores, receptive_field, save_discriminators, train_discriminators)
-from cyclegan_core.explain import (BACKWARD_TEXT, CYCLE_EQUATION, CYCLE_TEXT, IDENTITY_EQUATION, IDENTITY_TEXT,
+from cyclegan_core.teaching.explain import (BACKWARD_TEXT, CYCLE_EQUATION, CYCLE_TEXT, IDENTITY_EQUATION, IDENTITY_TEXT,
                                    fit_for_teaching, forward_cycle, identity_view, model_translator)
-from cyclegan_core.doctor import diagnose, summary
-from cyclegan_core.images import tensor_to_image
-from cyclegan_core.lessons import METRICS, RecordedLesson, load_lessons
-from cyclegan_core.live import LiveFinished, LivePreview, LiveRun, LiveStep, image_grid
+from cyclegan_core.teaching.doctor import diagnose, summary
+from cyclegan_core.engine.images import tensor_to_image
+from cyclegan_core.teaching.lessons import METRICS, RecordedLesson, load_lessons
+from cyclegan_core.teaching.live import LiveFinished, LivePreview, LiveRun, LiveStep, image_grid
 from cyclegan_core.public_sources import PublicSource, resolve
-from cyclegan_core.runs import RunFolder
-from cyclegan_core.store import runs_max_bytes
-from cyclegan_core.synthetic import SYNTHETIC_TASKS
-from cyclegan_core.trainer import LOSS_NAMES
-from cyclegan_core.steganography import (AMOUNTS, UNITS, amplified, degrade, describe_curve, hidden_signal,
+from cyclegan_core.training.runs import RunFolder
+from cyclegan_core.training.store import runs_max_bytes
+from cyclegan_core.teaching.synthetic import SYNTHETIC_TASKS
+from cyclegan_core.training.trainer import LOSS_NAMES
+from cyclegan_core.teaching.steganography import (AMOUNTS, UNITS, amplified, degrade, describe_curve, hidden_signal,
                                          reconstruction_curve, smoothed)
 
 from .errors import user_errors
@@ -79,9 +79,9 @@ class Chosen:
     model: CycleGAN
     task: Task
     home: Path | None  # the model's own folder: what came with it (its discriminators); read, never written
-    builtin: bool
+    toy: bool
     # Where this visitor keeps what they train for the model: their own run's folder, else their own space
-    # in the store (`PublicSource.visitor_home`); None: nowhere (no visitor id, a built-in model).
+    # in the store (`PublicSource.visitor_home`); None: nowhere (no visitor id, a toy model).
     keep: Path | None = None
 
     @property
@@ -104,42 +104,42 @@ class Chosen:
 
 
 class LearnHandlers:
-    """The tab's handlers over the app's model cache and store. The built-in models
-    (`cyclegan_core.builtin`: tiny CycleGANs on the synthetic tasks, offered before the zoo) live in
-    the store's `.builtin/` folder; one is trained the first time it is asked for (≤ 40 s), then kept."""
+    """The tab's handlers over the app's model cache and store. The toy models
+    (`cyclegan_core.teaching.toy_models`: tiny CycleGANs on the synthetic tasks, offered before the zoo) live in
+    the store's `.toy/` folder; one is trained the first time it is asked for (≤ 40 s), then kept."""
 
-    def __init__(self, cache: ModelCache, store: ModelStore | None = None, builtin: tuple[str, ...] = BUILTIN_TASKS,
+    def __init__(self, cache: ModelCache, store: ModelStore | None = None, toy: tuple[str, ...] = TOY_TASKS,
                  lessons: Path = LESSONS, slot: TrainingSlot | None = None):
         self.cache, self.store = cache, store or ModelStore()
         self.slot = slot or TrainingSlot()  # the Train tab's: its run is kept when room is made on disk
-        self.builtin = {name: self.store.root / ".builtin" / name for name in builtin}
-        self.builtin_models: dict[str, CycleGAN] = {}
-        self.builtin_lock = threading.Lock()  # one request trains a missing built-in model; the others wait
+        self.toy = {name: self.store.root / ".toy" / name for name in toy}
+        self.toy_models: dict[str, CycleGAN] = {}
+        self.toy_lock = threading.Lock()  # one request trains a missing toy model; the others wait
         self.lessons_folder = lessons
         self.recorded: dict[str, RecordedLesson] | None = None  # read on first use
 
     # --- choosing a model and pictures ---
 
-    def builtin_tasks(self) -> list[Task]:
+    def toy_tasks(self) -> list[Task]:
         tasks = []
-        for name in self.builtin:
+        for name in self.toy:
             a, b = SYNTHETIC_TASKS[name].domain_a.name, SYNTHETIC_TASKS[name].domain_b.name
-            tasks.append(Task(f"builtin:{name}", "AtoB", f"built-in: {a} → {b}"))
-            tasks.append(Task(f"builtin:{name}", "BtoA", f"built-in: {b} → {a}"))
+            tasks.append(Task(f"toy:{name}", "AtoB", f"toy: {a} → {b}"))
+            tasks.append(Task(f"toy:{name}", "BtoA", f"toy: {b} → {a}"))
         return tasks
 
     def examples(self) -> list[list[str]]:
-        """[x, y, task label]: example pictures of each built-in task (drawn once into the store)."""
+        """[x, y, task label]: example pictures of each synthetic task (drawn once into the store)."""
         rows = []
-        for task in self.builtin_tasks():
+        for task in self.toy_tasks():
             name = task.source.split(":", 1)[1]
-            pictures = example_pictures(name, self.store.root / ".builtin" / "examples" / name)
+            pictures = example_pictures(name, self.store.root / ".toy" / "examples" / name)
             src, dst = ("A", "B") if task.direction == "AtoB" else ("B", "A")
             rows.append([str(pictures[src][0]), str(pictures[dst][0]), task.label])
         return rows
 
     def choices(self, extra: list[dict] | None, token: str | None) -> list[str]:
-        return [t.label for t in self.builtin_tasks()] + task_choices(extra, token, two_way_only=True)
+        return [t.label for t in self.toy_tasks()] + task_choices(extra, token, two_way_only=True)
 
     def refresh(self, current: str, extra: list[dict] | None, token: str | None = None):
         labels = self.choices(extra, token)
@@ -149,16 +149,16 @@ class LearnHandlers:
         """The model and direction of `task_text` among this visitor's (another visitor's run reads like a
         missing model), with where its discriminators are found and where this visitor's are kept."""
         visible = [*(Task(**t) for t in extra or [])]
-        task = parse_task(task_text, [*self.builtin_tasks(), *all_tasks(visible, self.store,
+        task = parse_task(task_text, [*self.toy_tasks(), *all_tasks(visible, self.store,
                                                                           lambda model: may_use(model, token))])
-        if task.source.startswith("builtin:"):
+        if task.source.startswith("toy:"):
             name = task.source.split(":", 1)[1]
-            if name not in self.builtin:
-                raise gr.Error(f"There is no built-in model called {name[:40]!r}.", print_exception=False)
-            with self.builtin_lock:
-                if name not in self.builtin_models:
-                    self.builtin_models[name] = load_model(make_builtin(name, self.builtin[name]))
-            return Chosen(self.builtin_models[name], task, self.builtin[name], True)
+            if name not in self.toy:
+                raise gr.Error(f"There is no toy model called {name[:40]!r}.", print_exception=False)
+            with self.toy_lock:
+                if name not in self.toy_models:
+                    self.toy_models[name] = load_model(make_toy_model(name, self.toy[name]))
+            return Chosen(self.toy_models[name], task, self.toy[name], True)
         source = resolve(task.source, self.store, visible=lambda model: may_use(model, token))
         model = self.cache.get(source.key)
         if model.one_way:
@@ -310,8 +310,8 @@ class LearnHandlers:
         so that it finds them again)."""
         token = token or new_token()
         chosen = self.choose(task_text, extra, token)
-        if chosen.builtin:
-            raise gr.Error("Built-in models come with their own discriminators.", print_exception=False)
+        if chosen.toy:
+            raise gr.Error("Toy models come with their own discriminators.", print_exception=False)
         if payload_y is None:
             raise gr.Error(f"Add a real picture of {chosen.names[1]} as the second picture first: a discriminator "
                            f"learns from real pictures of both domains.", print_exception=False)
@@ -392,7 +392,7 @@ class LearnHandlers:
         """The session's live run: a fresh one for a new task (or none yet), else the same one with
         the sliders' λs from its next step on."""
         if task_name not in SYNTHETIC_TASKS:
-            raise gr.Error(f"Choose one of the built-in tasks: {', '.join(SYNTHETIC_TASKS)}.", print_exception=False)
+            raise gr.Error(f"Choose one of the synthetic tasks: {', '.join(SYNTHETIC_TASKS)}.", print_exception=False)
         if not state or state.get("task") != task_name:
             state = {"task": task_name, "run": LiveRun(task_name, lambda_cycle, lambda_identity), "log": [],
                      "previews": []}
@@ -543,7 +543,7 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
     examples = handlers.examples()
     if examples:
         gr.Examples(examples, inputs=[image_x, image_y, task], cache_examples=False,
-                    label="Examples for the built-in models (click one, then a view's button)")
+                    label="Examples for the toy models (click one, then a view's button)")
     inputs = [image_x, image_y, task, extra, visitor]
     with gr.Tabs():
         with gr.Tab("Cycle", elem_id="learn-cycle-tab"):
@@ -597,7 +597,7 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
                 lesson_losses = gr.LinePlot(x="step", y="loss", color="variant", label="Loss",
                                             elem_id="learn-lesson-losses")
         with gr.Tab("Try it", elem_id="learn-live-tab"):
-            gr.Markdown("A tiny CycleGAN (16 filters, 2 residual blocks, 32×32 pictures) learns a built-in task "
+            gr.Markdown("A tiny CycleGAN (16 filters, 2 residual blocks, 32×32 pictures) learns a synthetic task "
                         "on this machine. Step through single updates, or train for up to a minute and watch the "
                         "previews (held-out pictures: real → translated → back, both ways) and the losses.")
             with gr.Row():

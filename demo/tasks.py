@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from cyclegan_core import ZOO, CycleGANError, ModelStore
-from cyclegan_core.packaged import PACKAGED
-from cyclegan_core.store import StoredModel
-from cyclegan_core.zoo import GROUPS
+from cyclegan_core.sources.packaged import PACKAGED
+from cyclegan_core.training.store import StoredModel
+from cyclegan_core.sources.zoo import GROUPS
 
 BUILTIN_GROUP = "Built in (works offline)"
 YOUR_GROUP = "Your models"

@@ -18,7 +18,7 @@ from pathlib import Path
 import gradio as gr
 
 from cyclegan_core import ModelStore
-from cyclegan_core.store import StoredModel
+from cyclegan_core.training.store import StoredModel
 
 SECRET_NAME = ".app-secret"  # signs the tokens the server issues; kept with the store, never sent out
 

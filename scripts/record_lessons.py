@@ -1,4 +1,4 @@
-"""Record the Learn tab's lessons (`cyclegan_core.lessons.LESSONS`) into a folder the app plays back.
+"""Record the Learn tab's lessons (`cyclegan_core.teaching.lessons.LESSONS`) into a folder the app plays back.
 
     python scripts/record_lessons.py [--out demo/lessons] [--only NAME] [--steps N] [--seed S] [--threads T]
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from cyclegan_core.lessons import LESSONS, record_lesson  # noqa: E402
+from cyclegan_core.teaching.lessons import LESSONS, record_lesson  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

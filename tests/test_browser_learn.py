@@ -5,9 +5,9 @@ built-in models. Screenshots of each view go to test-artifacts/."""
 from urllib.parse import urlparse
 
 from conftest import ARTIFACTS
-from cyclegan_core.builtin import example_pictures
+from cyclegan_core.teaching.toy_models import example_pictures
 
-TASK = "built-in: red shapes → blue shapes"
+TASK = "toy: red shapes → blue shapes"
 
 
 def shoot(page, name):

@@ -5,9 +5,9 @@ import threading
 import pytest
 import torch
 
-from cyclegan_core import compiled
-from cyclegan_core.compiled import WindowCompiler, compile_mode, should_compile
-from cyclegan_core.streaming import WINDOW_FUNCTIONS, translate_streamed
+from cyclegan_core.engine import compiled
+from cyclegan_core.engine.compiled import WindowCompiler, compile_mode, should_compile
+from cyclegan_core.engine.streaming import WINDOW_FUNCTIONS, translate_streamed
 
 
 class GatedCompile:

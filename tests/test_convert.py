@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cyclegan_core import ModelFormatError, convert_official, load_model
-from cyclegan_core.images import image_to_tensor
+from cyclegan_core.engine.images import image_to_tensor
 from reference import official_state_dict, reference_forward
 
 
@@ -79,7 +79,7 @@ def test_not_a_checkpoint(tmp_path):
 
 
 def test_a_discriminator_is_not_a_generator(tmp_path):
-    from cyclegan_core.networks import NLayerDiscriminator
+    from cyclegan_core.nn.networks import NLayerDiscriminator
     path = tmp_path / "D.pth"
     torch.save(NLayerDiscriminator(ndf=8).state_dict(), path)
     with pytest.raises(ModelFormatError, match="not a CycleGAN ResNet generator"):
@@ -95,7 +95,7 @@ def test_generators_of_different_sizes_are_not_one_model(tmp_path):
 
 def test_third_party_affine_variant_with_block_names(tmp_path):
     """Some CycleGANs (e.g. vintagify) use affine InstanceNorm and call the residual branch `block`."""
-    from cyclegan_core.networks import ResnetGenerator, init_weights
+    from cyclegan_core.nn.networks import ResnetGenerator, init_weights
     torch.manual_seed(3)
     state = init_weights(ResnetGenerator(ngf=8, n_blocks=2, norm="instance_affine")).state_dict()
     state = {k: v + torch.randn_like(v) * 0.1 if k.endswith(("2.weight", "2.bias")) else v for k, v in state.items()}

@@ -4,7 +4,7 @@ import threading
 
 import torch
 
-from cyclegan_core.runtime import CoreShare, set_thread_team
+from cyclegan_core.engine.runtime import CoreShare, set_thread_team
 
 
 def test_each_job_gets_its_share_and_the_whole_machine_alone():

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from cyclegan_core import DataError
-from cyclegan_core.data import UnpairedData, load_domain
+from cyclegan_core.training.data import UnpairedData, load_domain
 
 
 def write_images(folder, count, size=(40, 30), colour=(200, 30, 30)):

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from cyclegan_core import ModelStore, TrainConfig, load_model, save_model, train
-from cyclegan_core.discriminators import DISCRIMINATORS_NAME
-from cyclegan_core.train import StepDone
+from cyclegan_core.teaching.patch_maps import DISCRIMINATORS_NAME
+from cyclegan_core.training.loop import StepDone
 from demo.errors import user_errors
 from demo.learn_tab import LearnHandlers
 from demo.model_cache import ModelCache

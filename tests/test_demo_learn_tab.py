@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from cyclegan_core import ModelStore, RunError, save_model
-from cyclegan_core.discriminators import DISCRIMINATORS_NAME, find_discriminators
+from cyclegan_core.teaching.patch_maps import DISCRIMINATORS_NAME, find_discriminators
 from demo.learn_tab import LearnHandlers
 from demo.model_cache import ModelCache
 
@@ -28,7 +28,7 @@ def pictures(tmp_path):
 def handlers(tiny_model):
     store = ModelStore()
     save_model(tiny_model, store.root / "fruit")
-    return LearnHandlers(ModelCache(loader=lambda source: tiny_model), store, builtin=())
+    return LearnHandlers(ModelCache(loader=lambda source: tiny_model), store, toy=())
 
 
 def test_cycle_shows_forward_backward_and_identity_views_with_their_numbers(handlers, tiny_model, pictures):
@@ -104,7 +104,7 @@ def test_a_trained_run_uses_its_own_discriminators(tmp_path, pictures):
     config = TrainConfig(steps=2, crop_size=32, ngf=8, n_blocks=1, ndf=8, n_layers_D=2, preview_every=100,
                          precision="fp32")
     list(train(config, a, b, store.root / "mine"))
-    handlers = LearnHandlers(ModelCache(), store, builtin=())
+    handlers = LearnHandlers(ModelCache(), store, toy=())
     maps, text, button = handlers.discriminator(pictures[0], None, "mine:AtoB", [])
     assert "own discriminators, from its training (step 2)" in text and button["visible"] is False
     assert "34×34" in text and len(maps) == 2  # the 2-layer D of this run; no y, no third map
@@ -112,25 +112,25 @@ def test_a_trained_run_uses_its_own_discriminators(tmp_path, pictures):
 
 def test_another_visitors_model_reads_like_a_missing_one(tiny_model, pictures, monkeypatch):
     from cyclegan_core import SourceRefused
-    from cyclegan_core.runs import RunFolder
+    from cyclegan_core.training.runs import RunFolder
     store = ModelStore()
     run = RunFolder(store.root / "theirs")
     save_model(tiny_model, run.path)
     (run.path / "train.json").write_text('{"config": {}, "data_a": "a", "data_b": "b", "owner": "someone-else"}')
-    handlers = LearnHandlers(ModelCache(loader=lambda s: tiny_model), store, builtin=())
+    handlers = LearnHandlers(ModelCache(loader=lambda s: tiny_model), store, toy=())
     with pytest.raises((SourceRefused, RunError)):
         handlers.cycle(pictures[0], None, "theirs:AtoB", [], "my-token")
 
 
-def test_builtin_models_are_offered_first_with_examples_and_made_on_first_use(tiny_model, monkeypatch):
+def test_toy_models_are_offered_first_with_examples_and_made_on_first_use(tiny_model, monkeypatch):
     made = []
-    monkeypatch.setattr("demo.learn_tab.make_builtin", lambda name, folder: made.append(name) or save_model(
+    monkeypatch.setattr("demo.learn_tab.make_toy_model", lambda name, folder: made.append(name) or save_model(
         tiny_model, folder))
-    handlers = LearnHandlers(ModelCache(loader=lambda s: tiny_model), ModelStore(), builtin=("red_blue",))
-    assert handlers.choices([], None)[:2] == ["built-in: red shapes → blue shapes", "built-in: blue shapes → red shapes"]
+    handlers = LearnHandlers(ModelCache(loader=lambda s: tiny_model), ModelStore(), toy=("red_blue",))
+    assert handlers.choices([], None)[:2] == ["toy: red shapes → blue shapes", "toy: blue shapes → red shapes"]
     examples = handlers.examples()
-    assert [row[2] for row in examples] == ["built-in: red shapes → blue shapes", "built-in: blue shapes → red shapes"]
-    assert Image.open(examples[0][0]).size == (64, 64) and "/.builtin/examples/red_blue/A_0.png" in examples[0][0]
+    assert [row[2] for row in examples] == ["toy: red shapes → blue shapes", "toy: blue shapes → red shapes"]
+    assert Image.open(examples[0][0]).size == (64, 64) and "/.toy/examples/red_blue/A_0.png" in examples[0][0]
     handlers.cycle(examples[0][0], None, examples[0][2], [])
     handlers.cycle(examples[1][0], None, examples[1][2], [])
     assert made == ["red_blue"]  # trained once, then kept
@@ -158,20 +158,20 @@ def test_live_training_streams_previews_and_ends_with_a_summary(handlers):
     assert state["run"].step >= 1 and len(state["log"]) == state["run"].step
     assert "steps in" in updates[-1][1] and "Cycle error" in updates[-1][1]
     assert all(u[2] is not None for u in updates[:-1])  # each preview is drawn
-    with pytest.raises(gr.Error, match="built-in tasks"):
+    with pytest.raises(gr.Error, match="synthetic tasks"):
         list(handlers.live_train(None, "cats_dogs", 10, 0.5, seconds=1))
 
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory):
-    from cyclegan_core.lessons import LESSONS, record_lesson
+    from cyclegan_core.teaching.lessons import LESSONS, record_lesson
     folder = tmp_path_factory.mktemp("lessons")
     record_lesson(LESSONS["cycle"], folder, steps=20, seed=0)
     return folder
 
 
 def test_a_lesson_plays_frame_by_frame(tiny_model, recorded):
-    handlers = LearnHandlers(ModelCache(loader=lambda s: tiny_model), ModelStore(), builtin=(), lessons=recorded)
+    handlers = LearnHandlers(ModelCache(loader=lambda s: tiny_model), ModelStore(), toy=(), lessons=recorded)
     assert handlers.lesson_choices() == [("Why the cycle? λ_cycle = 10 vs 0", "cycle")]
     lesson = handlers.lesson("cycle")
     slider, about, picture, metric, losses, text = handlers.lesson_frame("cycle", 99, "cycle_A")

@@ -4,7 +4,7 @@ import pytest
 
 from cyclegan_core import CycleGANError, save_model
 from cyclegan_core import ZOO
-from cyclegan_core.zoo import GROUPS
+from cyclegan_core.sources.zoo import GROUPS
 from demo.tasks import BUILTIN_GROUP, Task, all_tasks, local_tasks, packaged_tasks, parse_task, zoo_tasks
 
 

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from cyclegan_core import CycleGANError, ModelStore, TrainConfig, load_model, save_model
-from cyclegan_core.images import image_to_tensor
-from cyclegan_core.train import Finished, Preview, Started, StepDone, preview
-from cyclegan_core.trainer import CycleGANTrainer
+from cyclegan_core.engine.images import image_to_tensor
+from cyclegan_core.training.loop import Finished, Preview, Started, StepDone, preview
+from cyclegan_core.training.trainer import CycleGANTrainer
 from demo.model_cache import ModelCache
 from demo.train_tab import MIN_PLOT_STEPS, OUTPUTS, SMALL_PRESET, TrainHandlers, showing_errors
 from demo.training import Speedometer, TrainingSlot, eta_text, loss_rows
@@ -242,7 +242,7 @@ def test_shared_runs_are_everyones(handlers, uploads, tiny_in_store, monkeypatch
 
 def test_disk_budget_evicts_old_finished_runs_and_refuses_what_cannot_fit(handlers, uploads, tiny_in_store,
                                                                            monkeypatch):
-    from cyclegan_core.store import folder_bytes
+    from cyclegan_core.training.store import folder_bytes
     start(handlers, uploads, tiny_in_store, steps=2, name="alices", token=ALICE)
     one_run = folder_bytes(handlers.store.root / "alices")
     monkeypatch.setenv("CYCLEGAN_RUNS_MAX_BYTES", str(one_run * 1.5).split(".")[0])

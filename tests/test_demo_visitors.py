@@ -3,7 +3,7 @@
 import stat
 
 from cyclegan_core import ModelStore
-from cyclegan_core.store import StoredModel
+from cyclegan_core.training.store import StoredModel
 import gradio as gr
 
 from demo.visitors import Identities, app_secret, may_use, new_token, visitor_id

@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from cyclegan_core import CycleGAN, ModelConfig, RunFolder, TrainConfig, load_model, save_model
-from cyclegan_core.data import sharded_picks
-from cyclegan_core.synthetic import examples
-from cyclegan_core.train import Finished, train
+from cyclegan_core.training.data import sharded_picks
+from cyclegan_core.teaching.synthetic import examples
+from cyclegan_core.training.loop import Finished, train
 from test_cli import ROOT
 
 

@@ -8,11 +8,11 @@ from PIL import Image
 from skimage import data
 
 from cyclegan_core import RunFolder
-from cyclegan_core.doctor import (MIN_STEPS, Finding, brightness_correlation, checker_peaks, diagnose, input_dependence,
+from cyclegan_core.teaching.doctor import (MIN_STEPS, Finding, brightness_correlation, checker_peaks, diagnose, input_dependence,
                                   summary, to_array)
-from cyclegan_core.networks import ResnetGenerator, init_weights
-from cyclegan_core.train import Preview, StepDone, train
-from cyclegan_core.train_config import TrainConfig
+from cyclegan_core.nn.networks import ResnetGenerator, init_weights
+from cyclegan_core.training.loop import Preview, StepDone, train
+from cyclegan_core.training.config import TrainConfig
 
 SIZE = 64
 BLUE, WARM = np.array([0.7, 0.85, 1.1]), np.array([1.1, 0.9, 0.7])

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from conftest import closed_port_url
-from cyclegan_core.download import download, probe
+from cyclegan_core.sources.download import download, probe
 from servers import FakeUpstream
 
 

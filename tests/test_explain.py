@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from cyclegan_core.explain import (error_map, fit_for_teaching, forward_cycle, heat_map, identity_view,
+from cyclegan_core.teaching.explain import (error_map, fit_for_teaching, forward_cycle, heat_map, identity_view,
                                    model_translator)
-from cyclegan_core.losses import cycle_loss
+from cyclegan_core.nn.losses import cycle_loss
 
 
 def test_cycle_error_map_is_zero_for_an_identity_model_and_has_the_image_size():

@@ -19,8 +19,8 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from cyclegan_core import DataError, ImageError, ModelFormatError, load_image, load_model
-from cyclegan_core.convert import read_generator_pth
-from cyclegan_core.data import load_domain
+from cyclegan_core.model.convert import read_generator_pth
+from cyclegan_core.training.data import load_domain
 from test_cli import ROOT
 
 RNG = np.random.default_rng(7)
@@ -180,7 +180,7 @@ def test_thousands_of_tiny_members_and_nothing_usable(tmp_path):
 
 
 def test_declared_total_size_over_the_cap_is_refused_before_reading(tmp_path, monkeypatch):
-    from cyclegan_core import data
+    from cyclegan_core.training import data
     monkeypatch.setattr(data, "MAX_ZIP_BYTES", 1 << 20)
     path = zip_with(tmp_path, "big.zip", [(f"{i}.png", b"\x00" * (300 << 10)) for i in range(4)])
     with pytest.raises(DataError, match="unpacks to more than"):

@@ -2,7 +2,7 @@
 
 import torch
 
-from cyclegan_core.image_pool import ImagePool
+from cyclegan_core.nn.image_pool import ImagePool
 
 
 def test_filling_returns_what_it_got_then_mixes_in_history():

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from cyclegan_core import ImageError, load_image
-from cyclegan_core.images import image_to_tensor, pad_to_multiple, tensor_to_image, to_rgb
+from cyclegan_core.engine.images import image_to_tensor, pad_to_multiple, tensor_to_image, to_rgb
 
 
 def test_pad_to_multiple():

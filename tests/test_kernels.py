@@ -8,8 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cyclegan_core import kernels, winograd
-from cyclegan_core.instance_norm import channel_moments, instance_norm_
+from cyclegan_core.engine.kernels import choice as kernels
+
+from cyclegan_core.engine.kernels import winograd
+from cyclegan_core.engine.kernels.instance_norm import channel_moments, instance_norm_
 
 
 @pytest.mark.parametrize("shape", [(1, 16, 20, 24), (1, 5, 3, 3), (1, 8, 23, 9), (1, 12, 7, 30)])
@@ -100,7 +102,7 @@ def test_transformed_weights_stay_within_their_memory_and_die_with_their_module(
 @pytest.mark.parametrize("relu", [False, True])
 def test_channels_last_instance_norm_equals_torchs(affine, relu, monkeypatch):
     torch.manual_seed(3)
-    monkeypatch.setattr("cyclegan_core.instance_norm.BAND", 50)  # several partial sums, a short last one
+    monkeypatch.setattr("cyclegan_core.engine.kernels.instance_norm.BAND", 50)  # several partial sums, a short last one
     norm = nn.InstanceNorm2d(6, affine=affine)
     if affine:
         with torch.no_grad():

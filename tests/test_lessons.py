@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from cyclegan_core.errors import CycleGANError
-from cyclegan_core.lessons import (
+from cyclegan_core.teaching.lessons import (
     LESSONS,
     colour_shift,
     input_dependence,
@@ -22,8 +22,8 @@ from cyclegan_core.lessons import (
     outline_change,
     record_lesson,
 )
-from cyclegan_core.synthetic import SYNTHETIC_TASKS
-from cyclegan_core.trainer import LOSS_NAMES
+from cyclegan_core.teaching.synthetic import SYNTHETIC_TASKS
+from cyclegan_core.training.trainer import LOSS_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "demo" / "lessons"

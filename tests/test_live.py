@@ -9,15 +9,15 @@ import pytest
 import torch
 from PIL import Image
 
-from cyclegan_core.live import (
+from cyclegan_core.teaching.live import (
     LiveFinished,
     LivePreview,
     LiveRun,
     LiveSettings,
     LiveStep,
 )
-from cyclegan_core.synthetic import to_images
-from cyclegan_core.trainer import LOSS_NAMES, PREVIEW_NAMES
+from cyclegan_core.teaching.synthetic import to_images
+from cyclegan_core.training.trainer import LOSS_NAMES, PREVIEW_NAMES
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from cyclegan_core.losses import cycle_loss, discriminator_loss, gan_loss, identity_loss
+from cyclegan_core.nn.losses import cycle_loss, discriminator_loss, gan_loss, identity_loss
 
 
 def test_lsgan_is_least_squares_against_one_or_zero():

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from cyclegan_core import ImageError, convert_official, load_image
-from cyclegan_core.images import image_to_tensor, pad_to_multiple, tensor_to_image
+from cyclegan_core.engine.images import image_to_tensor, pad_to_multiple, tensor_to_image
 
 
 def translate(model, image):

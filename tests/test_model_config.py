@@ -6,7 +6,7 @@ import json
 import pytest
 
 from cyclegan_core import ModelConfig, ModelFormatError
-from cyclegan_core.model_config import DOMAIN_FIELDS
+from cyclegan_core.model.config import DOMAIN_FIELDS
 
 
 def test_json_keys_are_the_dataclass_fields_with_domains_grouped():

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cyclegan_core.networks import (
+from cyclegan_core.nn.networks import (
     NLayerDiscriminator,
     ResnetBlock,
     ResnetGenerator,

@@ -19,9 +19,9 @@ from cyclegan_core import CycleGAN, CycleGANError, ModelConfig, ModelFormatError
 from cyclegan_core.cli import main
 from cyclegan_core.publish import (LIBRARY_NAME, REFERENCE_LICENSE, model_card, prepare_upload, push_model, push_zoo,
                                    upload_files)
-from cyclegan_core.sources import load_zoo
-from cyclegan_core.train import train
-from cyclegan_core.zoo import OFFICIAL_LICENSE, ZOO
+from cyclegan_core.sources.resolve import load_zoo
+from cyclegan_core.training.loop import train
+from cyclegan_core.sources.zoo import OFFICIAL_LICENSE, ZOO
 from conftest import closed_port_url, official_pth_bytes
 from servers import FakeHub, FakeUpstream
 

@@ -6,10 +6,12 @@ import weakref
 import pytest
 import torch
 
-from cyclegan_core import CycleGAN, ModelConfig, row_bands
-from cyclegan_core.row_bands import RowBands
-from cyclegan_core.streaming import translate_streamed
-from cyclegan_core.translation import translate_whole
+from cyclegan_core import CycleGAN, ModelConfig
+
+from cyclegan_core.engine import row_bands
+from cyclegan_core.engine.row_bands import RowBands
+from cyclegan_core.engine.streaming import translate_streamed
+from cyclegan_core.engine.translation import translate_whole
 
 
 def filled(reference: torch.Tensor, band_bytes: int, layout=torch.contiguous_format) -> RowBands:

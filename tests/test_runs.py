@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from cyclegan_core import CycleGANTrainer, RunError, RunFolder, TrainConfig, load_model
-from cyclegan_core.train import StepDone, train
+from cyclegan_core.training.loop import StepDone, train
 
 TINY = dict(ngf=8, n_blocks=1, ndf=8, n_layers_D=2, load_size=36, crop_size=32, precision="fp32", pool_size=4)
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from cyclegan_core.runtime import configure_threads, resolve_precision, return_free_memory
+from cyclegan_core.engine.runtime import configure_threads, resolve_precision, return_free_memory
 
 
 def test_auto_precision_is_fp32_without_native_bf16(monkeypatch):
@@ -29,7 +29,7 @@ def test_a_onednn_isa_cap_below_bf16_means_fp32(monkeypatch, cap, native):
 
 
 def test_usable_cpus_respects_a_cgroup_quota(tmp_path):
-    from cyclegan_core.runtime import usable_cpus
+    from cyclegan_core.engine.runtime import usable_cpus
     affinity = usable_cpus(tmp_path / "missing")  # no cgroup file: the affinity mask
     assert affinity >= 1
     quota = tmp_path / "cpu.max"
@@ -52,14 +52,14 @@ def test_explicit_precisions_are_kept_and_unknown_ones_refused():
 def test_configure_threads_never_raises_the_count(monkeypatch):
     before = torch.get_num_threads()
     try:
-        monkeypatch.setattr("cyclegan_core.runtime.usable_cpus", lambda: 1)
+        monkeypatch.setattr("cyclegan_core.engine.runtime.usable_cpus", lambda: 1)
         assert configure_threads() == 1 and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
 
 
 def test_cpu_class_names_the_model_and_the_instruction_sets_that_decide_speed(monkeypatch):
-    from cyclegan_core.runtime import cpu_class
+    from cyclegan_core.engine.runtime import cpu_class
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     monkeypatch.delenv("MKL_ENABLE_INSTRUCTIONS", raising=False)
     zen3 = "model name\t: AMD EPYC 7B13 64-Core Processor\nflags\t\t: fpu sse2 avx avx2 fma\n"

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 import cyclegan_core
 from cyclegan_core import ModelNotFoundError, is_model_folder
-from cyclegan_core.hub import HubSource, parse_hub_source
+from cyclegan_core.sources.hub import HubSource, parse_hub_source
 from conftest import closed_port_url, official_pth_bytes
 from servers import FakeHub, FakeUpstream
 
@@ -180,7 +180,7 @@ def test_a_store_model_loads_by_the_name_the_app_lists(tiny_model, offline_sandb
 
 def test_every_official_generator_resolves_through_the_upstream(offline_sandbox, monkeypatch):
     """All 18 released files: pairs become two-way models, files released alone one-way ones."""
-    from cyclegan_core.zoo import ZOO
+    from cyclegan_core.sources.zoo import ZOO
     files = {f"{stem}.pth": official_pth_bytes(i) for i, stem in
              enumerate(stem for entry in ZOO.values() for stem in entry.files)}
     assert len(files) == 18
@@ -213,7 +213,7 @@ def test_a_one_way_model_offers_no_reverse_and_no_cycle(offline_sandbox, monkeyp
 
 
 def test_the_builtin_vintage_model_converts_from_the_installed_package(offline_sandbox, trained_generator_path):
-    from cyclegan_core.packaged import PACKAGED, packaged_folder
+    from cyclegan_core.sources.packaged import PACKAGED, packaged_folder
     model = cyclegan_core.load("vintage")
     folder = packaged_folder("vintage")
     assert folder == offline_sandbox / "weights" / ".builtin" / "vintage" and is_model_folder(folder)

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from cyclegan_core import convert_official
-from cyclegan_core.explain import fit_for_teaching, model_translator
-from cyclegan_core.steganography import (AMOUNTS, degrade, describe_curve, hidden_signal, psnr,
+from cyclegan_core.teaching.explain import fit_for_teaching, model_translator
+from cyclegan_core.teaching.steganography import (AMOUNTS, degrade, describe_curve, hidden_signal, psnr,
                                          reconstruction_curve, smoothed)
 
 

@@ -57,7 +57,7 @@ def test_delete_removes_a_model_but_not_a_zoo_cache(tiny_model, offline_sandbox)
 def visitor_run(store, name, owner, steps, stop_at, domains, payload=0):
     """A real tiny run made by `owner`, stopped at `stop_at` of `steps`, with `payload` bytes of data."""
     from cyclegan_core import TrainConfig
-    from cyclegan_core.train import StepDone, train
+    from cyclegan_core.training.loop import StepDone, train
     config = TrainConfig(steps=steps, ngf=8, n_blocks=1, ndf=8, n_layers_D=2, load_size=36, crop_size=32,
                          precision="fp32", preview_every=100)
     stream = train(config, *domains, store.root / name, owner=owner)

@@ -7,9 +7,9 @@ import torch
 from PIL import Image
 
 from cyclegan_core import CycleGAN, ModelConfig, convert_official
-from cyclegan_core.images import image_to_tensor, pad_to_multiple, tensor_to_image
-from cyclegan_core.streaming import spans, storage_for, translate_streamed
-from cyclegan_core.translation import translate_whole
+from cyclegan_core.engine.images import image_to_tensor, pad_to_multiple, tensor_to_image
+from cyclegan_core.engine.streaming import spans, storage_for, translate_streamed
+from cyclegan_core.engine.translation import translate_whole
 
 
 @pytest.mark.parametrize("length, core, halo", [(1, 64, 1), (5, 2, 1), (64, 64, 2), (65, 64, 2), (100, 64, 1),

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from cyclegan_core.synthetic import SYNTHETIC_TASKS, examples, get_task
+from cyclegan_core.teaching.synthetic import SYNTHETIC_TASKS, examples, get_task
 
 
 def seeded(seed):

@@ -7,9 +7,9 @@ import torch
 from PIL import Image
 
 from cyclegan_core import convert_official
-from cyclegan_core.images import image_to_tensor, tensor_to_image
-from cyclegan_core.translation import translate_whole
-from cyclegan_core.tiling import translate_tiled
+from cyclegan_core.engine.images import image_to_tensor, tensor_to_image
+from cyclegan_core.engine.translation import translate_whole
+from cyclegan_core.engine.tiling import translate_tiled
 
 
 def as_image(t):

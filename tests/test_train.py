@@ -9,8 +9,8 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from cyclegan_core import CycleGANError, RunError, RunFolder, load_model, save_model
-from cyclegan_core.train import CheckpointSaved, Finished, Preview, Started, StepDone, train
-from cyclegan_core.train_config import TrainConfig
+from cyclegan_core.training.loop import CheckpointSaved, Finished, Preview, Started, StepDone, train
+from cyclegan_core.training.config import TrainConfig
 
 TINY = dict(ngf=8, n_blocks=1, ndf=8, n_layers_D=2, load_size=36, crop_size=32, precision="fp32", pool_size=4)
 
@@ -149,7 +149,7 @@ def test_empty_domain_stops_before_training(domains, tmp_path):
 
 
 def test_a_diverged_run_stops_clearly_and_keeps_the_last_saved_state(domains, tmp_path, monkeypatch):
-    from cyclegan_core import trainer as trainer_module
+    from cyclegan_core.training import trainer as trainer_module
     real_cycle_loss, calls = trainer_module.cycle_loss, []
 
     def poisoned(*args):  # the 5th step's forward cycle loss is NaN, as if the weights had blown up

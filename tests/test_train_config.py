@@ -3,7 +3,7 @@
 import pytest
 
 from cyclegan_core import CycleGANError, TrainConfig
-from cyclegan_core.train_config import PRESETS, load_size_for
+from cyclegan_core.training.config import PRESETS, load_size_for
 
 
 def test_load_size_follows_the_crop_unless_given():

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from cyclegan_core import CycleGAN, CycleGANTrainer, ModelConfig, TrainConfig, save_model
-from cyclegan_core.trainer import LOSS_NAMES, REFERENCE_LOSS_NAMES
+from cyclegan_core.training.trainer import LOSS_NAMES, REFERENCE_LOSS_NAMES
 
 TINY = dict(ngf=8, n_blocks=1, ndf=8, n_layers_D=2, crop_size=32, precision="fp32", pool_size=4)
 

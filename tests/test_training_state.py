@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from cyclegan_core import CycleGANTrainer, RunError, TrainConfig
-from cyclegan_core.training_state import load_training_state, read_metadata, save_training_state
+from cyclegan_core.training.state import load_training_state, read_metadata, save_training_state
 
 TINY = dict(ngf=8, n_blocks=1, ndf=8, n_layers_D=2, crop_size=32, precision="fp32", pool_size=2)
 

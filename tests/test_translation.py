@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from cyclegan_core import translation
-from cyclegan_core.images import image_to_tensor
-from cyclegan_core.translation import stream_pixels, translate_tensor, translate_whole
+from cyclegan_core.engine import translation
+from cyclegan_core.engine.images import image_to_tensor
+from cyclegan_core.engine.translation import stream_pixels, translate_tensor, translate_whole
 
 
 def test_stream_budget_setting(monkeypatch):
@@ -47,8 +47,8 @@ def test_streamed_equals_whole_and_tiled_comes_close(tiny_model, monkeypatch, ph
 
 
 def test_a_gpu_takes_the_whole_image_in_one_pass_when_it_fits():
-    from cyclegan_core.networks import ResnetGenerator
-    from cyclegan_core.translation import generator_width, whole_pass_fits
+    from cyclegan_core.nn.networks import ResnetGenerator
+    from cyclegan_core.engine.translation import generator_width, whole_pass_fits
     assert generator_width(ResnetGenerator(ngf=16, n_blocks=1)) == 16
     gib = 2**30
     assert whole_pass_fits(4096 * 4096, 64, "bf16", 80 * gib)  # 16.8 MP on an 80 GB GPU: one pass
@@ -59,7 +59,7 @@ def test_a_gpu_takes_the_whole_image_in_one_pass_when_it_fits():
 def test_the_path_follows_the_hardware_and_the_size(monkeypatch):
     """Native bf16: streamed at every size. Without: fp32 in one whole pass while it fits the CPU
     budget (with the kernel measured faster here), streamed above, tiled beyond the stream budget."""
-    from cyclegan_core.translation import PathChoice, choose_path
+    from cyclegan_core.engine.translation import PathChoice, choose_path
     cpu = torch.device("cpu")
     monkeypatch.delenv("CYCLEGAN_WHOLE_PASS_MB", raising=False)
     monkeypatch.delenv("CYCLEGAN_STREAM_PIXELS", raising=False)
@@ -114,7 +114,7 @@ def test_raising_in_the_progress_callback_stops_the_work(tiny_model, monkeypatch
 def test_the_winograd_kernel_gives_the_reference_result(tiny_model, photo):
     """Winograd convolutions (channels-last, with the channels-last InstanceNorm), in the whole pass
     and streamed, match the reference way (eager fp32, oneDNN) to float rounding."""
-    from cyclegan_core.streaming import translate_streamed
+    from cyclegan_core.engine.streaming import translate_streamed
     x = image_to_tensor(photo)
     reference = translate_whole(tiny_model.G_AB, x, "fp32")
     torch.testing.assert_close(translate_whole(tiny_model.G_AB, x, "fp32", kernel="winograd"), reference,

@@ -1,6 +1,6 @@
 """zoo.py: the official models, and which one to fine-tune from for a pair of domain names."""
 
-from cyclegan_core.zoo import ZOO, nearest_zoo_model
+from cyclegan_core.sources.zoo import ZOO, nearest_zoo_model
 
 
 def test_zoo_lists_both_official_pairs_with_their_upstream_files():

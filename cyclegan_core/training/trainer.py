@@ -1,0 +1,211 @@
+"""`CycleGANTrainer`: the four networks, their optimisers and image pools, and one training
+iteration in the paper's terms (Zhu et al. 2017, Sec. 3–4).
+
+Names follow the paper: `G_AB` is G: A → B, `G_BA` is F: B → A, `D_A` is D_X (real A vs F(b)) and
+`D_B` is D_Y (real B vs G(a)). One iteration is the reference implementation's: both generators
+(Eq. 3 plus the identity term), then both discriminators on fakes from the history pools.
+
+Loss names, ours against the reference implementation's (`models/cycle_gan_model.py`), whose
+`netG_A` is our G_AB but whose `netD_A` judges domain *B* — compare curves by this table:
+
+    ours      what it is                                    reference
+    G_AB      L_GAN(G, D_Y): D_B(G(a)) → real (Eq. 1)       G_A
+    G_BA      L_GAN(F, D_X): D_A(F(b)) → real (Eq. 1)       G_B
+    cycle_A   λ_A ‖F(G(a)) − a‖₁ (Eq. 2, forward)            cycle_A
+    cycle_B   λ_B ‖G(F(b)) − b‖₁ (Eq. 2, backward)           cycle_B
+    idt_A     λ_idt λ_A ‖F(a) − a‖₁ (Sec. 5.2)               idt_B
+    idt_B     λ_idt λ_B ‖G(b) − b‖₁ (Sec. 5.2)               idt_A
+    D_A       D_X: real a vs pooled F(b) (Eq. 1, halved)     D_B
+    D_B       D_Y: real b vs pooled G(a) (Eq. 1, halved)     D_A
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import torch
+
+from cyclegan_core.errors import CycleGANError
+from cyclegan_core.nn.image_pool import ImagePool
+from cyclegan_core.nn.losses import cycle_loss, discriminator_loss, gan_loss, identity_loss
+from cyclegan_core.model.cyclegan import CycleGAN
+from cyclegan_core.model.config import ModelConfig
+from cyclegan_core.nn.networks import NLayerDiscriminator, init_weights
+from cyclegan_core.training.runs import RunFolder, shown_name
+from cyclegan_core.engine.runtime import autocast, resolve_precision
+from cyclegan_core.sources.resolve import load
+from cyclegan_core.training.config import TrainConfig
+
+LOSS_NAMES = ("G_AB", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B")
+REFERENCE_LOSS_NAMES = {"G_AB": "G_A", "G_BA": "G_B", "cycle_A": "cycle_A", "cycle_B": "cycle_B",
+                        "idt_A": "idt_B", "idt_B": "idt_A", "D_A": "D_B", "D_B": "D_A"}
+PREVIEW_NAMES = ("real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B")
+
+
+class CycleGANTrainer:
+    """Trains `model`'s generators against two fresh 70×70 PatchGANs. `steps_done` counts iterations."""
+
+    def __init__(self, model: CycleGAN, config: TrainConfig, device: str | torch.device = "cpu",
+                 channels_last: bool | None = None):
+        self.config, self.device = config, torch.device(device)
+        # channels_last (NHWC) suits GPU convolutions (tensor cores); on a CPU it is no faster here.
+        self.memory_format = (torch.channels_last if (self.device.type == "cuda" if channels_last is None
+                                                      else channels_last) else torch.contiguous_format)
+        self.model = model.to(self.device, memory_format=self.memory_format)
+        self.G_AB, self.G_BA = model.G_AB, model.G_BA
+        self.D_A = init_weights(NLayerDiscriminator(config.ndf, config.n_layers_D)).to(
+            self.device, memory_format=self.memory_format)
+        self.D_B = init_weights(NLayerDiscriminator(config.ndf, config.n_layers_D)).to(
+            self.device, memory_format=self.memory_format)
+        betas = (config.beta1, config.beta2)
+        self.opt_G = torch.optim.Adam(itertools.chain(self.G_AB.parameters(), self.G_BA.parameters()),
+                                      lr=config.lr, betas=betas)
+        self.opt_D = torch.optim.Adam(itertools.chain(self.D_A.parameters(), self.D_B.parameters()),
+                                      lr=config.lr, betas=betas)
+        self.pool_A, self.pool_B = ImagePool(config.pool_size), ImagePool(config.pool_size)
+        self.precision = resolve_precision(config.precision, self.device)
+        # fp16 (a GPU without bf16) needs its losses scaled so small gradients survive; bf16 and fp32 do not.
+        self.scaler_G = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        self.scaler_D = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        self.steps_done = 0
+        # The networks the training passes run through: these four, or their DistributedDataParallel
+        # wrappers (`distribute`). Saving, previews and the Learn tab always use the plain ones.
+        self.train_G_AB, self.train_G_BA, self.train_D_A, self.train_D_B = self.G_AB, self.G_BA, self.D_A, self.D_B
+        self.model.train()
+        if config.freeze in ("encoder", "early"):
+            self.freeze_early_layers(blocks=config.freeze == "early")
+
+    def freeze_early_layers(self, blocks: bool) -> None:
+        """Keep both generators' encoders (c7s1-64, d128, d256) as they are, and with `blocks` the first
+        half of their residual blocks too: the later layers learn. Gradients still flow through frozen
+        layers where a generator's input is itself generated (F(G(a)) in the cycle), but their weight
+        gradients are never computed, and on a real input nothing before the first trainable layer is
+        differentiated at all: of a step's 18 generator-pass equivalents (6 forward, 12 backward),
+        freezing half the blocks saves about 5."""
+        for generator in (self.G_AB, self.G_BA):
+            for conv, norm in (generator.stem, *generator.downsampling):
+                conv.requires_grad_(False)
+                norm.requires_grad_(False)
+            if blocks:
+                for block in generator.blocks[:len(generator.blocks) // 2]:
+                    block.requires_grad_(False)
+
+    @classmethod
+    def create(cls, config: TrainConfig, device: str | torch.device = "cpu") -> "CycleGANTrainer":
+        """A fresh trainer: from scratch (`config.ngf`, `config.n_blocks`), or both generators of
+        `config.init` (its architecture too); the discriminators always start fresh. A one-way init
+        (G only) gives G; F then starts fresh, and the result is a two-way model. `config.freeze`
+        "auto" is decided here (the trainer's `config` holds the decision, for the run's record)."""
+        init = load(config.init, device="cpu") if config.init else None
+        two_way_init = init is not None and not init.one_way
+        if config.freeze in ("encoder", "early") and not two_way_init:
+            raise CycleGANError(f"freeze={config.freeze!r} keeps pretrained layers fixed: it needs a two-way model "
+                                f"to fine-tune (from scratch, or F of a one-way model, every layer must learn)")
+        config = config.replace(freeze="early" if config.freeze == "auto" and two_way_init
+                                else "none" if config.freeze == "auto" else config.freeze)
+        base = init.config if init is not None else ModelConfig(ngf=config.ngf, n_blocks=config.n_blocks)
+        origin = f"fine-tuned from {_named(config.init)}" if init is not None else "trained from scratch"
+        if init is not None and init.one_way:
+            origin += " (its G only: it has no F, so F was trained from scratch)"
+        model = CycleGAN(base.replace(
+            domain_a=config.domain_a or (base.domain_a if init is not None else "A"),
+            domain_b=config.domain_b or (base.domain_b if init is not None else "B"),
+            image_size=config.crop_size, provenance=f"{origin} with CycleGAN Studio",
+            license=base.license if init is not None else "", one_way=False))
+        trainer = cls(model, config, device)
+        if init is not None:
+            trainer.G_AB.load_state_dict(init.G_AB.state_dict())
+            if not init.one_way:
+                trainer.G_BA.load_state_dict(init.G_BA.state_dict())
+        return trainer
+
+    def distribute(self, wrap) -> None:
+        """Train through `wrap(network)` (DistributedDataParallel: `distributed.Distributed.wrap`), which
+        averages each step's gradients over the ranks. The generator step reads the D's unwrapped: they
+        are held fixed there, so there is nothing of theirs to average."""
+        self.train_G_AB, self.train_G_BA = wrap(self.G_AB), wrap(self.G_BA)
+        self.train_D_A, self.train_D_B = wrap(self.D_A), wrap(self.D_B)
+
+    def networks(self) -> dict[str, torch.nn.Module]:
+        return {"G_AB": self.G_AB, "G_BA": self.G_BA, "D_A": self.D_A, "D_B": self.D_B}
+
+    def step(self, real_A: torch.Tensor, real_B: torch.Tensor, lr: float) -> dict[str, float]:
+        """One iteration at learning rate `lr`: the generators, then the discriminators."""
+        real_A = real_A.to(self.device, memory_format=self.memory_format)
+        real_B = real_B.to(self.device, memory_format=self.memory_format)
+        for group in (*self.opt_G.param_groups, *self.opt_D.param_groups):
+            group["lr"] = lr
+        losses, fake_A, fake_B = self.generator_step(real_A, real_B)
+        losses.update(self.discriminator_step(real_A, real_B, fake_A, fake_B))
+        self.steps_done += 1
+        return {name: float(value) for name, value in losses.items()}
+
+    def generator_losses(self, real_A: torch.Tensor, real_B: torch.Tensor):
+        """Eq. 3 plus identity, term by term, with the current weights: (losses, F(b), G(a)). Updates
+        nothing (`generator_step` trains on these; the Learn tab shows them)."""
+        c = self.config
+        G, F = self.train_G_AB, self.train_G_BA
+        fake_B, fake_A = G(real_A), F(real_B)  # G(a), F(b)
+        loss = {
+            "G_AB": gan_loss(self.D_B(fake_B), True, c.gan_mode),  # Eq. 1: D_Y should call G(a) real
+            "G_BA": gan_loss(self.D_A(fake_A), True, c.gan_mode),  # Eq. 1: D_X should call F(b) real
+            "cycle_A": cycle_loss(F(fake_B), real_A, c.lambda_A),  # Eq. 2: F(G(a)) ≈ a
+            "cycle_B": cycle_loss(G(fake_A), real_B, c.lambda_B),  # Eq. 2: G(F(b)) ≈ b
+        }
+        if c.lambda_identity > 0:  # Sec. 5.2: F(a) ≈ a and G(b) ≈ b
+            loss["idt_A"] = identity_loss(F(real_A), real_A, c.lambda_identity * c.lambda_A)
+            loss["idt_B"] = identity_loss(G(real_B), real_B, c.lambda_identity * c.lambda_B)
+        return loss, fake_A, fake_B
+
+    def generator_step(self, real_A: torch.Tensor, real_B: torch.Tensor):
+        """Update G and F on Eq. 3 plus identity: returns (losses, F(b), G(a)); D's are held fixed."""
+        _requires_grad((self.D_A, self.D_B), False)
+        self.opt_G.zero_grad(set_to_none=True)
+        with autocast(self.precision, self.device):
+            loss, fake_A, fake_B = self.generator_losses(real_A, real_B)
+        self.scaler_G.scale(sum(loss.values())).backward()
+        self.scaler_G.step(self.opt_G)
+        self.scaler_G.update()
+        _requires_grad((self.D_A, self.D_B), True)
+        return {k: v.detach() for k, v in loss.items()}, fake_A.detach(), fake_B.detach()
+
+    def discriminator_step(self, real_A: torch.Tensor, real_B: torch.Tensor, fake_A: torch.Tensor,
+                           fake_B: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Update D_X and D_Y on real images vs fakes drawn from the history pools (Sec. 4)."""
+        c = self.config
+        self.opt_D.zero_grad(set_to_none=True)
+        with autocast(self.precision, self.device):
+            loss = {
+                "D_A": discriminator_loss(self.train_D_A(real_A), self.train_D_A(self.pool_A.query(fake_A)),
+                                          c.gan_mode),
+                "D_B": discriminator_loss(self.train_D_B(real_B), self.train_D_B(self.pool_B.query(fake_B)),
+                                          c.gan_mode),
+            }
+        self.scaler_D.scale(loss["D_A"] + loss["D_B"]).backward()
+        self.scaler_D.step(self.opt_D)
+        self.scaler_D.update()
+        return {k: v.detach() for k, v in loss.items()}
+
+    @torch.no_grad()
+    def cycles(self, real_A: torch.Tensor, real_B: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Both cycles of fixed inputs, for previews: real_A → fake_B → rec_A, real_B → fake_A → rec_B."""
+        real_A, real_B = real_A.to(self.device), real_B.to(self.device)
+        with autocast(self.precision, self.device):
+            fake_B, fake_A = self.G_AB(real_A), self.G_BA(real_B)
+            rec_A, rec_B = self.G_BA(fake_B), self.G_AB(fake_A)
+        images = (real_A, fake_B, rec_A, real_B, fake_A, rec_B)
+        return {name: t.float().cpu() for name, t in zip(PREVIEW_NAMES, images)}
+
+
+def _named(source: str) -> str:
+    """A source as provenance names it: a local folder by its name (not its path on this machine; a
+    visitor's run by the name its visitor gave it, `runs.shown_name`)."""
+    folder = Path(source)
+    return shown_name(folder.name, RunFolder(folder).owner()) if folder.is_dir() else source
+
+
+def _requires_grad(nets, flag: bool) -> None:
+    for net in nets:
+        for p in net.parameters():
+            p.requires_grad_(flag)
