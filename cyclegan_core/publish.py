@@ -38,7 +38,7 @@ from cyclegan_core.model.folder import CONFIG_NAME, WEIGHTS_NAME, is_model_folde
 from cyclegan_core.training.runs import PREVIEW_GRID, RunFolder
 from cyclegan_core.sources.resolve import load_zoo
 from cyclegan_core.paths import weights_dir
-from cyclegan_core.training.trainer import LOSS_NAMES
+from cyclegan_core.nn.losses import LOSS_NAMES
 from cyclegan_core.sources.zoo import ZOO
 
 LIBRARY_NAME = "cyclegan-studio"

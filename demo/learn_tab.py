@@ -43,7 +43,7 @@ from cyclegan_core.public_sources import PublicSource, resolve
 from cyclegan_core.training.runs import RunFolder
 from cyclegan_core.training.store import runs_max_bytes
 from cyclegan_core.teaching.synthetic import SYNTHETIC_TASKS
-from cyclegan_core.training.trainer import LOSS_NAMES
+from cyclegan_core.nn.losses import LOSS_NAMES
 from cyclegan_core.teaching.steganography import (AMOUNTS, UNITS, amplified, degrade, describe_curve, hidden_signal,
                                          reconstruction_curve, smoothed)
 

@@ -29,7 +29,7 @@ from cyclegan_core.training.runs import expected_run_bytes
 from cyclegan_core.training.store import StoredModel, runs_max_bytes
 from cyclegan_core.training.loop import CheckpointSaved, Event, Finished, Preview, Started, StepDone, train
 from cyclegan_core.training.config import PRESETS
-from cyclegan_core.training.trainer import LOSS_NAMES
+from cyclegan_core.nn.losses import LOSS_NAMES
 from cyclegan_core.sources.availability import Reachability, zoo_availability
 from cyclegan_core.sources.resolve import default_device
 from cyclegan_core.engine.runtime import CoreShare

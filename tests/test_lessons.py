@@ -23,7 +23,7 @@ from cyclegan_core.teaching.lessons import (
     record_lesson,
 )
 from cyclegan_core.teaching.synthetic import SYNTHETIC_TASKS
-from cyclegan_core.training.trainer import LOSS_NAMES
+from cyclegan_core.nn.losses import LOSS_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "demo" / "lessons"

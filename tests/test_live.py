@@ -17,7 +17,7 @@ from cyclegan_core.teaching.live import (
     LiveStep,
 )
 from cyclegan_core.teaching.synthetic import to_images
-from cyclegan_core.training.trainer import LOSS_NAMES, PREVIEW_NAMES
+from cyclegan_core.nn.losses import LOSS_NAMES, PREVIEW_NAMES
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cyclegan_core import CycleGAN, CycleGANTrainer, ModelConfig, TrainConfig, save_model
-from cyclegan_core.training.trainer import LOSS_NAMES, REFERENCE_LOSS_NAMES
+from cyclegan_core import CycleGAN, CycleGANError, CycleGANTrainer, ModelConfig, TrainConfig, load_model, save_model
+from cyclegan_core.nn.losses import LOSS_NAMES, REFERENCE_LOSS_NAMES
 
 TINY = dict(ngf=8, n_blocks=1, ndf=8, n_layers_D=2, crop_size=32, precision="fp32", pool_size=4)
 
@@ -89,11 +89,13 @@ def test_create_from_scratch_or_from_an_init_model(tmp_path):
     torch.manual_seed(5)
     init = CycleGAN(ModelConfig(ngf=8, n_blocks=2, domain_a="horse", domain_b="zebra", license="BSD"))
     save_model(init, tmp_path / "init")
-    tuned = CycleGANTrainer.create(TrainConfig(**TINY, init=str(tmp_path / "init")))
+    tuned = CycleGANTrainer.create(TrainConfig(**TINY, init=str(tmp_path / "init")), init=load_model(tmp_path / "init"))
     c = tuned.model.config
     assert (c.ngf, c.n_blocks, c.domain_a, c.domain_b, c.license) == (8, 2, "horse", "zebra", "BSD")
     for (name, x), y in zip(init.state_dict().items(), tuned.model.state_dict().values()):
         assert torch.equal(x, y), name
+    with pytest.raises(CycleGANError, match="load that model first"):  # the trainer never loads: the loop does
+        CycleGANTrainer.create(TrainConfig(**TINY, init=str(tmp_path / "init")))
 
 
 def encoder_parameters(generator):
@@ -106,7 +108,7 @@ def test_a_fine_tune_keeps_the_early_layers_fixed_and_trains_the_rest(tmp_path):
     and D's learn. "encoder" keeps only the encoder. From scratch: nothing frozen."""
     torch.manual_seed(5)
     save_model(CycleGAN(ModelConfig(ngf=8, n_blocks=2)), tmp_path / "init")
-    tuned = CycleGANTrainer.create(TrainConfig(**TINY, init=str(tmp_path / "init")))
+    tuned = CycleGANTrainer.create(TrainConfig(**TINY, init=str(tmp_path / "init")), init=load_model(tmp_path / "init"))
     assert tuned.config.freeze == "early"
     fixed = [p for g in (tuned.G_AB, tuned.G_BA) for p in [*encoder_parameters(g), *g.blocks[0].parameters()]]
     frozen = [p.detach().clone() for p in fixed]
@@ -117,7 +119,7 @@ def test_a_fine_tune_keeps_the_early_layers_fixed_and_trains_the_rest(tmp_path):
     assert all(p.grad is None for p in fixed)  # never differentiated
     blocks = [p for g in (tuned.G_AB, tuned.G_BA) for p in g.blocks[1].parameters()]
     assert not any(torch.equal(a, b) for a, b in zip(learning, blocks))
-    encoder_only = CycleGANTrainer.create(TrainConfig(**TINY, init=str(tmp_path / "init"), freeze="encoder"))
+    encoder_only = CycleGANTrainer.create(TrainConfig(**TINY, init=str(tmp_path / "init"), freeze="encoder"), init=load_model(tmp_path / "init"))
     assert [p.requires_grad for p in encoder_only.G_AB.blocks[0].parameters()] == [True] * 4
     assert not any(p.requires_grad for p in encoder_parameters(encoder_only.G_BA))
     scratch = CycleGANTrainer.create(TrainConfig(**TINY))
@@ -125,7 +127,7 @@ def test_a_fine_tune_keeps_the_early_layers_fixed_and_trains_the_rest(tmp_path):
     before = [p.detach().clone() for p in encoder_parameters(scratch.G_AB)]
     scratch.step(*batch(1), 2e-4)
     assert not any(torch.equal(a, b) for a, b in zip(before, encoder_parameters(scratch.G_AB)))
-    everything = CycleGANTrainer.create(TrainConfig(**TINY, init=str(tmp_path / "init"), freeze="none"))
+    everything = CycleGANTrainer.create(TrainConfig(**TINY, init=str(tmp_path / "init"), freeze="none"), init=load_model(tmp_path / "init"))
     assert all(p.requires_grad for p in everything.G_AB.parameters())
 
 

@@ -60,3 +60,35 @@ def test_foreign_or_damaged_states_are_refused(tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(RunError, match="is not a readable training state"):
         load_training_state(bigger, tmp_path / "junk.safetensors")
+
+
+def test_a_resumed_fp16_run_continues_its_loss_scalers_exactly(tmp_path):
+    """fp16 scales its losses (GradScaler): the scale and its growth count are part of the state, so
+    3 steps, save, restore into a fresh trainer, 3 more steps equals 6 steps in one go."""
+    def batch(i):
+        g = torch.Generator().manual_seed(i)
+        return torch.rand(1, 3, 32, 32, generator=g) * 2 - 1, torch.rand(1, 3, 32, 32, generator=g) * 2 - 1
+
+    def run(trainer, steps):
+        for _ in range(steps):
+            trainer.step(*batch(trainer.steps_done), lr=1e-3)
+        return trainer
+
+    straight = run(trained(steps=0, precision="fp16"), 6)
+    assert straight.scaler_G.is_enabled() and straight.scaler_G.state_dict()["_growth_tracker"] > 0
+    first = run(trained(steps=0, precision="fp16"), 3)
+    first.scaler_G.update(new_scale=2.0 ** 10)  # a scale no fresh scaler starts from
+    first.scaler_D.update(new_scale=2.0 ** 11)
+    save_training_state(first, tmp_path / "state.safetensors")
+    resumed = trained(steps=0, seed=9, precision="fp16")
+    load_training_state(resumed, tmp_path / "state.safetensors")
+    assert resumed.scaler_G.state_dict() == first.scaler_G.state_dict()
+    assert resumed.scaler_D.state_dict() == first.scaler_D.state_dict()
+    assert resumed.scaler_G.get_scale() == 2.0 ** 10 and resumed.scaler_D.get_scale() == 2.0 ** 11
+    at_save = torch.get_rng_state()  # restored with the state; the first run continues from it too
+    run(resumed, 3)
+    torch.set_rng_state(at_save)
+    run(first, 3)
+    assert resumed.scaler_G.state_dict() == first.scaler_G.state_dict()
+    for a, b in zip(first.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)

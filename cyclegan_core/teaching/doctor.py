@@ -21,7 +21,7 @@ Evidence first: nothing is judged before `MIN_STEPS` steps, losses are averaged 
 `WINDOW` steps, and an image check fires only when each of the latest previews (at least
 `MIN_PREVIEWS`, at most `RECENT_PREVIEWS`) shows it. All of it takes a few milliseconds.
 
-Previews are dicts of images named as `trainer.PREVIEW_NAMES`: PIL images, or tensors in the
+Previews are dicts of images named as `losses.PREVIEW_NAMES`: PIL images, or tensors in the
 generators' range [-1, 1] (3×H×W or 1×3×H×W, as `CycleGANTrainer.cycles` returns them).
 
 Does the output depend on the input? One preview already answers it for both generators: G sees
@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cyclegan_core.training.trainer import PREVIEW_NAMES
+from cyclegan_core.nn.losses import PREVIEW_NAMES
 
 PreviewImage = Union[Image.Image, torch.Tensor]
 

@@ -39,7 +39,8 @@ from cyclegan_core.nn.losses import discriminator_loss
 from cyclegan_core.engine.runtime import autocast
 from cyclegan_core.teaching.synthetic import Pairs, SyntheticTask, check_size, get_task, to_images
 from cyclegan_core.training.config import TrainConfig
-from cyclegan_core.training.trainer import LOSS_NAMES, PREVIEW_NAMES, CycleGANTrainer
+from cyclegan_core.nn.losses import LOSS_NAMES, PREVIEW_NAMES
+from cyclegan_core.training.trainer import CycleGANTrainer
 
 HELD_OUT_SEED = 2017  # the held-out inputs are the same for every run of a task, whatever its seed
 RNG_LOCK = threading.Lock()  # runs take turns with the process's random state while they use it
@@ -81,7 +82,7 @@ class PoolView:
 
 @dataclass(frozen=True)
 class StepReport:
-    """One training step seen whole. `losses`: every term of `trainer.LOSS_NAMES` (the identity
+    """One training step seen whole. `losses`: every term of `losses.LOSS_NAMES` (the identity
     terms are 0 when λ_identity is 0). `images`: the batch through both cycles as the generator
     step saw it (PREVIEW_NAMES → one image per batch element). `pool_A` holds fakes F(b) for D_A
     (D_X), `pool_B` fakes G(a) for D_B (D_Y). `scores`: each discriminator's mean score after its

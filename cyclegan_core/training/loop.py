@@ -33,6 +33,7 @@ from cyclegan_core.model.cyclegan import CycleGAN
 from cyclegan_core.model.folder import read_config
 from cyclegan_core.training.runs import RunFolder
 from cyclegan_core.training.config import TrainConfig
+from cyclegan_core.sources.resolve import load
 from cyclegan_core.training.trainer import CycleGANTrainer
 
 
@@ -55,7 +56,7 @@ class Started:
 class StepDone:
     step: int
     total_steps: int
-    losses: dict[str, float]  # `trainer.LOSS_NAMES`; see trainer.py for the reference's names
+    losses: dict[str, float]  # `losses.LOSS_NAMES`, with the reference's names
     lr: float
     seconds_per_step: float
 
@@ -112,7 +113,8 @@ def train(config: TrainConfig, data_a: Source, data_b: Source, out: Path | str, 
         else:
             if main:
                 run.refuse_overwrite()
-            trainer = CycleGANTrainer.create(config, device)
+            init = load(config.init, device="cpu") if config.init else None
+            trainer = CycleGANTrainer.create(config, device, init=init)
             config = trainer.config  # with "auto" settings decided
             if main:
                 run.write_record(config, data_a, data_b, owner)

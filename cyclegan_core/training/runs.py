@@ -39,7 +39,7 @@ RECORD_NAME = "train.json"
 LOG_NAME = "log.json"
 PREVIEWS_DIR = "previews"
 DATA_DIR = "data"
-# A preview PNG: real → translated → back (`trainer.PREVIEW_NAMES`), one row per direction.
+# A preview PNG: real → translated → back (`losses.PREVIEW_NAMES`), one row per direction.
 PREVIEW_GRID = (("real_A", "fake_B", "rec_A"), ("real_B", "fake_A", "rec_B"))
 PREVIEW_PADDING = 2
 UNKNOWN_OWNER = "?"  # matches no visitor

@@ -1,9 +1,11 @@
 """A trainer's full state in one safetensors file: what `--resume` needs to continue exactly.
 
-Tensors: all four networks (`G_AB.`, `G_BA.`, `D_A.`, `D_B.`), both Adam states
-(`opt_G.state.<param>.<field>`, `opt_D.…`), torch's RNG state (`rng.torch`) and both history pools
-(`pool_A`, `pool_B`). Metadata: `format_version`, `step`, the TrainConfig and both optimisers'
-param groups (JSON). Nothing is pickled; the write is atomic.
+`CycleGANTrainer.state_dict()` gives plain dicts; this file flattens them. Tensors: all four networks
+(`G_AB.`, `G_BA.`, `D_A.`, `D_B.`), both Adam states (`opt_G.state.<param>.<field>`, `opt_D.…`),
+torch's RNG state (`rng.torch`) and both history pools (`pool_A`, `pool_B`). Metadata (JSON):
+`format_version`, `step`, the TrainConfig, both optimisers' param groups and both loss scalers
+(fp16 runs scale their losses; the scale and its growth count continue). Nothing is pickled; the
+write is atomic.
 """
 
 from __future__ import annotations
@@ -23,30 +25,25 @@ if TYPE_CHECKING:
     from cyclegan_core.training.trainer import CycleGANTrainer
 
 FORMAT_VERSION = "1"
-
-
-def _networks(trainer: "CycleGANTrainer"):
-    return (("G_AB", trainer.G_AB), ("G_BA", trainer.G_BA), ("D_A", trainer.D_A), ("D_B", trainer.D_B))
-
-
-def _optimisers(trainer: "CycleGANTrainer"):
-    return (("opt_G", trainer.opt_G), ("opt_D", trainer.opt_D))
+NETWORKS = ("G_AB", "G_BA", "D_A", "D_B")
+OPTIMIZERS = ("opt_G", "opt_D")
 
 
 def save_training_state(trainer: "CycleGANTrainer", path: Path) -> None:
     """Write everything `load_training_state` needs into `path` (atomically)."""
+    state = trainer.state_dict()
     tensors = {f"{name}.{k}": v.detach().cpu().contiguous()
-               for name, net in _networks(trainer) for k, v in net.state_dict().items()}
-    meta = {"format_version": FORMAT_VERSION, "step": str(trainer.steps_done),
-            "config": json.dumps(trainer.config.to_dict())}
-    for name, opt in _optimisers(trainer):
-        state = opt.state_dict()
-        meta[f"{name}.param_groups"] = json.dumps(state["param_groups"])
-        for index, values in state["state"].items():
+               for name, weights in state["networks"].items() for k, v in weights.items()}
+    meta = {"format_version": FORMAT_VERSION, "step": str(state["step"]),
+            "config": json.dumps(trainer.config.to_dict()), "scalers": json.dumps(state["scalers"])}
+    for name, opt in state["optimizers"].items():
+        meta[f"{name}.param_groups"] = json.dumps(opt["param_groups"])
+        for index, values in opt["state"].items():
             for key, value in values.items():
                 tensors[f"{name}.state.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    tensors["rng.torch"] = torch.get_rng_state()
-    tensors["pool_A"], tensors["pool_B"] = trainer.pool_A.state().cpu(), trainer.pool_B.state().cpu()
+    tensors["rng.torch"] = state["rng"]
+    for name, pool in state["pools"].items():
+        tensors[name] = pool.detach().cpu().contiguous()
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
 
@@ -63,25 +60,33 @@ def read_metadata(path: Path) -> dict[str, str]:
     return meta
 
 
-def load_training_state(trainer: "CycleGANTrainer", path: Path) -> None:
-    """Restore networks, optimisers, pools, RNG and `steps_done` from `path` into `trainer`."""
+def read_training_state(path: Path) -> dict:
+    """The file at `path` as `CycleGANTrainer.state_dict()` gave it (scalers absent in older files)."""
     meta = read_metadata(path)
     try:
         tensors = load_file(str(path))
-        for name, net in _networks(trainer):
-            prefix = f"{name}."
-            net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-        for name, opt in _optimisers(trainer):
-            state: dict[int, dict] = {}
+        state = {"step": int(meta["step"]), "rng": tensors["rng.torch"],
+                 "networks": {name: {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(f"{name}.")}
+                              for name in NETWORKS},
+                 "pools": {"pool_A": tensors["pool_A"], "pool_B": tensors["pool_B"]},
+                 "scalers": json.loads(meta.get("scalers", "{}")), "optimizers": {}}
+        for name in OPTIMIZERS:
+            opt: dict[int, dict] = {}
             prefix = f"{name}.state."
             for key, value in tensors.items():
                 if key.startswith(prefix):
                     index, field = key[len(prefix):].split(".", 1)
-                    state.setdefault(int(index), {})[field] = value
-            opt.load_state_dict({"state": state, "param_groups": json.loads(meta[f"{name}.param_groups"])})
-        trainer.pool_A.load_state(tensors["pool_A"])
-        trainer.pool_B.load_state(tensors["pool_B"])
-        torch.set_rng_state(tensors["rng.torch"])
-        trainer.steps_done = int(meta["step"])
-    except (SafetensorError, OSError, KeyError, ValueError, RuntimeError) as e:
+                    opt.setdefault(int(index), {})[field] = value
+            state["optimizers"][name] = {"state": opt, "param_groups": json.loads(meta[f"{name}.param_groups"])}
+    except (SafetensorError, OSError, KeyError, ValueError) as e:
+        raise RunError(f"{path} is damaged ({type(e).__name__}: {e})") from None
+    return state
+
+
+def load_training_state(trainer: "CycleGANTrainer", path: Path) -> None:
+    """Restore networks, optimisers, loss scalers, pools, RNG and `steps_done` from `path` into `trainer`."""
+    state = read_training_state(path)
+    try:
+        trainer.load_state_dict(state)
+    except (KeyError, ValueError, RuntimeError) as e:
         raise RunError(f"{path} does not match this run's networks or is damaged ({type(e).__name__}: {e})") from None

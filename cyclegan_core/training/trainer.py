@@ -5,18 +5,7 @@ Names follow the paper: `G_AB` is G: A → B, `G_BA` is F: B → A, `D_A` is D_X
 `D_B` is D_Y (real B vs G(a)). One iteration is the reference implementation's: both generators
 (Eq. 3 plus the identity term), then both discriminators on fakes from the history pools.
 
-Loss names, ours against the reference implementation's (`models/cycle_gan_model.py`), whose
-`netG_A` is our G_AB but whose `netD_A` judges domain *B* — compare curves by this table:
-
-    ours      what it is                                    reference
-    G_AB      L_GAN(G, D_Y): D_B(G(a)) → real (Eq. 1)       G_A
-    G_BA      L_GAN(F, D_X): D_A(F(b)) → real (Eq. 1)       G_B
-    cycle_A   λ_A ‖F(G(a)) − a‖₁ (Eq. 2, forward)            cycle_A
-    cycle_B   λ_B ‖G(F(b)) − b‖₁ (Eq. 2, backward)           cycle_B
-    idt_A     λ_idt λ_A ‖F(a) − a‖₁ (Sec. 5.2)               idt_B
-    idt_B     λ_idt λ_B ‖G(b) − b‖₁ (Sec. 5.2)               idt_A
-    D_A       D_X: real a vs pooled F(b) (Eq. 1, halved)     D_B
-    D_B       D_Y: real b vs pooled G(a) (Eq. 1, halved)     D_A
+Its loss terms are named in `nn/losses.py` (`LOSS_NAMES`, with the reference implementation's names).
 """
 
 from __future__ import annotations
@@ -28,19 +17,14 @@ import torch
 
 from cyclegan_core.errors import CycleGANError
 from cyclegan_core.nn.image_pool import ImagePool
-from cyclegan_core.nn.losses import cycle_loss, discriminator_loss, gan_loss, identity_loss
+from cyclegan_core.nn.losses import PREVIEW_NAMES, cycle_loss, discriminator_loss, gan_loss, identity_loss
 from cyclegan_core.model.cyclegan import CycleGAN
 from cyclegan_core.model.config import ModelConfig
 from cyclegan_core.nn.networks import NLayerDiscriminator, init_weights
 from cyclegan_core.training.runs import RunFolder, shown_name
 from cyclegan_core.engine.runtime import autocast, resolve_precision
-from cyclegan_core.sources.resolve import load
 from cyclegan_core.training.config import TrainConfig
 
-LOSS_NAMES = ("G_AB", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B")
-REFERENCE_LOSS_NAMES = {"G_AB": "G_A", "G_BA": "G_B", "cycle_A": "cycle_A", "cycle_B": "cycle_B",
-                        "idt_A": "idt_B", "idt_B": "idt_A", "D_A": "D_B", "D_B": "D_A"}
-PREVIEW_NAMES = ("real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B")
 
 
 class CycleGANTrainer:
@@ -92,12 +76,16 @@ class CycleGANTrainer:
                     block.requires_grad_(False)
 
     @classmethod
-    def create(cls, config: TrainConfig, device: str | torch.device = "cpu") -> "CycleGANTrainer":
-        """A fresh trainer: from scratch (`config.ngf`, `config.n_blocks`), or both generators of
-        `config.init` (its architecture too); the discriminators always start fresh. A one-way init
-        (G only) gives G; F then starts fresh, and the result is a two-way model. `config.freeze`
-        "auto" is decided here (the trainer's `config` holds the decision, for the run's record)."""
-        init = load(config.init, device="cpu") if config.init else None
+    def create(cls, config: TrainConfig, device: str | torch.device = "cpu",
+               init: CycleGAN | None = None) -> "CycleGANTrainer":
+        """A fresh trainer: from scratch (`config.ngf`, `config.n_blocks`), or both generators of the
+        model `init` (its architecture too), which the caller loaded from `config.init` (the training
+        loop does: `cyclegan_core.load`); the discriminators always start fresh. A one-way init (G
+        only) gives G; F then starts fresh, and the result is a two-way model. `config.freeze` "auto" is
+        decided here (the trainer's `config` holds the decision, for the run's record)."""
+        if config.init and init is None:
+            raise CycleGANError(f"this run starts from {config.init!r}: load that model first "
+                                f"(cyclegan_core.load) and pass it as init")
         two_way_init = init is not None and not init.one_way
         if config.freeze in ("encoder", "early") and not two_way_init:
             raise CycleGANError(f"freeze={config.freeze!r} keeps pretrained layers fixed: it needs a two-way model "
@@ -105,7 +93,8 @@ class CycleGANTrainer:
         config = config.replace(freeze="early" if config.freeze == "auto" and two_way_init
                                 else "none" if config.freeze == "auto" else config.freeze)
         base = init.config if init is not None else ModelConfig(ngf=config.ngf, n_blocks=config.n_blocks)
-        origin = f"fine-tuned from {_named(config.init)}" if init is not None else "trained from scratch"
+        named = _named(config.init) if config.init else init.config.provenance or "a given model" if init else ""
+        origin = f"fine-tuned from {named}" if init is not None else "trained from scratch"
         if init is not None and init.one_way:
             origin += " (its G only: it has no F, so F was trained from scratch)"
         model = CycleGAN(base.replace(
@@ -119,6 +108,35 @@ class CycleGANTrainer:
             if not init.one_way:
                 trainer.G_BA.load_state_dict(init.G_BA.state_dict())
         return trainer
+
+    def state_dict(self) -> dict:
+        """Everything an exact resume needs, as plain dicts of tensors and numbers: the four networks,
+        both Adam states, both loss scalers (fp16), both history pools, torch's RNG and the step.
+        `training.state` writes it into one safetensors file."""
+        return {
+            "step": self.steps_done,
+            "networks": {name: net.state_dict() for name, net in self.networks().items()},
+            "optimizers": {"opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict()},
+            "scalers": {"scaler_G": self.scaler_G.state_dict(), "scaler_D": self.scaler_D.state_dict()},
+            "pools": {"pool_A": self.pool_A.state(), "pool_B": self.pool_B.state()},
+            "rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from `state_dict()`'s output. The pools' images go to this trainer's device; a
+        state without scalers (an fp32 or bf16 run's, or an older file) leaves them as they are."""
+        for name, net in self.networks().items():
+            net.load_state_dict(state["networks"][name])
+        self.opt_G.load_state_dict(state["optimizers"]["opt_G"])
+        self.opt_D.load_state_dict(state["optimizers"]["opt_D"])
+        for name, scaler in (("scaler_G", self.scaler_G), ("scaler_D", self.scaler_D)):
+            saved = state.get("scalers", {}).get(name)
+            if saved and scaler.is_enabled():
+                scaler.load_state_dict(saved)
+        self.pool_A.load_state(state["pools"]["pool_A"].to(self.device))
+        self.pool_B.load_state(state["pools"]["pool_B"].to(self.device))
+        torch.set_rng_state(state["rng"])
+        self.steps_done = int(state["step"])
 
     def distribute(self, wrap) -> None:
         """Train through `wrap(network)` (DistributedDataParallel: `distributed.Distributed.wrap`), which
