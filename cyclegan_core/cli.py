@@ -13,20 +13,20 @@ import torch
 from tqdm.auto import tqdm
 
 from cyclegan_core.engine.compiled import WindowCompiler, should_compile
-from cyclegan_core.model.convert import convert_official
-from cyclegan_core.training.distributed import from_environment, shutdown
-from cyclegan_core.errors import CycleGANError, ImageError
 from cyclegan_core.engine.images import IMAGE_SUFFIXES
-from cyclegan_core.nn.losses import GAN_MODES
-from cyclegan_core.model.cyclegan import DIRECTIONS
-from cyclegan_core.publish import PushResult, load_id, model_folder_for, push_model, push_zoo
-from cyclegan_core.training.runs import RunFolder
 from cyclegan_core.engine.runtime import PRECISIONS, configure_threads
+from cyclegan_core.errors import CycleGANError, ImageError
+from cyclegan_core.model.convert import convert_official
+from cyclegan_core.model.cyclegan import DIRECTIONS
+from cyclegan_core.nn.losses import GAN_MODES
+from cyclegan_core.publish import PushResult, load_id, model_folder_for, push_model, push_zoo
 from cyclegan_core.sources.resolve import default_device, load
-from cyclegan_core.training.store import ModelStore
-from cyclegan_core.training.loop import CheckpointSaved, Finished, Started, StepDone, train
-from cyclegan_core.training.config import FREEZE, PRESETS, TrainConfig
 from cyclegan_core.sources.zoo import ZOO
+from cyclegan_core.training.config import FREEZE, PRESETS, TrainConfig
+from cyclegan_core.training.distributed import from_environment, shutdown
+from cyclegan_core.training.loop import CheckpointSaved, Finished, Started, StepDone, train
+from cyclegan_core.training.runs import RunFolder
+from cyclegan_core.training.store import ModelStore
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Callable
 
 from cyclegan_core.errors import SourceRefused
-from cyclegan_core.sources.hub import HubSource, download_model_folder, parse_hub_source
-from cyclegan_core.model.cyclegan import CycleGAN
 from cyclegan_core.model.config import ModelConfig
+from cyclegan_core.model.cyclegan import CycleGAN
 from cyclegan_core.model.folder import is_model_folder, load_model, read_config
+from cyclegan_core.paths import weights_dir
+from cyclegan_core.sources.hub import HubSource, download_model_folder, parse_hub_source
 from cyclegan_core.sources.packaged import PACKAGED, packaged_folder, packaged_home
 from cyclegan_core.sources.resolve import default_device, load_zoo
-from cyclegan_core.paths import weights_dir
-from cyclegan_core.training.store import ModelStore, StoredModel
 from cyclegan_core.sources.zoo import ZOO
+from cyclegan_core.training.store import ModelStore, StoredModel
 
 DEFAULT_HUB_MAX_BYTES = 500 * 2**20  # the official 9-block pair is ≈90 MB
 REFUSAL = ("{text} is not a model this app offers: choose a listed task, a zoo name ({zoo}), one of the "

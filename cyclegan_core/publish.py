@@ -30,16 +30,16 @@ from huggingface_hub import constants as hf_constants
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 from PIL import Image
 
-from cyclegan_core.sources.download import probe
 from cyclegan_core.errors import CycleGANError, ModelNotFoundError, RunError
-from cyclegan_core.sources.hub import download_model_folder, hub_endpoint, parse_hub_source
 from cyclegan_core.model.config import ModelConfig
 from cyclegan_core.model.folder import CONFIG_NAME, WEIGHTS_NAME, is_model_folder, load_model, read_config
-from cyclegan_core.training.runs import PREVIEW_GRID, RunFolder
-from cyclegan_core.sources.resolve import load_zoo
-from cyclegan_core.paths import weights_dir
 from cyclegan_core.nn.losses import LOSS_NAMES
+from cyclegan_core.paths import weights_dir
+from cyclegan_core.sources.download import probe
+from cyclegan_core.sources.hub import download_model_folder, hub_endpoint, parse_hub_source
+from cyclegan_core.sources.resolve import load_zoo
 from cyclegan_core.sources.zoo import ZOO
+from cyclegan_core.training.runs import PREVIEW_GRID, RunFolder
 
 LIBRARY_NAME = "cyclegan-studio"
 CARD_NAME = "README.md"

@@ -29,23 +29,23 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from cyclegan_core import CycleGAN, ModelStore, load_model
-from cyclegan_core.teaching.toy_models import TOY_TASKS, example_pictures, make_toy_model
+from cyclegan_core.engine.images import tensor_to_image
+from cyclegan_core.nn.losses import LOSS_NAMES
+from cyclegan_core.public_sources import PublicSource, resolve
+from cyclegan_core.teaching.doctor import diagnose, summary
+from cyclegan_core.teaching.explain import (BACKWARD_TEXT, CYCLE_EQUATION, CYCLE_TEXT, IDENTITY_EQUATION, IDENTITY_TEXT,
+                                   fit_for_teaching, forward_cycle, identity_view, model_translator)
+from cyclegan_core.teaching.lessons import METRICS, RecordedLesson, load_lessons
+from cyclegan_core.teaching.live import LiveFinished, LivePreview, LiveRun, LiveStep, image_grid
 from cyclegan_core.teaching.patch_maps import (EQUATION as D_EQUATION, TEXT as D_TEXT, Discriminators,
                                           discriminators_bytes, find_discriminators, mark_patch, overlay,
                                           patch_scores, receptive_field, save_discriminators, train_discriminators)
-from cyclegan_core.teaching.explain import (BACKWARD_TEXT, CYCLE_EQUATION, CYCLE_TEXT, IDENTITY_EQUATION, IDENTITY_TEXT,
-                                   fit_for_teaching, forward_cycle, identity_view, model_translator)
-from cyclegan_core.teaching.doctor import diagnose, summary
-from cyclegan_core.engine.images import tensor_to_image
-from cyclegan_core.teaching.lessons import METRICS, RecordedLesson, load_lessons
-from cyclegan_core.teaching.live import LiveFinished, LivePreview, LiveRun, LiveStep, image_grid
-from cyclegan_core.public_sources import PublicSource, resolve
-from cyclegan_core.training.runs import RunFolder
-from cyclegan_core.training.store import runs_max_bytes
-from cyclegan_core.teaching.synthetic import SYNTHETIC_TASKS
-from cyclegan_core.nn.losses import LOSS_NAMES
 from cyclegan_core.teaching.steganography import (AMOUNTS, UNITS, amplified, degrade, describe_curve, hidden_signal,
                                          reconstruction_curve, smoothed)
+from cyclegan_core.teaching.synthetic import SYNTHETIC_TASKS
+from cyclegan_core.teaching.toy_models import TOY_TASKS, example_pictures, make_toy_model
+from cyclegan_core.training.runs import RunFolder
+from cyclegan_core.training.store import runs_max_bytes
 
 from .errors import user_errors
 from .model_cache import ModelCache

@@ -12,8 +12,8 @@ from collections import OrderedDict
 from typing import Callable
 
 from cyclegan_core import CycleGAN
-from cyclegan_core.public_sources import load_public
 from cyclegan_core.engine.compiled import WindowCompiler, should_compile
+from cyclegan_core.public_sources import load_public
 
 
 class ModelCache:

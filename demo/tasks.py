@@ -14,8 +14,8 @@ from typing import Callable
 
 from cyclegan_core import ZOO, CycleGANError, ModelStore
 from cyclegan_core.sources.packaged import PACKAGED
-from cyclegan_core.training.store import StoredModel
 from cyclegan_core.sources.zoo import GROUPS
+from cyclegan_core.training.store import StoredModel
 
 BUILTIN_GROUP = "Built in (works offline)"
 YOUR_GROUP = "Your models"

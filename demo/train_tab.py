@@ -22,18 +22,18 @@ import gradio as gr
 import pandas as pd
 
 from cyclegan_core import ZOO, CycleGANError, ModelConfig, ModelStore, RunError, RunFolder, TrainConfig
-from cyclegan_core.teaching.doctor import RECENT_PREVIEWS
+from cyclegan_core.engine.runtime import CoreShare
 from cyclegan_core.model.folder import zip_model_folder
-from cyclegan_core.public_sources import resolve
-from cyclegan_core.training.runs import expected_run_bytes
-from cyclegan_core.training.store import StoredModel, runs_max_bytes
-from cyclegan_core.training.loop import CheckpointSaved, Event, Finished, Preview, Started, StepDone, train
-from cyclegan_core.training.config import PRESETS
 from cyclegan_core.nn.losses import LOSS_NAMES
+from cyclegan_core.public_sources import resolve
 from cyclegan_core.sources.availability import Reachability, zoo_availability
 from cyclegan_core.sources.resolve import default_device
-from cyclegan_core.engine.runtime import CoreShare
 from cyclegan_core.sources.zoo import nearest_zoo_model
+from cyclegan_core.teaching.doctor import RECENT_PREVIEWS
+from cyclegan_core.training.config import PRESETS
+from cyclegan_core.training.loop import CheckpointSaved, Event, Finished, Preview, Started, StepDone, train
+from cyclegan_core.training.runs import expected_run_bytes
+from cyclegan_core.training.store import StoredModel, runs_max_bytes
 
 from .errors import user_errors
 from .model_cache import ModelCache

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Iterator
 
 from cyclegan_core import CycleGANError, DataError
-from cyclegan_core.training.data import Domain, load_domain
 from cyclegan_core.teaching.doctor import diagnose, summary
+from cyclegan_core.training.data import Domain, load_domain
 
 DOWNLOADS = Path(tempfile.gettempdir()) / "cyclegan-studio-downloads"
 KEEP_DOWNLOADS_SECONDS = 600  # Gradio copies a returned file into its own cache at once

@@ -27,10 +27,10 @@ import gradio as gr
 from PIL import ExifTags, Image
 
 from cyclegan_core import ZOO, CycleGANError, ModelStore, load_image
+from cyclegan_core.engine.runtime import CoreShare, resolve_precision
+from cyclegan_core.public_sources import resolve
 from cyclegan_core.sources.availability import Availability, Reachability, packaged_availability, zoo_availability
 from cyclegan_core.sources.packaged import PACKAGED
-from cyclegan_core.public_sources import resolve
-from cyclegan_core.engine.runtime import CoreShare, resolve_precision
 
 from .errors import error_box, user_errors, visitor_message
 from .example_pictures import ExamplePictures

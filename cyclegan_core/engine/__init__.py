@@ -1,1 +1,14 @@
-"""engine"""
+"""Translation at any size: how a generator runs over an image, whole, streamed or tiled.
+
+    images.py          images in (any format, EXIF, modes) and image ↔ tensor conversion
+    runtime.py         precision policy (fp32/bf16), CPU threads, CPU sharing between jobs
+    translation.py     which path translates a tensor: whole, streamed or tiled
+    streaming.py       exact any-size translation in windows, whole-image InstanceNorm statistics
+    row_bands.py       streaming's stored activations as bands of rows, released once read
+    tiling.py          beyond the streaming budget: tiles with a thumbnail's statistics
+    compiled.py        optional torch.compile of the streaming window functions, off the request path
+    kernels/           the fp32 convolution kernel and InstanceNorm of the CPU path
+
+Imports: `nn`, `errors`; inside, translation → tiling, compiled → streaming → row_bands, runtime,
+images → kernels.
+"""

@@ -39,10 +39,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from cyclegan_core.engine.images import pad_to_multiple
-from cyclegan_core.nn.networks import ResnetGenerator
+from cyclegan_core.engine.kernels.instance_norm import centred_m2, merge_moments
+from cyclegan_core.engine.kernels.winograd import cached, conv3x3
 from cyclegan_core.engine.row_bands import RowBands
 from cyclegan_core.engine.runtime import return_free_memory
-from cyclegan_core.engine.kernels.winograd import cached, conv3x3
+from cyclegan_core.nn.networks import ResnetGenerator
 
 # Window core, in 1/4-resolution pixels (256 px at full resolution). With the Winograd kernel too:
 # a 1024² translation ran 12 % faster than with 128² windows (2 cores, Xeon held to AVX-512 without
@@ -69,32 +70,34 @@ class _Overflow(Exception):
 
 
 class Moments:
-    """Per-channel mean and (biased) variance of everything added: fp32 sums per window, merged
-    in float64 over the whole image."""
+    """Per-channel mean and (biased) variance of everything added: each window's mean and squared
+    deviations from it in float32, windows merged in float64 with Chan's update (`merge_moments`)."""
 
     def __init__(self, channels: int):
         self.count = 0
-        self.sum = torch.zeros(channels, dtype=torch.float64)
-        self.squares = torch.zeros(channels, dtype=torch.float64)
+        self.mean = torch.zeros(channels, dtype=torch.float64)
+        self.m2 = torch.zeros(channels, dtype=torch.float64)
 
     def add(self, t: torch.Tensor) -> None:
         """Add a 1×C×h×w tensor (any dtype and layout; summed in float32)."""
-        self.count += t.shape[2] * t.shape[3]
-        if t.stride(1) != 1:  # NCHW: sum each channel's plane
-            planes = t[0].to(torch.float32, copy=True).flatten(1)  # C×hw fp32, a copy
-            self.sum += planes.sum(dim=1).double().cpu()
-            self.squares += planes.square_().sum(dim=1).double().cpu()
-            return
-        pixels = torch.empty(t.shape[2], t.shape[3], t.shape[1], device=t.device)  # h×w×C fp32, a copy
-        pixels.copy_(t[0].permute(1, 2, 0))
-        self.sum += pixels.sum(dim=1).sum(dim=0).double().cpu()  # rows first: much faster than flat
-        self.squares += pixels.square_().sum(dim=1).sum(dim=0).double().cpu()
+        n = t.shape[2] * t.shape[3]
+        if t.stride(1) != 1:  # NCHW: each channel's plane
+            values = t[0].to(torch.float32, copy=True).flatten(1)  # C×hw fp32, a copy
+            sums = values.sum(dim=1).double()
+            centre = (sums / n).float()
+            squares = values.sub_(centre[:, None]).square_().sum(dim=1).double()
+        else:
+            values = torch.empty(t.shape[2], t.shape[3], t.shape[1], device=t.device)  # h×w×C fp32, a copy
+            values.copy_(t[0].permute(1, 2, 0))
+            sums = values.sum(dim=1).sum(dim=0).double()  # rows first: much faster than flat
+            centre = (sums / n).float()
+            squares = values.sub_(centre).square_().sum(dim=1).sum(dim=0).double()
+        mean, m2 = centred_m2(sums.cpu(), squares.cpu(), centre.double().cpu(), n)
+        self.count, self.mean, self.m2 = merge_moments(self.count, self.mean, self.m2, n, mean, m2)
 
     def statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, var) as 1×C×1×1 float32, the shape `tiling.fixed_norm_statistics` takes."""
-        mean = self.sum / self.count
-        var = (self.squares / self.count - mean * mean).clamp_min(0)
-        return mean.float().view(1, -1, 1, 1), var.float().view(1, -1, 1, 1)
+        return self.mean.float().view(1, -1, 1, 1), (self.m2 / self.count).float().view(1, -1, 1, 1)
 
 
 def norm_affine(norm: nn.InstanceNorm2d, moments: Moments) -> tuple[torch.Tensor, torch.Tensor]:

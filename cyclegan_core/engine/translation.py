@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from cyclegan_core.engine.images import pad_to_multiple
-from cyclegan_core.engine.kernels.instance_norm import instance_norm_
 from cyclegan_core.engine.kernels.choice import conv2d, conv_kernel
+from cyclegan_core.engine.kernels.instance_norm import instance_norm_
 from cyclegan_core.engine.runtime import autocast, resolve_precision
 from cyclegan_core.engine.streaming import Runner, eager_runner, storage_for, translate_streamed
 from cyclegan_core.engine.tiling import translate_tiled
@@ -79,7 +79,7 @@ def choose_path(pixels: int, ngf: int, precision: str, device: torch.device) -> 
     - GPU: one whole-image pass when it fits in free memory, else streamed (fp32 compute).
     - CPU with native bf16 (AMX, AVX512-BF16): streamed in bf16 at every size. Its cache-sized
       channels-last windows ran 1.4–2× faster than a whole-image bf16 pass (benchmarks/README.md).
-    - CPU without: fp32 with the faster kernel on this CPU (`kernels.conv_kernel`, measured once),
+    - CPU without: fp32 with the faster kernel on this CPU (`kernels.choice.conv_kernel`, by its capabilities),
       in one whole-image pass while that fits `whole_pass_budget()` (streaming's extra passes and
       copies cost 5–20 % there), streamed above; tiled beyond `stream_pixels()` in either case.
     """

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from cyclegan_core.model.folder import load_state_strict, save_model
-from cyclegan_core.model.config import ModelConfig
 from cyclegan_core.errors import ModelFormatError
+from cyclegan_core.model.config import ModelConfig
 from cyclegan_core.model.cyclegan import CycleGAN
+from cyclegan_core.model.folder import load_state_strict, save_model
 
 LEGACY_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
 # Some third-party CycleGANs name the residual branch `block` instead of the reference's `conv_block`.

@@ -15,12 +15,12 @@ from PIL import Image
 from torch import nn
 
 from cyclegan_core.engine.compiled import WindowCompiler
-from cyclegan_core.errors import OneWayModelError
 from cyclegan_core.engine.images import ImageInput, image_to_tensor, load_image, tensor_to_image
-from cyclegan_core.model.config import ModelConfig
-from cyclegan_core.nn.networks import ResnetGenerator, init_weights
 from cyclegan_core.engine.streaming import eager_runner
 from cyclegan_core.engine.translation import Progress, translate_tensor
+from cyclegan_core.errors import OneWayModelError
+from cyclegan_core.model.config import ModelConfig
+from cyclegan_core.nn.networks import ResnetGenerator, init_weights
 
 DIRECTIONS = ("AtoB", "BtoA")
 

@@ -16,8 +16,8 @@ from safetensors.torch import load_file, save_file
 
 from cyclegan_core.atomic import atomic_path, atomic_write_text
 from cyclegan_core.errors import ModelFormatError, ModelNotFoundError
-from cyclegan_core.model.cyclegan import CycleGAN
 from cyclegan_core.model.config import ModelConfig
+from cyclegan_core.model.cyclegan import CycleGAN
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"

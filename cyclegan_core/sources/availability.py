@@ -20,12 +20,12 @@ from dataclasses import dataclass
 import huggingface_hub
 from huggingface_hub import constants as hf_constants
 
+from cyclegan_core.model.folder import WEIGHTS_NAME, is_model_folder
+from cyclegan_core.paths import weights_dir
 from cyclegan_core.sources.download import probe
 from cyclegan_core.sources.hub import hub_endpoint, parse_hub_source
-from cyclegan_core.model.folder import WEIGHTS_NAME, is_model_folder
 from cyclegan_core.sources.packaged import PACKAGED, is_available
 from cyclegan_core.sources.resolve import upstream_url
-from cyclegan_core.paths import weights_dir
 from cyclegan_core.sources.zoo import ZOO
 
 PROBE_SECONDS = 2.0

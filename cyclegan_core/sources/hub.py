@@ -18,8 +18,8 @@ from huggingface_hub import constants as hf_constants
 from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
                                     RepositoryNotFoundError, RevisionNotFoundError)
 
-from cyclegan_core.model.folder import CONFIG_NAME, WEIGHTS_NAME
 from cyclegan_core.errors import ModelNotFoundError, SourceRefused
+from cyclegan_core.model.folder import CONFIG_NAME, WEIGHTS_NAME
 from cyclegan_core.sources.download import probe
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(/[\w.-]+)*(@[\w./-]+)?$")

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from cyclegan_core.model.convert import convert_official
 from cyclegan_core.errors import ModelNotFoundError
+from cyclegan_core.model.convert import convert_official
 from cyclegan_core.model.folder import is_model_folder
 from cyclegan_core.paths import weights_dir
 

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import torch
 
-from cyclegan_core.model.convert import convert_official
-from cyclegan_core.sources.download import download, probe
 from cyclegan_core.errors import CycleGANError, ModelNotFoundError
-from cyclegan_core.sources.hub import download_model_folder, parse_hub_source
+from cyclegan_core.model.convert import convert_official
 from cyclegan_core.model.cyclegan import CycleGAN
 from cyclegan_core.model.folder import CONFIG_NAME, WEIGHTS_NAME, is_model_folder, load_model
-from cyclegan_core.sources.packaged import PACKAGED, packaged_folder
 from cyclegan_core.paths import weights_dir
+from cyclegan_core.sources.download import download, probe
+from cyclegan_core.sources.hub import download_model_folder, parse_hub_source
+from cyclegan_core.sources.packaged import PACKAGED, packaged_folder
 from cyclegan_core.sources.zoo import OFFICIAL_LICENSE, ZOO, ZooEntry
 
 DEFAULT_UPSTREAM_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models"

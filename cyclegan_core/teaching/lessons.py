@@ -46,9 +46,9 @@ from PIL import Image
 
 from cyclegan_core.atomic import atomic_path, atomic_write_text
 from cyclegan_core.errors import CycleGANError
+from cyclegan_core.nn.losses import LOSS_NAMES
 from cyclegan_core.teaching.live import LiveRun, LiveSettings, image_grid
 from cyclegan_core.teaching.synthetic import SYNTHETIC_TASKS, Pairs, to_images
-from cyclegan_core.nn.losses import LOSS_NAMES
 
 FORMAT = "cyclegan-studio-lesson"
 FORMAT_VERSION = 1

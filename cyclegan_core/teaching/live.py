@@ -33,13 +33,13 @@ from typing import Union
 import torch
 from PIL import Image
 
-from cyclegan_core.nn.image_pool import ImagePool
 from cyclegan_core.engine.images import tensor_to_image
-from cyclegan_core.nn.losses import discriminator_loss
 from cyclegan_core.engine.runtime import autocast
+from cyclegan_core.nn.image_pool import ImagePool
+from cyclegan_core.nn.losses import LOSS_NAMES, PREVIEW_NAMES
+from cyclegan_core.nn.losses import discriminator_loss
 from cyclegan_core.teaching.synthetic import Pairs, SyntheticTask, check_size, get_task, to_images
 from cyclegan_core.training.config import TrainConfig
-from cyclegan_core.nn.losses import LOSS_NAMES, PREVIEW_NAMES
 from cyclegan_core.training.trainer import CycleGANTrainer
 
 HELD_OUT_SEED = 2017  # the held-out inputs are the same for every run of a task, whatever its seed

@@ -28,12 +28,12 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from cyclegan_core.atomic import atomic_path
-from cyclegan_core.errors import ModelFormatError
-from cyclegan_core.teaching.explain import heat_map
 from cyclegan_core.engine.images import image_to_tensor, tensor_to_image
-from cyclegan_core.nn.losses import discriminator_loss
+from cyclegan_core.errors import ModelFormatError
 from cyclegan_core.model.folder import load_state_strict
+from cyclegan_core.nn.losses import discriminator_loss
 from cyclegan_core.nn.networks import NLayerDiscriminator, init_weights
+from cyclegan_core.teaching.explain import heat_map
 from cyclegan_core.training.runs import STATE_NAME
 
 DISCRIMINATORS_NAME = "discriminators.safetensors"

@@ -18,9 +18,9 @@ from typing import Callable
 
 from PIL import Image
 
-from cyclegan_core.teaching.patch_maps import Discriminators, save_discriminators
-from cyclegan_core.teaching.live import LivePreview, LiveRun
 from cyclegan_core.model.folder import is_model_folder, save_model
+from cyclegan_core.teaching.live import LivePreview, LiveRun
+from cyclegan_core.teaching.patch_maps import Discriminators, save_discriminators
 from cyclegan_core.teaching.synthetic import SYNTHETIC_TASKS, examples
 
 TOY_TASKS = ("red_blue", "stripes_dots")

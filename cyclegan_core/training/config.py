@@ -7,9 +7,9 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from cyclegan_core.engine.runtime import PRECISIONS
 from cyclegan_core.errors import CycleGANError
 from cyclegan_core.nn.losses import GAN_MODES
-from cyclegan_core.engine.runtime import PRECISIONS
 
 FREEZE = ("auto", "none", "encoder", "early")
 

@@ -22,8 +22,8 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from cyclegan_core.errors import DataError, ImageError
 from cyclegan_core.engine.images import IMAGE_SUFFIXES, load_image
+from cyclegan_core.errors import DataError, ImageError
 
 MAX_ZIP_MEMBERS = 20_000
 MAX_MEMBER_BYTES = 200 * 2**20  # one image, uncompressed

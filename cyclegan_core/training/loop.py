@@ -25,15 +25,15 @@ from PIL import Image
 from torchvision.utils import make_grid, save_image
 
 from cyclegan_core.atomic import atomic_path
-from cyclegan_core.training.data import Source, UnpairedData, load_domain
-from cyclegan_core.training.distributed import Distributed, check_requested
-from cyclegan_core.errors import CycleGANError, RunError
 from cyclegan_core.engine.images import tensor_to_image
+from cyclegan_core.errors import CycleGANError, RunError
 from cyclegan_core.model.cyclegan import CycleGAN
 from cyclegan_core.model.folder import read_config
-from cyclegan_core.training.runs import RunFolder
-from cyclegan_core.training.config import TrainConfig
 from cyclegan_core.sources.resolve import load
+from cyclegan_core.training.config import TrainConfig
+from cyclegan_core.training.data import Source, UnpairedData, load_domain
+from cyclegan_core.training.distributed import Distributed, check_requested
+from cyclegan_core.training.runs import RunFolder, source_name
 from cyclegan_core.training.trainer import CycleGANTrainer
 
 
@@ -114,7 +114,8 @@ def train(config: TrainConfig, data_a: Source, data_b: Source, out: Path | str, 
             if main:
                 run.refuse_overwrite()
             init = load(config.init, device="cpu") if config.init else None
-            trainer = CycleGANTrainer.create(config, device, init=init)
+            trainer = CycleGANTrainer.create(config, device, init=init,
+                                             init_name=source_name(config.init) if config.init else None)
             config = trainer.config  # with "auto" settings decided
             if main:
                 run.write_record(config, data_a, data_b, owner)

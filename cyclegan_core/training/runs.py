@@ -23,12 +23,12 @@ import torch
 from PIL import Image
 
 from cyclegan_core.atomic import atomic_path, atomic_write_text
-from cyclegan_core.training.data import Source
 from cyclegan_core.errors import CycleGANError, RunError
 from cyclegan_core.model.config import ModelConfig
 from cyclegan_core.model.folder import CONFIG_NAME, WEIGHTS_NAME, is_model_folder, save_model
 from cyclegan_core.nn.networks import NLayerDiscriminator, ResnetGenerator
 from cyclegan_core.training.config import TrainConfig
+from cyclegan_core.training.data import Source
 from cyclegan_core.training.state import load_training_state, read_metadata, save_training_state
 
 if TYPE_CHECKING:
@@ -54,6 +54,13 @@ def shown_name(folder: str, owner: str | None) -> str:
     if owner and folder.endswith(suffix) and len(folder) > len(suffix):
         return folder[:-len(suffix)]
     return folder
+
+
+def source_name(source: str) -> str:
+    """A source as a provenance names it: a local folder by its name (not its path on this machine; a
+    visitor's run by the name its visitor gave it), anything else as it is."""
+    folder = Path(source)
+    return shown_name(folder.name, RunFolder(folder).owner()) if folder.is_dir() else source
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Callable, Collection
 
 from cyclegan_core.errors import CycleGANError, RunError
-from cyclegan_core.paths import weights_dir
 from cyclegan_core.model.config import ModelConfig
 from cyclegan_core.model.folder import read_config
-from cyclegan_core.training.runs import OWNER_MARK, RunFolder, shown_name
+from cyclegan_core.paths import weights_dir
 from cyclegan_core.sources.zoo import ZOO
+from cyclegan_core.training.runs import OWNER_MARK, RunFolder, shown_name
 
 DEFAULT_RUN_NAME = "my-model"
 DEFAULT_RUNS_MAX_BYTES = 4 * 2**30  # disk for visitors' runs (models, states, previews, uploads) and spaces

@@ -11,18 +11,16 @@ Its loss terms are named in `nn/losses.py` (`LOSS_NAMES`, with the reference imp
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import torch
 
+from cyclegan_core.engine.runtime import autocast, resolve_precision
 from cyclegan_core.errors import CycleGANError
+from cyclegan_core.model.config import ModelConfig
+from cyclegan_core.model.cyclegan import CycleGAN
 from cyclegan_core.nn.image_pool import ImagePool
 from cyclegan_core.nn.losses import PREVIEW_NAMES, cycle_loss, discriminator_loss, gan_loss, identity_loss
-from cyclegan_core.model.cyclegan import CycleGAN
-from cyclegan_core.model.config import ModelConfig
 from cyclegan_core.nn.networks import NLayerDiscriminator, init_weights
-from cyclegan_core.training.runs import RunFolder, shown_name
-from cyclegan_core.engine.runtime import autocast, resolve_precision
 from cyclegan_core.training.config import TrainConfig
 
 
@@ -76,13 +74,15 @@ class CycleGANTrainer:
                     block.requires_grad_(False)
 
     @classmethod
-    def create(cls, config: TrainConfig, device: str | torch.device = "cpu",
-               init: CycleGAN | None = None) -> "CycleGANTrainer":
+    def create(cls, config: TrainConfig, device: str | torch.device = "cpu", init: CycleGAN | None = None,
+               init_name: str | None = None) -> "CycleGANTrainer":
         """A fresh trainer: from scratch (`config.ngf`, `config.n_blocks`), or both generators of the
         model `init` (its architecture too), which the caller loaded from `config.init` (the training
         loop does: `cyclegan_core.load`); the discriminators always start fresh. A one-way init (G
         only) gives G; F then starts fresh, and the result is a two-way model. `config.freeze` "auto" is
-        decided here (the trainer's `config` holds the decision, for the run's record)."""
+        decided here (the trainer's `config` holds the decision, for the run's record). `init_name`:
+        how the provenance names the init (default: `config.init`; the loop gives a folder's name,
+        never its path on this machine: `runs.source_name`)."""
         if config.init and init is None:
             raise CycleGANError(f"this run starts from {config.init!r}: load that model first "
                                 f"(cyclegan_core.load) and pass it as init")
@@ -93,7 +93,7 @@ class CycleGANTrainer:
         config = config.replace(freeze="early" if config.freeze == "auto" and two_way_init
                                 else "none" if config.freeze == "auto" else config.freeze)
         base = init.config if init is not None else ModelConfig(ngf=config.ngf, n_blocks=config.n_blocks)
-        named = _named(config.init) if config.init else init.config.provenance or "a given model" if init else ""
+        named = init_name or config.init or "a given model"
         origin = f"fine-tuned from {named}" if init is not None else "trained from scratch"
         if init is not None and init.one_way:
             origin += " (its G only: it has no F, so F was trained from scratch)"
@@ -214,13 +214,6 @@ class CycleGANTrainer:
             rec_A, rec_B = self.G_BA(fake_B), self.G_AB(fake_A)
         images = (real_A, fake_B, rec_A, real_B, fake_A, rec_B)
         return {name: t.float().cpu() for name, t in zip(PREVIEW_NAMES, images)}
-
-
-def _named(source: str) -> str:
-    """A source as provenance names it: a local folder by its name (not its path on this machine; a
-    visitor's run by the name its visitor gave it, `runs.shown_name`)."""
-    folder = Path(source)
-    return shown_name(folder.name, RunFolder(folder).owner()) if folder.is_dir() else source
 
 
 def _requires_grad(nets, flag: bool) -> None:
