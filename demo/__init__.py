@@ -12,7 +12,8 @@
     example_pictures.py  example pictures of each domain with their licences (shipped, or from a Hub dataset)
     visitors.py       who is asking: each visitor's runs are their own
     model_cache.py    a small thread-safe LRU of loaded models
-    errors.py         core errors → messages on the page, never a crash
+    errors.py         core errors → messages on the page, never a crash; the error box
+    outputs.py        a handler's yield that names the outputs it changes (gr.skip() for the rest)
 """
 
 from .app import build_demo, launch_options

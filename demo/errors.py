@@ -71,6 +71,11 @@ def error_box(message: str, title: str = "That did not work") -> str:
     return f"**{title}.**\n\n" + "  \n".join(line for line in lines if line)
 
 
+def error_update(message: str = "", title: str = "That did not work") -> dict:
+    """An error box's update: `message` shown as `error_box` writes it, or the box hidden."""
+    return gr.update(value=error_box(message, title) if message else "", visible=bool(message))
+
+
 def user_errors(fn):
     """Core errors become their message for visitors; anything unexpected is logged and summarised.
     Works for plain handlers and for streaming (generator) handlers."""

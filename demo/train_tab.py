@@ -35,8 +35,9 @@ from cyclegan_core.training.loop import CheckpointSaved, Event, Finished, Previe
 from cyclegan_core.training.runs import expected_run_bytes
 from cyclegan_core.training.store import StoredModel, runs_max_bytes
 
-from .errors import user_errors
+from .errors import error_update, user_errors
 from .model_cache import ModelCache
+from .outputs import named
 from .training import (Speedometer, TrainingSlot, doctor_text, download_path, eta_text, inspect_domain, loss_rows,
                        max_images, upload_bytes)
 from .translate_tab import task_options
@@ -59,17 +60,6 @@ CAPTIONS = {"real_A": "real {a}", "fake_B": "→ {b} (G)", "rec_A": "→ back to
 # the box that shows why a run failed).
 OUTPUTS = ("status", "plot", "gallery", "download", "doctor", "task", "run_choice", "visitor", "stop", "error",
            "cycle_plot")
-
-
-def outputs(**values: Any) -> tuple:
-    """One yield of a run handler: the named OUTPUTS, gr.skip() for the others."""
-    assert set(values) <= set(OUTPUTS), set(values) - set(OUTPUTS)
-    return tuple(values.get(name, gr.skip()) for name in OUTPUTS)
-
-
-def error_box(message: str = "") -> dict:
-    """The error box's update: `message` shown (its line breaks kept), or the box hidden."""
-    return gr.update(value=message, visible=bool(message))
 
 
 def showing_errors(fn: Callable, shown: Callable[[str], Any], cleared: Any = None) -> Callable:
@@ -319,11 +309,11 @@ class TrainHandlers:
             for event in self.share.iterate(events):  # its CPU share, beside translations
                 if isinstance(event, Started):
                     names, gan_mode = (event.domain_a, event.domain_b), run.read_record().config.gan_mode
-                    yield outputs(status=note + self.started_text(event, run),
+                    yield named(OUTPUTS, status=note + self.started_text(event, run),
                                   doctor=doctor_text(records, previews, gan_mode),
                                   run_choice=gr.update(choices=sorted({*self.resumable_runs(token), run.name}),
                                                        value=run.name),
-                                  visitor=token, stop=gr.update(visible=True), error=error_box())
+                                  visitor=token, stop=gr.update(visible=True), error=error_update())
                 elif isinstance(event, StepDone):
                     records.append({"step": event.step, **event.losses})
                     seconds_per_step = speed.step_done(event.step)
@@ -331,18 +321,18 @@ class TrainHandlers:
                     now = self.clock()
                     if last_plot is None or now - last_plot > PLOT_EVERY_SECONDS or event.step == event.total_steps:
                         last_plot = now
-                        yield outputs(status=step_text(event, seconds_per_step), **loss_plots(records))
+                        yield named(OUTPUTS, status=step_text(event, seconds_per_step), **loss_plots(records))
                 elif isinstance(event, Preview):
                     previews = [*previews, event.images][-RECENT_PREVIEWS:]
                     pictures = [(img, CAPTIONS[key].format(a=names[0], b=names[1])) for key, img in event.images.items()]
-                    yield outputs(gallery=pictures, doctor=doctor_text(records, previews, gan_mode))
+                    yield named(OUTPUTS, gallery=pictures, doctor=doctor_text(records, previews, gan_mode))
                 elif isinstance(event, CheckpointSaved):
                     self.cache.forget(run.path.name)  # the model cache knows a store model by its folder
                 elif isinstance(event, Finished):
                     self.cache.forget(run.path.name)
                     archive = zip_model_folder(run.path, download_path(run.name), run.name)
                     label = f"{run.name}: {names[0]} → {names[1]}"
-                    yield outputs(status=finished_text(event, run, label), **loss_plots(records),
+                    yield named(OUTPUTS, status=finished_text(event, run, label), **loss_plots(records),
                                   download=str(archive), doctor=doctor_text(records, previews, gan_mode),
                                   task=gr.update(choices=task_options(extra_tasks, token, self.reach), value=label),
                                   run_choice=gr.update(choices=self.resumable_runs(token), value=run.name),
@@ -490,7 +480,7 @@ def build_train_tab(cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown, ex
     api = gr.Button(visible=False, elem_id="train-api")
 
     def run_failed(message: str) -> tuple:
-        return outputs(error=error_box(f"**Training failed:**\n{message}"), stop=gr.update(visible=False))
+        return named(OUTPUTS, error=error_update(message, "Training failed"), stop=gr.update(visible=False))
 
     def wire(button, fn, inputs, outputs_, api_name, shown, cleared, **options):
         api.click(user_errors(fn), inputs=inputs, outputs=outputs_, api_name=api_name, **options)
@@ -505,9 +495,10 @@ def build_train_tab(cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown, ex
           api_visibility="private")
     wire(start, handlers.start, [domains[0][1], domains[1][1], domains[0][0], domains[1][0], init, steps, crop,
                                  precision, lambda_cycle, lambda_identity, run_name, extra, visitor],
-         run_outputs, "train", run_failed, outputs(error=error_box()), concurrency_limit=1, concurrency_id="train")
+         run_outputs, "train", run_failed, named(OUTPUTS, error=error_update()), concurrency_limit=1,
+         concurrency_id="train")
     wire(resume, handlers.resume, [run_choice, steps, extra, visitor], run_outputs, "resume", run_failed,
-         outputs(error=error_box()), concurrency_limit=1, concurrency_id="train")
+         named(OUTPUTS, error=error_update()), concurrency_limit=1, concurrency_id="train")
     stop.click(handlers.stop, inputs=visitor, outputs=status, api_name="stop", queue=False).then(
         lambda: gr.update(visible=False), outputs=stop, api_visibility="private", queue=False)  # asked once is enough
     fetch.click(user_errors(handlers.download), inputs=[run_choice, visitor], outputs=download,

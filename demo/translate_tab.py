@@ -35,6 +35,7 @@ from cyclegan_core.sources.packaged import PACKAGED
 from .errors import error_box, user_errors, visitor_message
 from .example_pictures import ExamplePictures
 from .model_cache import ModelCache
+from .outputs import named
 from .progress import (SpeedRecord, Worker, message_html, preview_size, progress_html, seconds_left,
                        time_left_text)
 from .tasks import HUB_GROUP, TASK_GROUPS, Task, all_tasks, model_tasks, parse_task
@@ -304,7 +305,7 @@ class TranslateHandlers:
             yield from self.stages(payload, task_text, extra_tasks, token)
         except Exception as e:  # every failure becomes words in the box; the app keeps serving
             message = error_box(visitor_message(e, "translate"), "Could not translate")
-            yield page(image=gr.update(value=None, label=RESULT_LABEL), details={}, info="",
+            yield named(PAGE_OUTPUTS, image=gr.update(value=None, label=RESULT_LABEL), details={}, info="",
                        error=gr.update(value=message, visible=True), cycle=gr.update(visible=False, value=None),
                        progress=gr.update(value="", visible=False), cancel=gr.update(visible=False))
 
@@ -315,7 +316,7 @@ class TranslateHandlers:
         source = image_source(payload)
         key = self.usable(chosen.source, token)  # refused here, before any yield, as a missing model is
         starting = "Starting…" if key in self.cache else "Loading the model…"
-        yield page(image=gr.update(value=None, label=RESULT_LABEL), details={}, info="",
+        yield named(PAGE_OUTPUTS, image=gr.update(value=None, label=RESULT_LABEL), details={}, info="",
                    error=gr.update(value="", visible=False), cycle=gr.update(visible=False, value=None),
                    progress=gr.update(value=message_html(starting), visible=True), cancel=gr.update(visible=True))
         model = self.cache.get(key)
@@ -338,18 +339,18 @@ class TranslateHandlers:
             return gr.update(value=progress_html(title, worker.fraction, left))
 
         if small:
-            yield page(image=gr.update(value=preview, label=f"Preview ({small[0]}×{small[1]}) · full size coming"),
-                       progress=progress_box())
+            label = f"Preview ({small[0]}×{small[1]}) · full size coming"
+            yield named(PAGE_OUTPUTS, image=gr.update(value=preview, label=label), progress=progress_box())
         worker.start()
         try:
             while not worker.wait(self.poll_seconds):
-                yield page(progress=progress_box())
+                yield named(PAGE_OUTPUTS, progress=progress_box())
         finally:
             worker.cancel()  # closed early (Cancel, page gone): the translation stops at its next progress call
         result, facts = worker.result()
         if small:
             facts["preview"] = small
-        yield page(image=gr.update(value=result, label=RESULT_LABEL), details=facts,
+        yield named(PAGE_OUTPUTS, image=gr.update(value=result, label=RESULT_LABEL), details=facts,
                    progress=gr.update(value="", visible=False), cancel=gr.update(visible=False))
 
     @staticmethod
@@ -417,12 +418,6 @@ RESULT_LABEL = "Translated (PNG, full resolution)"
 # What the page's Translate button yields, in this order (`details`: the facts `describe` shows; `progress`:
 # the progress box; `cancel`: the Cancel button, shown while a translation runs).
 PAGE_OUTPUTS = ("image", "details", "error", "cycle", "info", "progress", "cancel")
-
-
-def page(**values: Any) -> tuple:
-    """One yield of `translate_on_page`: the named PAGE_OUTPUTS, gr.skip() for the others."""
-    assert set(values) <= set(PAGE_OUTPUTS), set(values) - set(PAGE_OUTPUTS)
-    return tuple(values.get(name, gr.skip()) for name in PAGE_OUTPUTS)
 
 
 def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded,
