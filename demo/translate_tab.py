@@ -44,10 +44,10 @@ from .visitors import may_use
 ALL_GROUPS = "All tasks"
 DEFAULT_TASK = "modern photo → vintage photo"  # built in: works offline, on the first click
 # What one public request may cost is known before the work starts: larger pictures are translated
-# downscaled to this, with a note, so that no request holds the CPU for minutes. 3 MP take about 22 s
-# on the slowest CPU class measured (AMD Zen 3, AVX2 only: 7.3 s per MP at 1024², 10.4 s per MP at 2048²
-# beside other work; benchmarks/README.md). The owner's own use keeps full size: the CLI and the
-# Python API take any size up to the core's cap, and a private Space may raise this setting.
+# downscaled to this, with a note, so that no request holds the CPU for minutes (3 MP take well under
+# a minute on the slowest CPU class measured, AVX2 only: benchmarks/README.md). The owner's own use
+# keeps full size: the CLI and the Python API take any size up to the core's cap, and a private
+# Space may raise this setting.
 DEFAULT_APP_MAX_PIXELS = 3_000_000
 # Pictures larger than this are refused from their header, before any decoding: a decompression
 # bomb (a small file claiming 8192² pixels) costs nothing; 48 MP phone photos still go through.

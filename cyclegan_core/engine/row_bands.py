@@ -4,8 +4,8 @@ Streaming (`streaming.py`) sweeps each pass over the image top to bottom. A pass
 activation for the last time (d128 when d256 is computed from it, the residual stream when u128 is,
 u128 when the output is) frees its rows as it goes, while its own output's rows are allocated as
 they are written. So two large activations are never held whole at once: at 4096² with fp16
-storage the streamed translation holds about 1 GB of activations at any time, where whole
-tensors would take 1.5 GB (d128 and the residual stream together).
+storage the streamed translation holds markedly less at any time than the whole tensors would
+take (d128 and the residual stream together; benchmarks/README.md).
 
 A band is one tensor of `rows` whole rows of at least `BAND_BYTES` (when the activation is that
 large): above glibc's largest mmap threshold (32 MB), so a released band is returned to the

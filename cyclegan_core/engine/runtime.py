@@ -29,8 +29,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 def cpu_has_native_bf16() -> bool:
     """AVX512-BF16 or AMX-BF16, and oneDNN allowed to use them. Without them oneDNN emulates bf16,
-    which is ≈3× slower than fp32. `ONEDNN_MAX_CPU_ISA` (oneDNN's own cap on the instruction sets
-    it uses, e.g. AVX2 or AVX512_CORE) below AVX512_CORE_BF16 rules them out."""
+    which is slower than fp32 (benchmarks/README.md). `ONEDNN_MAX_CPU_ISA` (oneDNN's own cap on the
+    instruction sets it uses, e.g. AVX2 or AVX512_CORE) below AVX512_CORE_BF16 rules them out."""
     capabilities = torch.cpu.get_capabilities()
     if not (capabilities.get("avx512_bf16") or capabilities.get("amx_bf16")):
         return False
@@ -121,9 +121,9 @@ def _c_library():
 def return_free_memory() -> None:
     """Give memory the heap holds but no longer uses back to the operating system (glibc's
     `malloc_trim`; elsewhere nothing). Freed window-sized temporaries (a few MB to tens of MB)
-    otherwise stay in the heap as holes: ≈0.3–0.5 GB of resident memory during a 4096² streamed
-    translation. One call takes ≈5 ms (both measured on the AMX Xeon, 2 cores, with oneDNN held to
-    AVX2)."""
+    otherwise stay in the heap as holes: a sizeable part of the resident memory during a 4096²
+    streamed translation. A call is cheap next to a pass over a large image, not next to a small
+    translation (benchmarks/README.md)."""
     library = _c_library()
     trim = getattr(library, "malloc_trim", None) if library is not None else None
     if trim is not None:
@@ -148,8 +148,8 @@ class CoreShare:
     Each job runs inside `job()`; at its safe points (a training step, a translation's start) it
     calls `fit()`, which sizes that thread's team to its share: all CPUs alone, an equal part with
     others. Without this, two jobs each running a full team on two cores spin against each other:
-    in two processes on a 2-core AMD Zen 3, a small training step went from under 1 s to 8–9 s
-    (`benchmarks/share_cores.py` measures it)."""
+    in two processes, a small training step took many times as long (benchmarks/README.md, where
+    `benchmarks/share_cores.py` measures the in-process case)."""
 
     def __init__(self, cpus: int | None = None):
         self.cpus = cpus or usable_cpus()

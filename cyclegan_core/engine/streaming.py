@@ -45,9 +45,9 @@ from cyclegan_core.engine.row_bands import RowBands
 from cyclegan_core.engine.runtime import return_free_memory
 from cyclegan_core.nn.networks import ResnetGenerator
 
-# Window core, in 1/4-resolution pixels (256 px at full resolution). With the Winograd kernel too:
-# a 1024² translation ran 12 % faster than with 128² windows (2 cores, Xeon held to AVX-512 without
-# bf16; within 6 % of 32²–128² held to AVX2).
+# Window core, in 1/4-resolution pixels (256 px at full resolution). With the Winograd kernel too,
+# a 1024² translation ran faster than with 128² windows, and close to the fastest size tried with
+# AVX2 only (benchmarks/README.md).
 CORE = 64
 # Context around each window, in 1/4-resolution pixels: 1 (4 px at full resolution) covers the
 # reach of a 7×7 and a 3×3 layer chained (window-edge padding spoils at most 3 full-resolution
@@ -55,9 +55,9 @@ CORE = 64
 HALO = 1
 BAND_ELEMENTS = 1 << 20  # values per chunk of an in-place pointwise update (keeps it in cache)
 # From this size on, the heap's freed window temporaries go back to the system after each pass
-# (`runtime.return_free_memory`: ≈5 ms a call, nothing next to a pass over a large image; ≈0.3 GB
-# less resident at 4096²; on the AMX Xeon, 2 cores, also held to AVX2). Smaller images hold little
-# and would only pay for it (a 256² translation ran 1.8× slower there with a call after every pass).
+# (`runtime.return_free_memory`: a call costs nothing next to a pass over a large image and leaves
+# the process markedly smaller at 4096²). Smaller images hold little and would only pay for it (a
+# 256² translation ran much slower with a call after every pass; benchmarks/README.md).
 TRIM_PIXELS = 2048 * 2048
 
 COMPUTE = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -145,7 +145,8 @@ def conv3(x, w, b):
 
 def up(x, w, b):
     """A fractionally strided 3×3 conv (u128 from the residual stream, u64 from the activated
-    u128), before its norm. Channels-last: oneDNN's transposed conv is 1.5–2.3× faster than in NCHW (AVX2 only)."""
+    u128), before its norm. Channels-last, where oneDNN's transposed conv runs faster than in NCHW
+    (with AVX2 only: benchmarks/README.md)."""
     x = x.contiguous(memory_format=CHANNELS_LAST)
     return F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1)
 

@@ -78,10 +78,10 @@ def choose_path(pixels: int, ngf: int, precision: str, device: torch.device) -> 
 
     - GPU: one whole-image pass when it fits in free memory, else streamed (fp32 compute).
     - CPU with native bf16 (AMX, AVX512-BF16): streamed in bf16 at every size. Its cache-sized
-      channels-last windows ran 1.4–2× faster than a whole-image bf16 pass (benchmarks/README.md).
+      channels-last windows ran faster than a whole-image bf16 pass (benchmarks/README.md).
     - CPU without: fp32 with the faster kernel on this CPU (`kernels.choice.conv_kernel`, by its capabilities),
       in one whole-image pass while that fits `whole_pass_budget()` (streaming's extra passes and
-      copies cost 5–20 % there), streamed above; tiled beyond `stream_pixels()` in either case.
+      copies make it slower there), streamed above; tiled beyond `stream_pixels()` in either case.
     """
     resolved = resolve_precision(precision, device)
     if device.type == "cuda":
@@ -150,7 +150,7 @@ class LayerByLayer:
     reflection padding followed by a stride-1 convolution (c7s1-64, each residual conv, c7s1-3) runs
     as one `kernels.conv2d` call with the chosen kernel. With the Winograd kernel in fp32 every
     activation is channels-last (the layout its matrix products and oneDNN's transposed convs are
-    fastest in) and InstanceNorm runs as `instance_norm.instance_norm_` (torch's is 3–4× slower
+    fastest in) and InstanceNorm runs as `instance_norm.instance_norm_` (torch's is much slower
     channels-last). Reports progress after each layer."""
 
     def __init__(self, generator: nn.Module, kernel: str, progress: Progress | None):

@@ -18,8 +18,8 @@ state, never the process's, so the same seed gives the same run on the same mach
 makes it safe to keep one run in a UI session and call it from several events.
 
 Speed: networks this small gain little from a second CPU thread, and when the machine is busy
-two threads can stall each other for seconds per step (measured on a 2-core Intel Xeon with AMX:
-5 steps in 70 s, against ~500 with one thread); `torch.set_num_threads(1)` is the steady choice there.
+two threads can stall each other for seconds per step, far slower than one thread
+(benchmarks/README.md); `torch.set_num_threads(1)` is the steady choice there.
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ RNG_LOCK = threading.Lock()  # runs take turns with the process's random state w
 
 @dataclass(frozen=True)
 class LiveSettings:
-    """The tiny networks and their optimiser. Measured on a 2-core Intel Xeon with AMX shared with other work,
-    one thread: ~110 ms per step; a 60 s run on red ↔ blue makes ~530 steps and takes the cycle
-    error from 0.57 to 0.11, the objects visibly blue after ~50 steps (tests/test_live.py times 20 s)."""
+    """The tiny networks and their optimiser. On two CPU cores, one thread, a one-minute run on
+    red ↔ blue makes hundreds of steps, turns the objects visibly blue in its first few seconds and
+    brings the cycle error far down (benchmarks/README.md; tests/test_live.py checks a 20 s run)."""
 
     ngf: int = 16
     n_blocks: int = 2

@@ -55,8 +55,8 @@ class TrainConfig:
     min_images: int = 1
     max_images: int = 2000
     # Fine-tuning: which layers of the pretrained generators stay as they are. "encoder": c7s1-64, d128,
-    # d256; "early": those and the first half of the residual blocks (the step is 1.37× faster on an
-    # AVX2-only CPU, benchmarks/README.md); "auto": "early" when fine-tuning a two-way model, else "none".
+    # d256; "early": those and the first half of the residual blocks (a faster step:
+    # benchmarks/README.md); "auto": "early" when fine-tuning a two-way model, else "none".
     # `CycleGANTrainer.create` records the choice it made.
     freeze: str = "auto"
 

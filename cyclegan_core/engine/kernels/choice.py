@@ -3,10 +3,9 @@
 Where the CPU has no native bf16 (AMD Zen 3, Intel Xeons before Cooper Lake), translation computes
 in fp32, and the residual blocks' 3×3 convolutions (≈88 % of the generator's arithmetic) decide its
 speed. oneDNN runs them directly; `winograd.py` runs them as Winograd F(4×4, 3×3) transforms and
-batched matrix products (Lavin & Gray, 2016) with 2.25× fewer multiplications, at fp32 accuracy
-(relative error ≈3e-6 per conv; ≈130 dB PSNR on the whole trained generator). Measured per conv on
-2 cores (benchmarks/README.md): ≈2.3× faster with AVX2 only, ≈1.8× with AVX-512 (Xeon held to
-AVX-512 without bf16), on the 1/4-resolution maps of 64² to 1024² images.
+batched matrix products (Lavin & Gray, 2016) with 4× fewer multiplications (36 per 4×4 block instead of 144), at fp32 accuracy
+and, per conv, markedly faster than oneDNN with AVX2 only and with AVX-512 alike (error and
+speed-ups: benchmarks/README.md).
 
 Which runs is decided by the CPU's capabilities alone, never by a timing, so every process on a
 machine (the CLI, the Python API, the app, loaded or idle) computes the same pixels: Winograd where

@@ -1,7 +1,7 @@
 """InstanceNorm of a channels-last fp32 activation, in place (the paper's Sec. 4, Ulyanov et al.).
 
 The Winograd path (`winograd.py`) keeps the residual stream channels-last, where PyTorch's own
-InstanceNorm is 3–4× slower than in NCHW and `var_mean` over the pixels slower still. Here each
+InstanceNorm is much slower than in NCHW and `var_mean` over the pixels slower still. Here each
 channel's mean and sum of squared deviations come from small matrix products (ones · pixels) over
 chunks of pixels, merged in float64 with Chan's pairwise update (`channel_moments`,
 `merge_moments`; the streamed path merges its windows the same way); then the norm (with its affine

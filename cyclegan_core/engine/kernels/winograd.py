@@ -5,9 +5,10 @@ outputs comes from a 6×6 tile of inputs as Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A
 multiplications per input channel instead of 144. Over all channels the elementwise products
 become 36 matrix products (one per tile position): [tiles × C] · [C × K]. Those run through the
 BLAS (MKL on x86), at the CPU's full fp32 vector width (AVX-512 where present), which is where the
-speed comes from: the residual blocks' convs (≈88 % of the generator's arithmetic) take ≈2.25×
-fewer multiplications. Accuracy: relative error ≈3e-6 per conv in fp32 (oneDNN's direct conv:
-≈2e-7); 127–134 dB PSNR on the whole trained generator (benchmarks/README.md).
+speed comes from: the residual blocks' convs (≈88 % of the generator's arithmetic) take 4×
+fewer multiplications. Accuracy: an error per conv at the level of fp32 rounding (larger than
+oneDNN's direct conv's), far below one grey level on the whole trained generator
+(benchmarks/README.md).
 
 The weight transform (G g Gᵀ, 4× the weights' size) costs more than a whole small convolution,
 so `TransformedWeights` keeps it per conv module while its weights are unchanged. The activations
@@ -47,8 +48,7 @@ INPUT_TRANSFORM = torch.kron(_BT, _BT).float()  # 36 × 36
 OUTPUT_TRANSFORM = torch.kron(_AT, _AT).float()  # 16 × 36
 TILE, OUT = 6, 4  # input tile and output block sides
 # Tiles per band: the band's transformed input (36 × tiles × C fp32, ≈9 MB at 256 channels) and
-# products stay in cache. 128 ran fastest of 64–2048 on a 1/4-resolution map of a 1024² image
-# (2 cores, Xeon held to AVX-512 without bf16).
+# products stay in cache. 128 ran fastest of the band sizes tried (benchmarks/README.md).
 BAND_TILES = 128
 
 
