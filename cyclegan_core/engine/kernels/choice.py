@@ -4,8 +4,8 @@ Where the CPU has no native bf16 (AMD Zen 3, Intel Xeons before Cooper Lake), tr
 in fp32, and the residual blocks' 3×3 convolutions (≈88 % of the generator's arithmetic) decide its
 speed. oneDNN runs them directly; `winograd.py` runs them as Winograd F(4×4, 3×3) transforms and
 batched matrix products (Lavin & Gray, 2016) with 4× fewer multiplications (36 per 4×4 block
-instead of 144), at fp32 accuracy and, per conv, markedly faster than oneDNN with AVX2 only and with AVX-512 alike (error and
-speed-ups: benchmarks/README.md).
+instead of 144), at fp32 accuracy and, per conv, markedly faster than oneDNN with AVX2 only and
+with AVX-512 alike (error and speed-ups: benchmarks/README.md).
 
 Which runs is decided by the CPU's capabilities alone, never by a timing, so every process on a
 machine (the CLI, the Python API, the app, loaded or idle) computes the same pixels: Winograd where
