@@ -35,8 +35,8 @@ from PIL import Image
 from skimage import data
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from cyclegan_core.engine.images import image_to_tensor  # noqa: E402
 from cyclegan_core import TrainConfig, load_model, train  # noqa: E402
+from cyclegan_core.engine.images import image_to_tensor  # noqa: E402
 from cyclegan_core.engine.runtime import cpu_class  # noqa: E402
 from cyclegan_core.training.loop import Finished, StepDone  # noqa: E402
 

@@ -31,10 +31,10 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cyclegan_core import CycleGAN, ModelConfig  # noqa: E402
 from cyclegan_core.engine.compiled import WindowCompiler  # noqa: E402
-from cyclegan_core.engine.runtime import cpu_class, resolve_precision  # noqa: E402
-from cyclegan_core.engine.translation import choose_path, stream_pixels, translate_whole  # noqa: E402
-from cyclegan_core.engine.streaming import CORE, spans, translate_streamed  # noqa: E402
 from cyclegan_core.engine.kernels.winograd import conv3x3, transform_weight  # noqa: E402
+from cyclegan_core.engine.runtime import cpu_class, resolve_precision  # noqa: E402
+from cyclegan_core.engine.streaming import CORE, spans, translate_streamed  # noqa: E402
+from cyclegan_core.engine.translation import choose_path, stream_pixels, translate_whole  # noqa: E402
 
 # Targets on every CPU class, and (second) where the CPU has native bf16.
 TARGETS = {256: ("≥ 1.1× baseline, PSNR ≥ 40 dB", "≥ 2.4× baseline"),

@@ -2,16 +2,11 @@
 
 import numpy as np
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from PIL import Image
 
 import cyclegan_core
 from cyclegan_core import save_model
-
-
-@pytest.fixture
-def client(app_url):
-    return Client(app_url, analytics_enabled=False, verbose=False)
 
 
 def test_translate_endpoint_matches_the_core_at_full_resolution(client, photo, tmp_path, zoo_upstream):

@@ -8,11 +8,12 @@ import sys
 import time
 
 import numpy as np
+import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
 import cyclegan_core
-from test_cli import ROOT
+from conftest import ROOT
 
 
 def free_port() -> int:
@@ -21,6 +22,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_python_app_py_serves_the_four_zoo_directions(zoo_upstream, offline_sandbox, photo, tmp_path):
     port = free_port()
     env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port))

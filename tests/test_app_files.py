@@ -6,7 +6,7 @@ import urllib.parse
 import urllib.request
 
 from cyclegan_core import ModelStore, save_model
-from test_cli import ROOT
+from conftest import ROOT
 
 
 def status(url: str) -> int:

@@ -8,29 +8,6 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from cyclegan_core import ModelStore, save_model
-
-
-@pytest.fixture
-def slow_app(monkeypatch, tiny_model, offline_sandbox):
-    """The app with a translation that takes two seconds, so a burst piles up before any job is done."""
-    from demo import build_demo, launch_options, translate_tab
-    real = translate_tab.TranslateHandlers.translate
-
-    def slow(self, *args, **kwargs):
-        time.sleep(2.0)
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(translate_tab.TranslateHandlers, "translate", slow)
-    monkeypatch.setenv("CYCLEGAN_APP_MAX_JOBS", "3")
-    monkeypatch.setenv("CYCLEGAN_APP_MAX_ADDRESS_JOBS", "16")
-    monkeypatch.setenv("CYCLEGAN_FORWARDED_FOR", "1")
-    save_model(tiny_model, ModelStore().root / "fruit")
-    demo = build_demo()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
-    yield url
-    demo.close()
-
 
 def outcome(job) -> str:
     try:
@@ -40,12 +17,15 @@ def outcome(job) -> str:
         return "refused" if "429" in str(error) else f"failed: {error}"
 
 
-def test_a_burst_from_one_visitor_is_capped_and_others_still_get_served(slow_app, tmp_path):
+@pytest.mark.slow
+def test_a_burst_from_one_visitor_is_capped_and_others_still_get_served(launch_slow_app, tmp_path):
+    # A translation takes two seconds, so a burst piles up before any job is done.
+    url, _ = launch_slow_app(seconds=2.0, max_jobs=3, max_address_jobs=16)
     image = tmp_path / "p.png"
     Image.new("RGB", (20, 12), "red").save(image)
     # Two visitors from two addresses (behind a proxy that names them): the per-address share is not
     # what this test is about (tests/test_app_door.py is).
-    greedy, other = (Client(slow_app, analytics_enabled=False, verbose=False, headers={"X-Forwarded-For": address})
+    greedy, other = (Client(url, analytics_enabled=False, verbose=False, headers={"X-Forwarded-For": address})
                      for address in ("198.51.100.1", "198.51.100.2"))
     burst = [greedy.submit(handle_file(str(image)), "fruit:AtoB", api_name="/translate") for _ in range(8)]
     time.sleep(0.3)

@@ -6,11 +6,6 @@ from PIL import Image
 
 
 @pytest.fixture
-def client(app_url):
-    return Client(app_url, analytics_enabled=False, verbose=False)
-
-
-@pytest.fixture
 def pictures(photo, tmp_path):
     x, y = tmp_path / "x.png", tmp_path / "y.jpg"
     photo.save(x)
@@ -52,15 +47,13 @@ def test_the_discriminator_view_trains_a_discriminator_for_a_zoo_model(client, p
     assert "has no discriminators" in stranger.predict(*pictures, "zebra → horse", api_name="/learn_discriminator")[1]
 
 
-def test_a_shipped_lesson_plays_instantly(client):
-    import time
-    start = time.perf_counter()
+def test_a_shipped_lesson_plays_from_its_recording(client):
     slider, about, picture, metric, losses, text = client.predict("cycle", 3, "cycle_A", api_name="/learn_lesson")
-    assert time.perf_counter() - start < 5
     assert Image.open(picture).size[1] == 2 * (96 + 28)  # one captioned row per variant
     assert "Outcome of the recording" in text and "Step" in text
 
 
+@pytest.mark.slow
 def test_live_steps_keep_their_run_between_calls(client):
     first = client.predict("red_blue", 10, 0.5, api_name="/learn_live_step")
     second = client.predict("red_blue", 10, 0.5, api_name="/learn_live_step")

@@ -6,6 +6,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
@@ -15,6 +16,7 @@ VISITORS = 24
 REQUESTS_EACH = 2
 
 
+@pytest.mark.slow
 def test_concurrent_visitors_get_their_own_results_while_a_run_trains(app_url, tmp_path, monkeypatch):
     monkeypatch.setenv("CYCLEGAN_FORWARDED_FOR", "1")  # each visitor comes from an address of their own
     trainer = Client(app_url, analytics_enabled=False, verbose=False)

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import pytest
-from test_cli import ROOT
+from conftest import ROOT
 
 SCRIPTS = sorted((ROOT / "benchmarks").glob("*.py"))
 

@@ -1,11 +1,12 @@
 """The Translate tab in a real browser, the way a person uses it."""
 
-import time
 from urllib.parse import urlparse
 
 import pytest
 
-from conftest import ARTIFACTS
+from conftest import ARTIFACTS, wait_for_page_load_events, watch_queue
+
+pytestmark = pytest.mark.browser  # Chromium through playwright; the ones over 10 s are also `slow`
 
 
 def test_upload_choose_translate_and_see_the_result(app_url, browser_page, photo, tmp_path):
@@ -63,19 +64,11 @@ def test_cycle_view_then_a_corrupt_upload_explains_itself(app_url, browser_page,
     page.screenshot(path=str(ARTIFACTS / "bad-upload.png"), full_page=True)
 
 
-def test_train_in_the_browser_watch_it_stop_and_translate_with_it(app_url, browser_page, tmp_path, photo):
-    import numpy as np
-    from PIL import Image
-
+@pytest.mark.slow
+def test_train_in_the_browser_watch_it_stop_and_translate_with_it(app_url, browser_page, tmp_path, photo,
+                                                                  tinted_uploads):
     page = browser_page
-    rng = np.random.default_rng(0)
-    files = {"a": [], "b": []}
-    for key, tint in (("a", (1.0, 0.4, 0.4)), ("b", (0.4, 0.4, 1.0))):
-        for i in range(3):
-            path = tmp_path / f"{key}{i}.png"
-            Image.fromarray((rng.integers(0, 256, (72, 80, 3)) * np.array(tint)).astype(np.uint8)).save(path)
-            files[key].append(str(path))
-
+    files = tinted_uploads
     page.goto(app_url)
     page.get_by_role("tab", name="Train").click()
     page.fill("#name-a textarea, #name-a input", "red")
@@ -113,12 +106,12 @@ def test_train_in_the_browser_watch_it_stop_and_translate_with_it(app_url, brows
     page.screenshot(path=str(ARTIFACTS / "translate-with-trained.png"), full_page=True)
 
 
+@pytest.mark.slow
 def test_fine_tune_of_a_full_size_zoo_model_previews_within_a_minute_and_resumes(app_url, browser_page, tmp_path,
                                                                                 offline_sandbox, monkeypatch):
     """Acceptance: 9-block zoo-format model, 128² crops, on this CPU: first preview within a minute;
     Stop, then Resume continues from the same step without losing any."""
     import json
-    import time
 
     import numpy as np
     from PIL import Image
@@ -149,11 +142,8 @@ def test_fine_tune_of_a_full_size_zoo_model_previews_within_a_minute_and_resumes
         page.get_by_role("option", name="summer2winter (official, summer ↔ winter)").click()
         assert page.input_value("#crop input") == "128"
 
-        clicked = time.monotonic()
         page.click("#train-start")
-        page.locator("#previews img").first.wait_for(timeout=60_000)
-        first_preview = time.monotonic() - clicked
-        assert first_preview < 60, f"first preview after {first_preview:.0f} s"
+        page.locator("#previews img").first.wait_for(timeout=60_000)  # the acceptance's minute, as a limit
         page.locator("#train-status", has_text="s/step").wait_for(timeout=60_000)
         page.click("#train-stop")
         page.locator("#train-status", has_text="Stopped at step").wait_for(timeout=120_000)
@@ -175,9 +165,10 @@ def test_fine_tune_of_a_full_size_zoo_model_previews_within_a_minute_and_resumes
         records = json.loads((run / "log.json").read_text())["records"]
         assert [r["step"] for r in records] == list(range(1, len(records) + 1)) and len(records) > done
         page.screenshot(path=str(ARTIFACTS / "train-full-size-resumed.png"), full_page=True)
-        print(f"first preview after {first_preview:.1f} s; stopped at {done}, resumed to {len(records)}")
+        print(f"stopped at {done}, resumed to {len(records)}")
 
 
+@pytest.mark.slow
 def test_a_second_visitor_cannot_see_stop_resume_download_or_use_the_first_ones_run(
         app_url, browser_page, tmp_path, photo, monkeypatch):
     """Two browser contexts are two visitors. Alice's run is hers alone (also after a reload), until
@@ -190,6 +181,7 @@ def test_a_second_visitor_cannot_see_stop_resume_download_or_use_the_first_ones_
     alice = browser_page
     bob = alice.context.browser.new_context(viewport={"width": 390, "height": 844}).new_page()
     bob.set_default_timeout(60_000)
+    watch_queue(bob)
     rng = np.random.default_rng(3)
     files = {}
     for key in "ab":
@@ -214,7 +206,7 @@ def test_a_second_visitor_cannot_see_stop_resume_download_or_use_the_first_ones_
     bob.goto(app_url)
     bob.get_by_role("tab", name="Train").click()
     bob.locator("#train-start").wait_for()
-    bob.wait_for_timeout(1000)  # the page load has decided what to show
+    wait_for_page_load_events(bob)  # the page load has decided what to show
     assert not bob.locator("#train-stop").is_visible()  # Alice's run is not Bob's to stop: no Stop for him
     assert "Step **" not in alice.inner_text("#train-status") and "Stopped" not in alice.inner_text("#train-status")
     alice.click("#train-stop")
@@ -226,19 +218,13 @@ def test_a_second_visitor_cannot_see_stop_resume_download_or_use_the_first_ones_
         page.keyboard.press("Escape")
         return labels
 
-    def offered(page, selector, deadline=20.0):
-        """Whether an option with alice-run shows up (the list is refreshed just after page load)."""
-        end = time.monotonic() + deadline
-        while time.monotonic() < end:
-            if any("alice-run" in o for o in options(page, selector)):
-                return True
-            time.sleep(0.5)
-        return False
+    def offered(page, selector):
+        return any("alice-run" in o for o in options(page, selector))
 
     def reload(page):
         page.reload()
         page.locator("#task input").wait_for()
-        time.sleep(2.0)  # the page-load events have run: lists are this visitor's
+        wait_for_page_load_events(page)  # the lists are refreshed for this visitor
 
     reload(alice)  # the browser remembers who Alice is
     alice.get_by_role("tab", name="Train").click()

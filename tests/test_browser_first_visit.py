@@ -4,22 +4,19 @@ the page fits a phone."""
 
 import pytest
 
-from conftest import ARTIFACTS
+from conftest import ARTIFACTS, wait_for_queue_idle
 from demo.example_pictures import ExamplePictures
 from demo.translate_tab import DEFAULT_TASK
 
+pytestmark = pytest.mark.browser  # Chromium through playwright; the ones over 10 s are also `slow`
+
 
 @pytest.fixture
-def offline_app(offline_sandbox, monkeypatch, trained_generator_path):
+def offline_app(offline_sandbox, monkeypatch, trained_generator_path, launch_app):
     """The app as `python app.py` builds it, with every remote on a closed loopback port and an empty
     store and Hub cache: a fresh machine with no network."""
-    from demo import build_demo, launch_options
-
     monkeypatch.delenv("CYCLEGAN_EXAMPLES_REPO", raising=False)
-    demo = build_demo()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
-    yield url
-    demo.close()
+    return launch_app()
 
 
 def wait_for_result(page, previous: str | None = None) -> list[int]:
@@ -34,6 +31,7 @@ def wait_for_result(page, previous: str | None = None) -> list[int]:
     return page.locator("#output-image img").first.evaluate("el => [el.naturalWidth, el.naturalHeight]")
 
 
+@pytest.mark.slow
 def test_offline_first_clicks_on_the_default_task_and_its_examples_give_pictures(offline_app, browser_page):
     page = browser_page
     page.goto(offline_app)
@@ -72,7 +70,7 @@ def test_offline_first_clicks_on_the_default_task_and_its_examples_give_pictures
     error.wait_for()
     text = error.inner_text()
     assert "not available on this server" in text and "\n" in text, text  # its line break is kept
-    page.wait_for_timeout(1_000)
+    wait_for_queue_idle(page)  # the click's events are over: any pop-up they made would be there
     assert error.is_visible() and page.locator(".toast-body").count() == 0  # a box on the page, not a fading pop-up
     page.screenshot(path=str(ARTIFACTS / "first-visit-offline-zoo.png"), full_page=True)
 

@@ -4,8 +4,12 @@ built-in models. Screenshots of each view go to test-artifacts/."""
 
 from urllib.parse import urlparse
 
+import pytest
+
 from conftest import ARTIFACTS
 from cyclegan_core.teaching.toy_models import example_pictures
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # Chromium through playwright; each test over 10 s
 
 TASK = "toy: red shapes → blue shapes"
 

@@ -1,37 +1,33 @@
 """A large photo in a real browser, with the real default model (the full 9-block generator): a 12 MP
-photo shows a translated preview within 3 s of the click, then a progress bar with the time left while
-the full resolution runs; Cancel stops that at once (the server's translation thread ends) and the
-next Translate works, its full-resolution result replacing its preview."""
+photo shows a translated preview first (a small picture, before the full resolution), then a progress
+bar with the time left while the full resolution runs; Cancel stops that (the server's translation
+thread ends before its result) and the next Translate works, its full-resolution result replacing its
+preview. How fast the first preview comes (issue 17's 3 s) is measured by benchmarks/, not here."""
 
 import threading
-import time
 
 import pytest
 from PIL import Image
 
-from conftest import ARTIFACTS
-from demo.progress import Worker
+from conftest import ARTIFACTS, wait_for_queue_idle
+from demo.progress import Cancelled, Worker
 from demo.translate_tab import DEFAULT_TASK, RESULT_LABEL
 
-FIRST_PREVIEW_SECONDS = 3.0  # the acceptance criterion (#17), on a 2-core CPU of any class
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # Chromium through playwright; each test over 10 s
 
 
 @pytest.fixture
-def warm_app(offline_sandbox, trained_generator_path, tmp_path):
+def warm_app(offline_sandbox, trained_generator_path, tmp_path, launch_app):
     """The app as `python app.py` builds it, its default model loaded by one small translation first
-    (so that loading it is not timed, as on a Space that has served a visitor)."""
+    (as on a Space that has served a visitor)."""
     from gradio_client import Client, handle_file
 
-    from demo import build_demo, launch_options
-
-    demo = build_demo()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
+    url = launch_app()
     small = tmp_path / "small.png"
     photo("coffee", (320, 240)).save(small)
     Client(url, analytics_enabled=False, verbose=False).predict(handle_file(str(small)), DEFAULT_TASK,
                                                                 api_name="/translate")
-    yield url
-    demo.close()
+    return url
 
 
 def photo(name: str, size: tuple[int, int]) -> Image.Image:
@@ -61,22 +57,22 @@ def shown_image(page, other_than: str | None = None) -> dict:
                 label: document.querySelector('#output-image [data-testid=block-label]').innerText}; }""")
 
 
-def test_a_12_mp_photo_previews_within_3_s_shows_progress_and_cancels_at_once(warm_app, browser_page, tmp_path):
+def test_a_12_mp_photo_previews_first_shows_progress_and_cancels(warm_app, browser_page, tmp_path, monkeypatch):
     page = browser_page
+    workers = []  # the app runs in this process: each translation's worker, as it starts
+    start = Worker.start
+    monkeypatch.setattr(Worker, "start", lambda worker: workers.append(worker) or start(worker))
     big = tmp_path / "big.jpg"
     photo("coffee", (4000, 3000)).save(big, quality=90)
     page.goto(warm_app)
     page.locator("#task-status", has_text="Ready").wait_for()
     upload(page, big)
 
-    clicked = time.monotonic()
     page.click("#translate-button")
     preview = shown_image(page)
-    first_preview = time.monotonic() - clicked
     width, height = preview["size"]
-    print(f"first preview ({width}×{height}) after {first_preview:.2f} s")
-    assert first_preview <= FIRST_PREVIEW_SECONDS, f"the first preview took {first_preview:.2f} s"
-    assert width * height <= 500_000 and abs(width / height - 4 / 3) < 0.02
+    print(f"first preview: {width}×{height}")
+    assert width * height <= 500_000 and abs(width / height - 4 / 3) < 0.02  # a small picture first
     assert preview["label"].startswith(f"Preview ({width}×{height})")
 
     # While the full resolution runs: a progress bar, the percentage and the time left, and Cancel.
@@ -101,16 +97,14 @@ def test_a_12_mp_photo_previews_within_3_s_shows_progress_and_cancels_at_once(wa
     assert cut == [], f"cut at 390 px: {cut}"
     page.set_viewport_size({"width": 1280, "height": 1000})
 
+    full_pass = workers[-1]
     page.click("#translate-cancel")
-    cancelled = time.monotonic()
-    while translation_threads() and time.monotonic() - cancelled < 5:
-        time.sleep(0.02)
-    stopped = time.monotonic() - cancelled
-    print(f"the translation thread ended {stopped:.2f} s after Cancel")
-    assert not translation_threads() and stopped <= 2.0, f"still translating {stopped:.1f} s after Cancel"
+    with pytest.raises(Cancelled):
+        full_pass.result()  # its thread ended at a progress call: stopped by the Cancel, not finished
+    assert full_pass.fraction < 1 and not translation_threads()
     box.locator(".translate-progress-text", has_text="Cancelled").wait_for()
     page.locator("#translate-cancel").wait_for(state="hidden")
-    page.wait_for_timeout(700)  # no late progress update brings the bar back
+    wait_for_queue_idle(page)  # the run's last message is in: no late progress update can bring the bar back
     assert "Cancelled" in box.inner_text() and box.locator("progress").count() == 0
     kept = shown_image(page)
     assert kept["src"] == preview["src"] and kept["label"].startswith("Preview only")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+from conftest import ROOT  # tests/test_package.py and test_readme.py still import it from here
 
 
 def run_cli(*args, env_extra=None):
@@ -152,6 +152,7 @@ def test_offline_zoo_model_explains_itself(photos, tmp_path, offline_sandbox):
     assert "python -m cyclegan_core convert horse2zebra.pth zebra2horse.pth" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_one_way_model_through_the_cli(tmp_path, photo, capsys):
     """convert with one file makes a one-way model; translate does A→B and refuses B→A in one clear line;
     the same file for both directions is refused."""

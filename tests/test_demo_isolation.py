@@ -24,6 +24,8 @@ from demo.training import TrainingSlot
 from demo.translate_tab import TranslateHandlers
 from demo.visitors import visitor_id
 
+from conftest import noise_pictures
+
 ALICE, BOB = "alice-token", "bob-token"
 STATUS, DOWNLOAD, TASK, RUNS = (OUTPUTS.index(name) for name in ("status", "download", "task", "run_choice"))
 
@@ -58,11 +60,7 @@ def pictures(tmp_path):
 def placed(offline_sandbox, tmp_path):
     """A resumable run the Space's owner made with the CLI's train (no owner): step 2 of 3, with its
     log, training state and previews, training on folders of the owner's."""
-    rng = np.random.default_rng(0)
-    for name in ("a", "b"):
-        (tmp_path / name).mkdir()
-        for i in range(2):
-            Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(tmp_path / name / f"{i}.png")
+    noise_pictures(tmp_path, {"a": 2, "b": 2}, size=(40, 40), subfolders=True)
     config = TrainConfig(steps=3, ngf=8, n_blocks=1, ndf=8, n_layers_D=2, load_size=36, crop_size=32, precision="fp32",
                          preview_every=1, checkpoint_every=100, domain_a="apple", domain_b="orange")
     stream = train(config, tmp_path / "a", tmp_path / "b", ModelStore().root / "placed")
@@ -108,7 +106,7 @@ def test_an_owners_run_keeps_every_byte_whatever_visitors_do_in_any_tab(placed, 
     assert sorted(p.name for p in store.root.iterdir()) == ["placed", "placed-2"]
 
     # Learn tab: every view, and a discriminator trained for it: kept in Alice's own space.
-    learn = LearnHandlers(ModelCache(), store, builtin=())
+    learn = LearnHandlers(ModelCache(), store, toy=())
     learn.cycle(pictures[0], pictures[1], "placed:AtoB", [], ALICE)
     learn.hidden(pictures[0], "placed:AtoB", "noise", 8, [], ALICE)
     _, text, _, _ = learn.train_discriminator(pictures[0], pictures[1], "placed:AtoB", [], ALICE,
@@ -141,7 +139,7 @@ def test_a_visitors_discriminators_are_theirs_and_count_in_the_disk_budget(tiny_
     store = ModelStore()
     save_model(tiny_model, store.root / "fruit")  # the owner's, released without discriminators
     before = fingerprint(store.root / "fruit")
-    learn = LearnHandlers(ModelCache(), store, builtin=())
+    learn = LearnHandlers(ModelCache(), store, toy=())
     monkeypatch.setenv("CYCLEGAN_RUNS_MAX_BYTES", "1000")
     with pytest.raises(Exception, match="keeping these discriminators needs about 21 MB"):
         learn.train_discriminator(pictures[0], pictures[1], "fruit:AtoB", [], ALICE, progress=no_progress)
@@ -207,24 +205,13 @@ def test_another_visitors_run_reads_like_a_missing_one_in_every_event(tiny_model
         assert any(words in same(lambda name: user_errors(act)(name))
                    for words in ("there is no run called 'NAME' of yours", "That is not a model this app offers"))
 
-    learn = LearnHandlers(ModelCache(), store, builtin=())
+    learn = LearnHandlers(ModelCache(), store, toy=())
     for view in (lambda name: learn.cycle(pictures[0], None, f"{name}:AtoB", [], BOB),
                  lambda name: learn.discriminator(pictures[0], None, f"{name}:AtoB", [], BOB),
                  lambda name: learn.train_discriminator(pictures[0], pictures[1], f"{name}:AtoB", [], BOB,
                                                         progress=no_progress)):
         assert "not a model this app offers" in same(lambda name: user_errors(view)(name))
     assert sorted(p.name for p in store.root.iterdir()) == ["secretrun"]  # nothing was made or kept for Bob
-
-
-@pytest.fixture
-def uploads(tmp_path):
-    rng = np.random.default_rng(0)
-    paths = {}
-    for name, count in (("a", 3), ("b", 2)):
-        paths[name] = [str(tmp_path / f"{name}{i}.png") for i in range(count)]
-        for path in paths[name]:
-            Image.fromarray(rng.integers(0, 256, (72, 80, 3), dtype=np.uint8)).save(path)
-    return paths
 
 
 def start(handlers, uploads, name, token, steps=1):
@@ -265,7 +252,7 @@ def test_two_visitors_who_call_a_run_cats_both_get_cats_and_each_their_own(tiny_
             translated = translate.translate(str(tmp_path / "p.png"), task, [], token)[0]
             assert np.array_equal(np.asarray(translated), expected)
         assert translate.card(translate_task("cats"), token)[0].startswith("**cats** · red ↔ blue")
-    learn = LearnHandlers(translate.cache, store, builtin=())
+    learn = LearnHandlers(translate.cache, store, toy=())
     assert learn.choose("cats: red → blue", [], BOB).model is translate.cache.get(bobs.path.name)
     assert learn.choose("cats: red → blue", [], BOB).keep == bobs.path  # Bob's own run keeps its own D's
 

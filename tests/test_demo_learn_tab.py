@@ -170,6 +170,7 @@ def recorded(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_a_lesson_plays_frame_by_frame(tiny_model, recorded):
     handlers = LearnHandlers(ModelCache(loader=lambda s: tiny_model), ModelStore(), toy=(), lessons=recorded)
     assert handlers.lesson_choices() == [("Why the cycle? λ_cycle = 10 vs 0", "cycle")]

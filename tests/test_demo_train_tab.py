@@ -27,19 +27,6 @@ def no_progress(*args, **kwargs):
 
 
 @pytest.fixture
-def uploads(tmp_path):
-    rng = np.random.default_rng(0)
-    paths = {}
-    for name, count in (("a", 3), ("b", 2)):
-        paths[name] = []
-        for i in range(count):
-            path = tmp_path / f"{name}{i}.png"
-            Image.fromarray(rng.integers(0, 256, (72, 80, 3), dtype=np.uint8)).save(path)
-            paths[name].append(str(path))
-    return paths
-
-
-@pytest.fixture
 def handlers(offline_sandbox):
     return TrainHandlers(ModelCache(), TrainingSlot(), reach=FixedReach(None))  # the zoo's sources "answer"
 

@@ -33,6 +33,7 @@ def model_and_picture(tmp_path):
     return tmp_path / "model", tmp_path / "in.png"
 
 
+@pytest.mark.slow
 def test_the_cli_beside_a_cpu_hog_and_the_api_give_identical_pixels(model_and_picture, tmp_path):
     model, picture = model_and_picture
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),

@@ -19,7 +19,7 @@ from cyclegan_core import CycleGAN, ModelConfig, RunFolder, TrainConfig, load_mo
 from cyclegan_core.training.data import sharded_picks
 from cyclegan_core.teaching.synthetic import examples
 from cyclegan_core.training.loop import Finished, train
-from test_cli import ROOT
+from conftest import ROOT
 
 
 @pytest.fixture
@@ -68,6 +68,8 @@ def cycle_loss(out: Path) -> float:
     return sum(r["cycle_A"] + r["cycle_B"] for r in records) / len(records)
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
 def test_two_ranks_stay_in_step_learn_like_one_process_and_resume_with_one_or_two(setup):
     out = setup / "run"
     first = run(2, *fresh(setup, out, 40, "--checkpoint-every", 20))  # CYCLEGAN_DIST_CHECK: weights compared every step
@@ -180,6 +182,8 @@ def start_long_run(setup, out):
     return launcher
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
 def test_sigterm_on_one_rank_stops_both_with_a_checkpoint(setup):
     out = setup / "run"
     launcher = start_long_run(setup, out)
@@ -192,13 +196,14 @@ def test_sigterm_on_one_rank_stops_both_with_a_checkpoint(setup):
     assert log_steps(out)[-1] == step and RunFolder(out).steps_done() == step  # both ranks stopped at one step
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
 def test_a_killed_rank_ends_the_run_in_bounded_time_and_the_checkpoint_is_intact(setup):
     out = setup / "run"
     launcher = start_long_run(setup, out)
-    killed_at = time.monotonic()
     os.kill(rank_pid(launcher, 1), signal.SIGKILL)
-    launcher.communicate(timeout=90)
-    assert launcher.returncode != 0 and time.monotonic() - killed_at < 90
+    launcher.communicate(timeout=90)  # the bound: a run left hanging fails here (TimeoutExpired)
+    assert launcher.returncode != 0
     done = RunFolder(out).steps_done()
     assert done >= 3 and load_model(out).config.ngf == 8
     run(1, "--resume", out, "--steps", done + 2)  # the state resumes

@@ -4,12 +4,12 @@ label maps are in their datasets' palettes (and are what scripts/draw_examples.p
 
 import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT
+
 EXAMPLES = ROOT / "demo" / "examples"
 DOMAINS = ["summer", "winter", "horse", "zebra", "apple", "orange", "Monet painting", "photo", "phone photo",
            "satellite photo", "map", "street photo", "street labels", "facade photo", "facade labels",

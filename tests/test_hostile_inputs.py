@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 from cyclegan_core import DataError, ImageError, ModelFormatError, load_image, load_model
 from cyclegan_core.model.convert import read_generator_pth
 from cyclegan_core.training.data import load_domain
-from test_cli import ROOT
+from conftest import ROOT
 
 RNG = np.random.default_rng(7)
 
@@ -271,6 +271,7 @@ TASKS = ["/etc:AtoB", "..:AtoB", "../../weights/x:BtoA", "http://example.com/x:A
          "x" * 10_000 + ":AtoB", "", "horse → zebra; rm -rf /", "summer2winter:sideways"]
 
 
+@pytest.mark.slow
 def test_the_app_answers_every_hostile_request_and_keeps_serving(app_url, tmp_path):
     from gradio_client import Client, handle_file
     client = Client(app_url, analytics_enabled=False, verbose=False)

@@ -1,5 +1,5 @@
-"""kernels.py, winograd.py, instance_norm.py: the fp32 3×3 convolution kernel is Winograd
-F(4×4, 3×3) or oneDNN, chosen by measuring; channels-last InstanceNorm in place."""
+"""engine/kernels: the fp32 3×3 convolution kernel is Winograd
+F(4×4, 3×3) or oneDNN, chosen by the CPU's capabilities; channels-last InstanceNorm in place."""
 
 import gc
 
@@ -164,20 +164,3 @@ def test_kernels_conv2d_sends_only_fp32_3x3_convs_to_winograd():
         assert kernels.conv2d(x, seven, "winograd").is_contiguous()  # 7×7: the framework's, NCHW kept
         torch.testing.assert_close(kernels.conv2d(x, seven, "winograd"), seven(x))
         assert kernels.conv2d(x, three, "onednn").is_contiguous()
-
-
-def test_auto_takes_winograd_from_the_size_measured_to_pay_here(monkeypatch):
-    monkeypatch.setenv("CYCLEGAN_CONV_KERNEL", "auto")
-    kernels.calibrated_threshold.cache_clear()
-    measured = kernels.calibrate(rounds=1)
-    assert measured["onednn"] > 0 and measured["winograd"] > 0 and measured["threshold"] >= 0
-    assert measured["speedup"] == pytest.approx(measured["onednn"] / measured["winograd"])
-    monkeypatch.setattr(kernels, "calibrate", lambda: {"threshold": 150 * 150})
-    kernels.calibrated_threshold.cache_clear()
-    assert kernels.conv_kernel(pixels=128 * 128) == "onednn"
-    assert kernels.conv_kernel(pixels=256 * 256) == "winograd"
-    assert kernels.conv_kernel() == "winograd"  # size not given: a large image
-    monkeypatch.setattr(kernels, "calibrate", lambda: {"threshold": float("inf")})  # never faster here
-    kernels.calibrated_threshold.cache_clear()
-    assert kernels.conv_kernel(pixels=4096 * 4096) == "onednn"
-    kernels.calibrated_threshold.cache_clear()

@@ -118,6 +118,7 @@ def test_describe(tiny_model):
     assert tiny_model.describe("AtoB") == "apple → orange" and tiny_model.describe("BtoA") == "orange → apple"
 
 
+@pytest.mark.slow
 def test_bf16_stays_within_40_db_of_fp32_on_a_trained_generator(trained_generator_path, tmp_path, psnr_fn):
     from skimage import data
     model = convert_official(trained_generator_path, None, tmp_path / "vintage")

@@ -3,7 +3,6 @@ that takes uploads the way huggingface_hub makes them and serves them back to `c
 
 import io
 import shutil
-import time
 
 import huggingface_hub.constants as hf
 import numpy as np
@@ -22,7 +21,7 @@ from cyclegan_core.publish import (LIBRARY_NAME, REFERENCE_LICENSE, model_card, 
 from cyclegan_core.sources.resolve import load_zoo
 from cyclegan_core.training.loop import train
 from cyclegan_core.sources.zoo import OFFICIAL_LICENSE, ZOO
-from conftest import closed_port_url, official_pth_bytes
+from conftest import TINY, closed_port_url, official_pth_bytes
 from servers import FakeHub, FakeUpstream
 
 TOKEN = "hf_PublishTestToken0123456789"
@@ -77,8 +76,7 @@ def run_folder(tmp_path, photo):
         (tmp_path / "data" / domain).mkdir(parents=True)
         for i in range(2):
             photo.crop((i * 40, 0, i * 40 + 48, 48)).save(tmp_path / "data" / domain / f"{i}.png")
-    config = TrainConfig(steps=3, preview_every=1, checkpoint_every=100, ngf=8, n_blocks=1, ndf=8, n_layers_D=2,
-                         load_size=36, crop_size=32, precision="fp32", pool_size=4, domain_a="cat", domain_b="dog")
+    config = TrainConfig(steps=3, preview_every=1, checkpoint_every=100, domain_a="cat", domain_b="dog", **TINY)
     out = tmp_path / "run"
     for _ in train(config, tmp_path / "data" / "a", tmp_path / "data" / "b", out):
         pass
@@ -232,12 +230,11 @@ def test_a_model_missing_a_generator_is_refused(tiny_model_dir, hub):
 
 
 def test_an_unreachable_hub_fails_fast_and_says_so(tiny_model_dir, monkeypatch):
+    """Refused by the short probe (its reason in the message), before the Hub client and its retries."""
     monkeypatch.setenv("HF_ENDPOINT", closed_port_url())
-    start = time.monotonic()
-    with pytest.raises(CycleGANError, match=r"the Hub \(http://127\.0\.0\.1:\d+\) cannot be reached .*nothing was "
-                                            r"uploaded"):
+    with pytest.raises(CycleGANError, match=r"the Hub \(http://127\.0\.0\.1:\d+\) cannot be reached \(.*refused.*\); "
+                                            r"nothing was uploaded"):
         push_model(tiny_model_dir, "owner/name")
-    assert time.monotonic() - start < 5
 
 
 @pytest.mark.parametrize("repo", ["just-a-name", "owner/name@main", "owner/name/sub", "../x"])
@@ -258,6 +255,7 @@ def full_upstream(offline_sandbox, monkeypatch):
         yield upstream
 
 
+@pytest.mark.slow
 def test_push_zoo_publishes_every_model_and_the_zoo_then_loads_from_the_hub(full_upstream, hub, offline_sandbox,
                                                                             monkeypatch):
     lines = []

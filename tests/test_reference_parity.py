@@ -5,11 +5,12 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 from reference import official_state_dict, reference_translate
-from test_cli import ROOT
+from conftest import ROOT
 
 
 def cli(*args):
@@ -33,6 +34,7 @@ def check_parity(a2b: dict, a2b_path, b2a_path, photo: np.ndarray, tmp_path):
     return ours
 
 
+@pytest.mark.slow
 def test_official_9_block_generator_matches_reference_on_a_real_photo(tmp_path):
     from skimage import data
     photo = data.astronaut()  # 512×512 real photo
@@ -43,6 +45,7 @@ def test_official_9_block_generator_matches_reference_on_a_real_photo(tmp_path):
     assert out.std() > 1  # not a constant image
 
 
+@pytest.mark.slow
 def test_trained_generator_matches_reference_on_a_real_photo(trained_generator_path, tmp_path):
     """Same check with real trained weights (affine-norm variant), where outputs are photo-like."""
     from skimage import data

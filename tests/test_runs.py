@@ -2,24 +2,18 @@
 
 import json
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from cyclegan_core import CycleGANTrainer, RunError, RunFolder, TrainConfig, load_model
 from cyclegan_core.training.loop import StepDone, train
 
-TINY = dict(ngf=8, n_blocks=1, ndf=8, n_layers_D=2, load_size=36, crop_size=32, precision="fp32", pool_size=4)
+from conftest import TINY, noise_pictures
 
 
 @pytest.fixture
 def domains(tmp_path):
-    rng = np.random.default_rng(0)
-    for name, count in (("a", 2), ("b", 2)):
-        (tmp_path / name).mkdir()
-        for i in range(count):
-            Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(tmp_path / name / f"{i}.png")
+    noise_pictures(tmp_path, {"a": 2, "b": 2}, size=(40, 40), subfolders=True)
     return tmp_path / "a", tmp_path / "b"
 
 

@@ -3,7 +3,6 @@
 import hashlib
 import io
 import socket
-import time
 
 import huggingface_hub.constants as hf
 import pytest
@@ -25,13 +24,29 @@ def same_weights(a, b):
     return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
+class SilentServer:
+    """Accepts TCP connections and never answers: a hung server or a black-holed network."""
+
+    def __init__(self, listening: socket.socket):
+        self.socket, self.url, self.accepted = listening, f"http://127.0.0.1:{listening.getsockname()[1]}", 0
+
+    def connections(self) -> int:
+        """How many connections were made to it so far."""
+        self.socket.setblocking(False)
+        while True:
+            try:
+                self.socket.accept()[0].close()
+            except BlockingIOError:
+                return self.accepted
+            self.accepted += 1
+
+
 @pytest.fixture
 def silent_server():
-    """Accepts TCP connections and never answers: a hung server or a black-holed network."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen(16)
-        yield f"http://127.0.0.1:{s.getsockname()[1]}"
+        yield SilentServer(s)
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -55,11 +70,9 @@ def test_hub_load_downloads_then_uses_the_cache(tiny_model, tiny_model_dir, monk
         again = cyclegan_core.load("user/repo")
         assert len(hub.gets()) == 2, "the second load must come from the cache"
         assert same_weights(again, tiny_model)
-    # Hub gone: the cached copy still loads, quickly.
+    # Hub gone: the cached copy still loads.
     monkeypatch.setenv("HF_ENDPOINT", closed_port_url())
-    start = time.monotonic()
     assert same_weights(cyclegan_core.load("user/repo"), tiny_model)
-    assert time.monotonic() - start < 5
 
 
 def test_hub_subfolder_and_revision(tiny_model, tiny_model_dir, monkeypatch):
@@ -83,14 +96,15 @@ def test_hub_errors_are_specific(tiny_model_dir, monkeypatch):
             cyclegan_core.load("user/half")
 
 
-@pytest.mark.parametrize("kind", ["refused", "silent"])
-def test_unreachable_hub_fails_fast_and_says_so(kind, silent_server, monkeypatch):
-    monkeypatch.setenv("HF_ENDPOINT", closed_port_url() if kind == "refused" else silent_server)
-    start = time.monotonic()
-    with pytest.raises(ModelNotFoundError, match=r"the Hub \(http://127\.0\.0\.1:\d+\) cannot be reached .* "
-                                                 r"user/repo is not in the local Hub cache"):
+@pytest.mark.parametrize("kind, reason", [("refused", "refused"), ("silent", "no answer within 3 s|timed out")])
+def test_unreachable_hub_fails_fast_and_says_so(kind, reason, silent_server, monkeypatch):
+    """One short probe says why, and the cache is looked in without the Hub client's tries and retries."""
+    monkeypatch.setenv("HF_ENDPOINT", closed_port_url() if kind == "refused" else silent_server.url)
+    with pytest.raises(ModelNotFoundError, match=rf"the Hub \(http://127\.0\.0\.1:\d+\) cannot be reached "
+                                                 rf"\(.*({reason}).*\) and user/repo is not in the local Hub cache"):
         cyclegan_core.load("user/repo")
-    assert time.monotonic() - start < 5
+    if kind == "silent":
+        assert silent_server.connections() == 1  # the probe's, and no other
 
 
 def test_hf_hub_offline_uses_only_the_cache(monkeypatch):
@@ -156,11 +170,10 @@ def test_local_weights_folder_comes_first(tiny_model, offline_sandbox):
 
 def test_offline_zoo_fails_fast_with_instructions(monkeypatch, silent_server):
     monkeypatch.setenv("CYCLEGAN_HUB_REPO", "studio/zoo")
-    monkeypatch.setenv("HF_ENDPOINT", silent_server)
-    start = time.monotonic()
+    monkeypatch.setenv("HF_ENDPOINT", silent_server.url)
     with pytest.raises(ModelNotFoundError) as info:
         cyclegan_core.load("summer2winter")
-    assert time.monotonic() - start < 10  # two short probes at most
+    assert silent_server.connections() == 1  # one short probe of the Hub, no client tries (upstream: refused)
     message = str(info.value)
     assert "zoo model 'summer2winter' is not available" in message
     assert "local folder" in message and "Hub:" in message and "upstream:" in message

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cyclegan_core import CycleGAN, ModelConfig, convert_official
+from cyclegan_core import CycleGAN, ModelConfig
 from cyclegan_core.engine.images import image_to_tensor, pad_to_multiple, tensor_to_image
 from cyclegan_core.engine.streaming import spans, storage_for, translate_streamed
 from cyclegan_core.engine.translation import translate_whole
@@ -101,21 +101,17 @@ def test_storage_choice():
     assert storage_for("auto", "fp32") == "fp16"  # no native bf16: half the memory, ≈85 dB
 
 
-@pytest.fixture(scope="module")
-def trained(trained_generator_path, tmp_path_factory):
-    return convert_official(trained_generator_path, None, tmp_path_factory.mktemp("m") / "v")
-
-
-def test_real_generator_real_photo_many_windows(trained, psnr_fn):
+@pytest.mark.slow
+def test_real_generator_real_photo_many_windows(trained_model, psnr_fn):
     """A trained 9-block generator on a real photo in 3×2 windows: fp32 is the whole pass; bf16
     (what `auto` picks on CPUs with AMX / AVX512-BF16) and fp16 storage stay far above 40 dB."""
     from skimage import data
     x = image_to_tensor(Image.fromarray(data.coffee()).resize((300, 200)))
-    whole = np.asarray(tensor_to_image(translate_whole(trained.G_AB, x, "fp32")))
+    whole = np.asarray(tensor_to_image(translate_whole(trained_model.G_AB, x, "fp32")))
     assert psnr_fn(whole, np.asarray(tensor_to_image(x))) < 30  # it really changes the photo
 
     def streamed(precision, storage=None):
-        y = translate_streamed(trained.G_AB, x, precision, storage, core=24)
+        y = translate_streamed(trained_model.G_AB, x, precision, storage, core=24)
         return np.asarray(tensor_to_image(y))
 
     fp32 = streamed("fp32")

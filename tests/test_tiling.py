@@ -6,7 +6,6 @@ import pytest
 import torch
 from PIL import Image
 
-from cyclegan_core import convert_official
 from cyclegan_core.engine.images import image_to_tensor, tensor_to_image
 from cyclegan_core.engine.translation import translate_whole
 from cyclegan_core.engine.tiling import translate_tiled
@@ -36,17 +35,12 @@ def test_many_tiles_with_whole_image_statistics_match_the_whole_pass(tiny_model,
     assert psnr_fn(tiled, whole) >= 38
 
 
-@pytest.fixture(scope="module")
-def trained(trained_generator_path, tmp_path_factory):
-    return convert_official(trained_generator_path, None, tmp_path_factory.mktemp("m") / "v")
-
-
-def test_real_generator_real_photo_no_seams(trained, psnr_fn):
+def test_real_generator_real_photo_no_seams(trained_model, psnr_fn):
     """A trained generator on a real photo, 3×2 tiles: indistinguishable from the whole-image pass."""
     from skimage import data
     x = image_to_tensor(Image.fromarray(data.coffee()).resize((300, 200)))
-    whole = as_image(translate_whole(trained.G_AB, x, "fp32"))
-    tiled = as_image(translate_tiled(trained.G_AB, x, "fp32", tile=128, overlap=32, context=32))
+    whole = as_image(translate_whole(trained_model.G_AB, x, "fp32"))
+    tiled = as_image(translate_tiled(trained_model.G_AB, x, "fp32", tile=128, overlap=32, context=32))
     assert psnr_fn(tiled, whole) >= 38
     # No seam: the error along the tile boundaries is no larger than elsewhere.
     error = np.abs(tiled.astype(float) - whole.astype(float)).mean(axis=2)
@@ -54,12 +48,12 @@ def test_real_generator_real_photo_no_seams(trained, psnr_fn):
     assert boundary_cols <= 2 * error.mean() + 0.5
 
 
-def test_real_generator_with_half_resolution_thumbnail_statistics(trained, psnr_fn):
+def test_real_generator_with_half_resolution_thumbnail_statistics(trained_model, psnr_fn):
     """Images larger than the statistics budget use a thumbnail's statistics: close, not exact."""
     from skimage import data
     x = image_to_tensor(Image.fromarray(data.coffee()).resize((300, 200)))
-    whole = as_image(translate_whole(trained.G_AB, x, "fp32"))
-    tiled = as_image(translate_tiled(trained.G_AB, x, "fp32", tile=128, stats_pixels=150 * 100))
+    whole = as_image(translate_whole(trained_model.G_AB, x, "fp32"))
+    tiled = as_image(translate_tiled(trained_model.G_AB, x, "fp32", tile=128, stats_pixels=150 * 100))
     assert 30 <= psnr_fn(tiled, whole) < 60  # 31.4 dB measured: thumbnail at half the side
 
 

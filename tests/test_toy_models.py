@@ -1,5 +1,6 @@
 """Toy models (teaching/toy_models.py): trained once on a synthetic task, whole model folders with their D's."""
 
+import pytest
 import torch
 from PIL import Image
 
@@ -9,6 +10,7 @@ from cyclegan_core.teaching.patch_maps import find_discriminators
 from cyclegan_core.engine.images import image_to_tensor
 
 
+@pytest.mark.slow
 def test_a_toy_model_learns_its_task_and_keeps_its_discriminators(tmp_path):
     torch.set_num_threads(1)  # tiny networks: one thread, so a busy machine does not stall it
     folder = make_toy_model("red_blue", tmp_path / ".toy" / "red_blue", steps=150, seconds=60)

@@ -2,7 +2,6 @@ import json
 import math
 import threading
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -12,19 +11,13 @@ from cyclegan_core import CycleGANError, RunError, RunFolder, load_model, save_m
 from cyclegan_core.training.loop import CheckpointSaved, Finished, Preview, Started, StepDone, train
 from cyclegan_core.training.config import TrainConfig
 
-TINY = dict(ngf=8, n_blocks=1, ndf=8, n_layers_D=2, load_size=36, crop_size=32, precision="fp32", pool_size=4)
+from conftest import BLUE, RED, TINY, noise_pictures
 
 
 @pytest.fixture
 def domains(tmp_path):
     """Two tiny unpaired domains: reddish noise photos and bluish ones, different counts."""
-    rng = np.random.default_rng(0)
-    for name, count, tint in (("a", 3, (1.0, 0.4, 0.4)), ("b", 2, (0.4, 0.4, 1.0))):
-        folder = tmp_path / name
-        folder.mkdir()
-        for i in range(count):
-            pixels = rng.integers(0, 256, (40, 48, 3)) * np.array(tint)
-            Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{i}.png")
+    noise_pictures(tmp_path, {"a": 3, "b": 2}, size=(48, 40), tints={"a": RED, "b": BLUE}, subfolders=True)
     return tmp_path / "a", tmp_path / "b"
 
 

@@ -5,29 +5,19 @@ import zipfile
 
 import numpy as np
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from PIL import Image
 
 import cyclegan_core
 
-
-@pytest.fixture
-def client(app_url):
-    return Client(app_url, analytics_enabled=False, verbose=False)
+from conftest import BLUE, RED, noise_pictures
 
 
 @pytest.fixture
 def uploads(tmp_path):
-    """Two tiny unpaired domains written by the test: reddish and bluish noise photos."""
-    rng = np.random.default_rng(0)
-    paths = {}
-    for name, count, tint in (("a", 3, (1.0, 0.4, 0.4)), ("b", 2, (0.4, 0.4, 1.0))):
-        paths[name] = []
-        for i in range(count):
-            path = tmp_path / f"{name}{i}.png"
-            Image.fromarray((rng.integers(0, 256, (72, 80, 3)) * np.array(tint)).astype(np.uint8)).save(path)
-            paths[name].append(path)
-    return paths
+    """Two tiny unpaired domains written by the test: reddish and bluish noise photos (in place of
+    conftest.py's untinted `uploads`)."""
+    return noise_pictures(tmp_path, {"a": 3, "b": 2}, tints={"a": RED, "b": BLUE})
 
 
 def submit_train(client, files_a, files_b, steps, name, init="horse2zebra"):
@@ -40,6 +30,7 @@ def statuses(outputs):
     return [o[0] for o in outputs if isinstance(o, (list, tuple)) and isinstance(o[0], str)]
 
 
+@pytest.mark.slow
 def test_train_streams_progress_plot_previews_and_gives_a_usable_model(client, uploads, offline_sandbox, photo,
                                                                       tmp_path):
     job = submit_train(client, uploads["a"], uploads["b"], 20, "fruity")

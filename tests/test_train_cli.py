@@ -7,10 +7,11 @@ import time
 import zipfile
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from cyclegan_core import RunFolder, load_model
-from test_cli import ROOT
+from conftest import ROOT
 
 TINY_ARGS = ["--crop-size", "32", "--load-size", "36", "--precision", "fp32", "--preview-every", "2"]
 
@@ -37,6 +38,7 @@ def zipped(folder):
     return path
 
 
+@pytest.mark.slow
 def test_train_from_folders_then_translate_with_the_run(tmp_path, photo):
     a = make_domain(tmp_path / "a", 3, (1, 0.5, 0.5), 0)
     b = make_domain(tmp_path / "b", 2, (0.5, 0.5, 1), 1)
@@ -56,6 +58,7 @@ def test_train_from_folders_then_translate_with_the_run(tmp_path, photo):
     assert Image.open(out).size == photo.size
 
 
+@pytest.mark.slow
 def test_train_from_zips_reports_skipped_then_resume_extends(tmp_path):
     a = zipped(make_domain(tmp_path / "a", 2, (1, 0.5, 0.5), 0))
     b = zipped(make_domain(tmp_path / "b", 2, (0.5, 0.5, 1), 1))
@@ -71,6 +74,7 @@ def test_train_from_zips_reports_skipped_then_resume_extends(tmp_path):
                                                                "step_000003.png", "step_000004.png"]
 
 
+@pytest.mark.slow
 def test_refuses_to_overwrite_a_run_and_explains_missing_arguments(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "something").write_text("precious")
@@ -120,6 +124,7 @@ def test_options_map_onto_train_config_and_the_rest_are_its_defaults():
     assert train_config(args) == TrainConfig()
 
 
+@pytest.mark.slow
 def test_killed_mid_save_at_any_moment_the_run_still_loads_and_resumes(tmp_path):
     """SIGKILL (no chance to clean up) at several moments of a run that saves after every step:
     each time the model folder loads, the state is readable, the log covers it, and resume goes on."""

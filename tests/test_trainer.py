@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from cyclegan_core import CycleGAN, CycleGANError, CycleGANTrainer, ModelConfig, TrainConfig, load_model, save_model
 from cyclegan_core.nn.losses import LOSS_NAMES, REFERENCE_LOSS_NAMES
 
-TINY = dict(ngf=8, n_blocks=1, ndf=8, n_layers_D=2, crop_size=32, precision="fp32", pool_size=4)
+from conftest import TINY
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from safetensors.torch import load_file, save_file
 from cyclegan_core import CycleGANTrainer, RunError, TrainConfig
 from cyclegan_core.training.state import load_training_state, read_metadata, save_training_state
 
-TINY = dict(ngf=8, n_blocks=1, ndf=8, n_layers_D=2, crop_size=32, precision="fp32", pool_size=2)
+from conftest import TINY_POOL_2 as TINY
 
 
 def trained(steps=3, seed=0, **changes):
