@@ -21,7 +21,6 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from PIL import Image
-from torchvision.transforms.functional import gaussian_blur
 
 from cyclegan_core.engine.images import image_to_tensor, tensor_to_image
 
@@ -34,6 +33,8 @@ UNITS = {"noise": "noise σ (levels of 255)", "jpeg": "JPEG quality"}
 
 def smoothed(y: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
     """A Gaussian-blurred copy: what is left once the fine, high-frequency detail is removed."""
+    from torchvision.transforms.functional import gaussian_blur  # imported here: torchvision loads torch._dynamo (seconds)
+
     kernel = 2 * int(3 * sigma) + 1
     return gaussian_blur(y, [kernel, kernel], [sigma, sigma])
 

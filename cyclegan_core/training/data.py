@@ -20,7 +20,6 @@ from typing import Iterator, Sequence, Union
 
 import torch
 from PIL import Image
-from torchvision.transforms import v2
 
 from cyclegan_core.engine.images import IMAGE_SUFFIXES, load_image
 from cyclegan_core.errors import DataError, ImageError
@@ -76,6 +75,8 @@ def load_domain(source: Source, name: str, load_size: int, min_images: int = 1,
 
 
 def resize_shorter_side(image: Image.Image, size: int) -> Image.Image:
+    from torchvision.transforms import v2  # imported here: torchvision loads torch._dynamo (seconds)
+
     return v2.functional.resize(image, size, antialias=True)
 
 
@@ -179,6 +180,8 @@ class UnpairedData:
     from torch's global generator, which the training state saves for an exact resume."""
 
     def __init__(self, a: Domain, b: Domain, crop_size: int):
+        from torchvision.transforms import v2  # imported here: torchvision loads torch._dynamo (seconds)
+
         self.a, self.b = a, b
         self.sharding: tuple[int, int, int] | None = None  # (rank, world size, seed) in a distributed run
         self.transform = v2.Compose([
@@ -213,6 +216,8 @@ class UnpairedData:
 
     def preview_pair(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The first image of each domain, centre-cropped: fixed inputs to watch learning progress."""
+        from torchvision.transforms import v2
+
         crop = v2.Compose([v2.ToImage(), v2.CenterCrop(size), v2.ToDtype(torch.float32, scale=True),
                            v2.Normalize([0.5] * 3, [0.5] * 3)])
         return crop(self.a.images[0]).unsqueeze(0), crop(self.b.images[0]).unsqueeze(0)

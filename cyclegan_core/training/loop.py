@@ -22,7 +22,6 @@ from typing import Iterator, Union
 
 import torch
 from PIL import Image
-from torchvision.utils import make_grid, save_image
 
 from cyclegan_core.atomic import atomic_path
 from cyclegan_core.engine.images import tensor_to_image
@@ -180,6 +179,8 @@ def train(config: TrainConfig, data_a: Source, data_b: Source, out: Path | str, 
 
 def preview(trainer: CycleGANTrainer, run: RunFolder, real_A: torch.Tensor, real_B: torch.Tensor) -> Preview:
     """Both cycles of the fixed preview inputs, as images and as a 3×2 grid PNG in the run folder."""
+    from torchvision.utils import make_grid, save_image  # imported here: torchvision loads torch._dynamo (seconds)
+
     images = trainer.cycles(real_A, real_B)
     grid = make_grid(torch.cat(list(images.values())), nrow=3, padding=2, normalize=True, value_range=(-1, 1))
     path = run.preview_path(trainer.steps_done)
