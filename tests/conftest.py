@@ -175,6 +175,28 @@ def trained_model(trained_generator_path, tmp_path_factory):
     return convert_official(trained_generator_path, None, tmp_path_factory.mktemp("trained") / "v")
 
 
+@pytest.fixture(scope="session")
+def toy_red_blue(tmp_path_factory) -> Path:
+    """The Learn tab's default toy model (red shapes → blue shapes), trained once for the session: 150
+    steps (≈ 30 s on 2 cores), a step count rather than the app's time limit, so a busy machine gets
+    the same model. Its folder is `<root>/.toy/red_blue`, as in the store."""
+    from cyclegan_core.teaching.toy_models import make_toy_model
+
+    return make_toy_model("red_blue", tmp_path_factory.mktemp("toy") / ".toy" / "red_blue", steps=150, seconds=600)
+
+
+@pytest.fixture
+def toy_models_in_store(toy_red_blue, offline_sandbox) -> Path:
+    """This test's store holds the trained toy model, as after its first use in the Learn tab."""
+    import shutil
+
+    from cyclegan_core import ModelStore
+
+    folder = ModelStore().root / ".toy" / "red_blue"
+    shutil.copytree(toy_red_blue, folder)
+    return folder
+
+
 def official_pth_bytes(seed: int, ngf: int = 8, n_blocks: int = 2) -> bytes:
     """A generator file in the official format (legacy keys included), as bytes."""
     import io

@@ -1,6 +1,6 @@
 """The Learn tab in a real browser, the way a teacher uses it: the cycle, the hidden information,
 the discriminator's view, a recorded lesson and a few live training steps, offline, with the
-built-in models. Screenshots of each view go to test-artifacts/."""
+toy models. Screenshots of each view go to test-artifacts/."""
 
 from urllib.parse import urlparse
 
@@ -19,18 +19,18 @@ def shoot(page, name):
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
-def test_a_teacher_shows_every_idea_in_the_learn_tab(app_url, browser_page, tmp_path):
+def test_a_teacher_shows_every_idea_in_the_learn_tab(toy_models_in_store, app_url, browser_page, tmp_path):
     pictures = example_pictures("red_blue", tmp_path)
     page = browser_page
     page.goto(app_url)
     page.get_by_role("tab", name="Learn").click()
-    assert page.input_value("#learn-task input") == TASK  # the built-in models come first: works offline
+    assert page.input_value("#learn-task input") == TASK  # the toy models come first: they work offline
     page.set_input_files("#learn-image input[type=file]", str(pictures["A"][0]))
     page.set_input_files("#learn-image-b input[type=file]", str(pictures["B"][0]))
     page.locator("#learn-image-b img").first.wait_for()
 
-    page.click("#learn-cycle-button")  # the first use of a built-in model trains it (≤ 40 s), then it is kept
-    page.locator("#learn-forward-text", has_text="Cycle error of this picture").wait_for(timeout=120_000)
+    page.click("#learn-cycle-button")  # the toy model trained at its first use is in the store (conftest.py)
+    page.locator("#learn-forward-text", has_text="Cycle error of this picture").wait_for(timeout=60_000)
     page.locator("#learn-backward-text", has_text="Backward cycle error").wait_for()
     assert page.locator("#learn-forward-text .katex").count() >= 1, "the equation is rendered"
     assert page.locator("#learn-forward img").count() >= 4

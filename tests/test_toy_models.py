@@ -1,7 +1,6 @@
 """Toy models (teaching/toy_models.py): trained once on a synthetic task, whole model folders with their D's."""
 
 import pytest
-import torch
 from PIL import Image
 
 from cyclegan_core import is_model_folder, load_model
@@ -11,10 +10,9 @@ from cyclegan_core.engine.images import image_to_tensor
 
 
 @pytest.mark.slow
-def test_a_toy_model_learns_its_task_and_keeps_its_discriminators(tmp_path):
-    torch.set_num_threads(1)  # tiny networks: one thread, so a busy machine does not stall it
-    folder = make_toy_model("red_blue", tmp_path / ".toy" / "red_blue", steps=150, seconds=60)
-    assert is_model_folder(folder) and not list(tmp_path.glob(".toy/.*"))  # nothing half-built left
+def test_a_toy_model_learns_its_task_and_keeps_its_discriminators(toy_red_blue, tmp_path):
+    folder = toy_red_blue  # make_toy_model("red_blue", <root>/.toy/red_blue, steps=150): conftest.py
+    assert is_model_folder(folder) and not list(folder.parent.glob(".*"))  # nothing half-built left
     model = load_model(folder)
     assert "toy:" in model.config.provenance and model.config.domain_a == "red shapes"
     ds = find_discriminators(folder)
