@@ -19,6 +19,9 @@ from PIL import Image
 from cyclegan_core import CycleGANTrainer, ModelStore, TrainConfig, save_model
 from demo.visitors import visitor_id
 
+# One client for every request: a new httpx client loads the system's CA certificates (≈ 30 ms of CPU
+# that the app under test would wait for). No keep-alive, so no connection outlives its test's server.
+HTTP = httpx.Client(timeout=60, limits=httpx.Limits(max_keepalive_connections=0))
 MARKER = "S3RV3R-F1LE-M4RK3R"
 INTERNALS = ("Traceback", "pydantic", "errors.pydantic.dev", "KeyError", "IndexError", "TypeError", "ValueError",
              "AttributeError", "Exception", "site-packages", "/tmp/", "/etc/", "/root", MARKER, "root:x:0:0")
@@ -28,7 +31,7 @@ def event_stream(url: str, session: str, timeout: float = 60,
                  until: tuple[str, ...] = ("process_completed", "close_stream", "unexpected_error")) -> list[dict]:
     """The queue's messages for `session` until one of `until` (by default: its job completes)."""
     messages = []
-    with httpx.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session},
+    with HTTP.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session},
                       timeout=timeout) as response:
         for line in response.iter_lines():
             if line.startswith("data:"):
@@ -44,7 +47,7 @@ def drain(url: str, session: str) -> list[dict]:
 
 
 def call_stream(url: str, name: str, event_id: str, timeout: float = 60) -> str:
-    with httpx.stream("GET", f"{url}gradio_api/call/{name}/{event_id}", timeout=timeout) as response:
+    with HTTP.stream("GET", f"{url}gradio_api/call/{name}/{event_id}", timeout=timeout) as response:
         return "".join(line + "\n" for line in response.iter_lines())
 
 
@@ -107,7 +110,7 @@ def test_attack_matrix_every_event_every_route(door_app, tmp_path, monkeypatch):
     monkeypatch.setenv("CYCLEGAN_APP_MAX_ADDRESS_JOBS", "256")  # two strangers, one loopback address
     url, files, store = door_app
     owners_before = folder_hashes(store.root / "owners")
-    config = httpx.get(f"{url}config").json()
+    config = HTTP.get(f"{url}config").json()
     events = config["dependencies"]
     assert len(events) >= 40, len(events)
     missing = tmp_path / "no-such-file.png"
@@ -130,7 +133,7 @@ def test_attack_matrix_every_event_every_route(door_app, tmp_path, monkeypatch):
     def probe_loop(stop):
         """Other requests are answered while the matrix runs: a newcomer's page load."""
         while not stop.is_set():
-            r = httpx.post(f"{url}gradio_api/run/predict", timeout=30,
+            r = HTTP.post(f"{url}gradio_api/run/predict", timeout=30,
                            json={"data": [""], "fn_index": restore, "session_hash": "newcomer"})
             probes.append(r.status_code)
             stop.wait(0.2)
@@ -138,7 +141,7 @@ def test_attack_matrix_every_event_every_route(door_app, tmp_path, monkeypatch):
     def answers(event, route, batch) -> dict[str, tuple[str, tuple]]:
         """Each payload class of `batch` sent to `event` through `route`: (the whole answer's text, what
         it says). The queue routes send the whole batch, then read the answers as they come."""
-        http = httpx.Client(timeout=60)
+        http = HTTP
         data = {name: [payload] * len(event["inputs"]) for name, payload in batch}
         found = {}
         if route == "run/predict":
@@ -186,7 +189,6 @@ def test_attack_matrix_every_event_every_route(door_app, tmp_path, monkeypatch):
 
             with ThreadPoolExecutor(len(sent) or 1) as readers:
                 list(readers.map(read, sent))
-        http.close()
         return found
 
     def attack(event, route) -> int:
@@ -248,7 +250,7 @@ def test_a_file_is_received_only_from_the_upload_cache(path, tmp_path):
 
 def test_malformed_requests_get_a_clean_4xx(door_app, capfd):
     url, _, _ = door_app
-    config = httpx.get(f"{url}config").json()
+    config = HTTP.get(f"{url}config").json()
     translate = next(e for e in config["dependencies"] if e.get("api_name") == "translate")
     bad = [
         ("queue/join", {"data": [None] * 4, "fn_index": translate["id"], "session_hash": ""}),
@@ -264,25 +266,25 @@ def test_malformed_requests_get_a_clean_4xx(door_app, capfd):
         ("queue/join", {"data": ["y" * 300_000], "fn_index": translate["id"], "session_hash": "abc"}),
     ]
     for route, body in bad:
-        r = httpx.post(f"{url}gradio_api/{route}", json=body, timeout=10)
+        r = HTTP.post(f"{url}gradio_api/{route}", json=body, timeout=10)
         assert 400 <= r.status_code < 500, (route, body if len(str(body)) < 200 else "big", r.status_code)
         for internal in INTERNALS:
             assert internal not in r.text, (route, internal, r.text[:200])
         assert len(r.text) < 300
-    r = httpx.get(f"{url}gradio_api/queue/data", params={"session_hash": ""}, timeout=10)
+    r = HTTP.get(f"{url}gradio_api/queue/data", params={"session_hash": ""}, timeout=10)
     assert r.status_code == 400
     assert "Traceback" not in capfd.readouterr().err
 
 
 def uploaded(url: str, path: Path, headers: dict | None = None) -> dict:
     with open(path, "rb") as f:
-        r = httpx.post(f"{url}gradio_api/upload", files={"files": (path.name, f, "image/png")}, headers=headers or {})
+        r = HTTP.post(f"{url}gradio_api/upload", files={"files": (path.name, f, "image/png")}, headers=headers or {})
     r.raise_for_status()
     return {"path": r.json()[0], "meta": {"_type": "gradio.FileData"}, "orig_name": path.name}
 
 
 def translate_fn(url: str) -> int:
-    return next(e["id"] for e in httpx.get(f"{url}config").json()["dependencies"] if e.get("api_name") == "translate")
+    return next(e["id"] for e in HTTP.get(f"{url}config").json()["dependencies"] if e.get("api_name") == "translate")
 
 
 def test_six_requests_of_one_session_respect_the_job_limit_on_every_route(slow_app, tmp_path):
@@ -296,13 +298,13 @@ def test_six_requests_of_one_session_respect_the_job_limit_on_every_route(slow_a
 
     def fire(route, i):
         if route == "queue/join":
-            r = httpx.post(f"{url}gradio_api/queue/join", json={"data": data, "fn_index": fn, "session_hash": "one"},
+            r = HTTP.post(f"{url}gradio_api/queue/join", json={"data": data, "fn_index": fn, "session_hash": "one"},
                            timeout=30)
         elif route == "run/predict":
-            r = httpx.post(f"{url}gradio_api/run/predict", json={"data": data, "fn_index": fn, "session_hash": "one"},
+            r = HTTP.post(f"{url}gradio_api/run/predict", json={"data": data, "fn_index": fn, "session_hash": "one"},
                            timeout=30)
         else:
-            r = httpx.post(f"{url}gradio_api/call/translate", json={"data": data, "session_hash": "one"}, timeout=30)
+            r = HTTP.post(f"{url}gradio_api/call/translate", json={"data": data, "session_hash": "one"}, timeout=30)
         answers.setdefault(route, []).append(r.status_code)
 
     for route in ("queue/join", "run/predict", "call"):
@@ -331,7 +333,7 @@ def test_one_address_flooding_the_queue_does_not_keep_another_waiting(slow_app, 
     codes = []
 
     def join(session, headers):
-        r = httpx.post(f"{url}gradio_api/queue/join", headers=headers, timeout=30,
+        r = HTTP.post(f"{url}gradio_api/queue/join", headers=headers, timeout=30,
                        json={"data": [file, "fruit:AtoB", None, None], "fn_index": fn, "session_hash": session})
         codes.append(r.status_code)
         return r
@@ -393,7 +395,7 @@ def test_a_decompression_bomb_is_refused_from_its_header_in_bounded_memory(door_
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    r = httpx.post(f"{url}gradio_api/queue/join", json={"data": [file, "owners:AtoB", None, None], "fn_index": fn,
+    r = HTTP.post(f"{url}gradio_api/queue/join", json={"data": [file, "owners:AtoB", None, None], "fn_index": fn,
                                                       "session_hash": "bomb"}, timeout=30)
     messages = event_stream(url, "bomb")
     stop.set()
@@ -410,14 +412,14 @@ def test_the_secret_stays_on_the_server_and_forged_tokens_get_a_fresh_identity(d
     url, _, store = door_app
     secret = (store.root / ".app-secret").read_text().strip()
     assert len(secret) >= 32
-    config = httpx.get(f"{url}config").text
-    page = httpx.get(url).text
+    config = HTTP.get(f"{url}config").text
+    page = HTTP.get(url).text
     assert secret not in config and secret not in page
-    assert httpx.get(f"{url}gradio_api/runs").status_code == 404  # no run history keeps visitors' work
+    assert HTTP.get(f"{url}gradio_api/runs").status_code == 404  # no run history keeps visitors' work
     restore = next(e["id"] for e in json.loads(config)["dependencies"] if e.get("api_name") == "restore")
 
     def visit(remembered, session):
-        r = httpx.post(f"{url}gradio_api/run/predict", timeout=10,
+        r = HTTP.post(f"{url}gradio_api/run/predict", timeout=10,
                        json={"data": [remembered], "fn_index": restore, "session_hash": session})
         assert r.status_code == 200, r.text
         assert secret not in r.text
@@ -442,7 +444,7 @@ def test_the_upload_route_refuses_files_above_the_cap(door_app, tmp_path):
     with open(big, "wb") as f:
         f.truncate(101 * 2**20)
     with open(big, "rb") as f:
-        r = httpx.post(f"{url}gradio_api/upload", files={"files": ("big.png", f, "image/png")}, timeout=60)
+        r = HTTP.post(f"{url}gradio_api/upload", files={"files": ("big.png", f, "image/png")}, timeout=60)
     assert r.status_code == 413, r.status_code
     cache = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(__import__("tempfile").gettempdir()) / "gradio")
     assert not [p for p in cache.rglob("big.png")]
@@ -460,7 +462,7 @@ def test_an_address_that_used_its_minute_of_work_waits(slow_app, tmp_path, monke
     fn = translate_fn(url)
 
     def join(session, headers):
-        return httpx.post(f"{url}gradio_api/queue/join", headers=headers, timeout=30,
+        return HTTP.post(f"{url}gradio_api/queue/join", headers=headers, timeout=30,
                           json={"data": [file, "fruit:AtoB", None, None], "fn_index": fn, "session_hash": session})
 
     assert join("first", busy).status_code == 200
