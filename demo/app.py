@@ -18,7 +18,7 @@ from .train_tab import build_train_tab
 from .training import TrainingSlot
 from .translate_tab import build_translate_tab
 from .door import EventGuard, RouteDoor, WorkLedger, clean_validation_error
-from .uploads import UploadGate, UploadJanitor
+from .uploads import UploadGate, UploadJanitor, janitor_lifespan
 from .visitors import Identities, app_secret
 
 INTRO = """# CycleGAN Studio
@@ -56,8 +56,9 @@ def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
     # Two CPU cores: one job at a time per event family, a bounded waiting line that queued events
     # cannot skip (no direct runs through run/…: `api_open=False`).
     demo.queue(max_size=32, default_concurrency_limit=1, api_open=False)
-    janitor = UploadJanitor.for_blocks(demo)  # unused uploads expire; the cache keeps to its budget (uploads.py)
-    janitor.start()
+    # Unused uploads expire and the cache keeps to its budget (uploads.py); the janitor sweeps while the
+    # server serves (`janitor_lifespan`, started and stopped with it by `launch_options()`).
+    janitor = UploadJanitor.for_blocks(demo)
     EventGuard(demo, WorkLedger(), used_files=janitor.mark_used).install()  # every event, every route (door.py)
     return demo
 
@@ -83,4 +84,5 @@ def launch_options() -> dict:
     # second door this app does not need (each visitor's own results are on their page).
     return {"theme": THEME, "css": CSS, "max_file_size": "100mb", "show_error": True, "run_history": False,
             "app_kwargs": {"dependencies": [Depends(RouteDoor()), Depends(UploadGate())],  # every route
-                           "exception_handlers": {RequestValidationError: clean_validation_error}}}
+                           "exception_handlers": {RequestValidationError: clean_validation_error},
+                           "lifespan": janitor_lifespan}}

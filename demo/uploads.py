@@ -33,6 +33,8 @@ modification and status-change times (a re-upload or a fresh copy of the same fi
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -40,7 +42,7 @@ import stat
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator
 
 from fastapi import HTTPException, Request
 from gradio.utils import get_upload_folder
@@ -312,6 +314,20 @@ class UploadJanitor:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+
+@contextlib.asynccontextmanager
+async def janitor_lifespan(app: Any) -> AsyncIterator[None]:
+    """The app's upload janitor sweeps from the server's start to its close (a FastAPI lifespan: a
+    closed app leaves no thread behind to sweep a cache it no longer serves)."""
+    janitor = getattr(app.get_blocks(), "upload_janitor", None)
+    if janitor is not None:
+        janitor.start()
+    try:
+        yield
+    finally:
+        if janitor is not None:
+            await asyncio.to_thread(janitor.stop)
 
 
 class UploadGate:

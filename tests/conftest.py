@@ -1,5 +1,8 @@
+import contextlib
+import io
 import os
 import socket
+import subprocess
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -33,6 +36,23 @@ def closed_port_url() -> str:
 
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def run_cli(*args) -> subprocess.CompletedProcess:
+    """`python -m cyclegan_core ARGS` run in this process (`cli.main`, what `__main__` calls), with its exit
+    code, stdout and stderr as a finished process would give them; an exception the CLI does not turn
+    into a message fails the test. Tests of the program itself (its start, signals, a kill, several
+    processes) launch it with `subprocess`; the rest save the 3 s a Python process takes to start."""
+    from cyclegan_core.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:  # argparse: --help, bad arguments
+            code = e.code if isinstance(e.code, int) else 1
+    return subprocess.CompletedProcess(["python", "-m", "cyclegan_core", *map(str, args)], code, out.getvalue(),
+                                       err.getvalue())
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,5 @@
 import pickle
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -8,6 +7,7 @@ import torch
 
 from cyclegan_core import ModelFormatError, convert_official, load_model
 from cyclegan_core.engine.images import image_to_tensor
+from conftest import run_cli
 from reference import official_state_dict, reference_forward
 
 
@@ -105,11 +105,6 @@ def test_third_party_affine_variant_with_block_names(tmp_path):
     x = torch.rand(1, 3, 32, 48) * 2 - 1
     torch.testing.assert_close(load_model(tmp_path / "out").translate_tensor(x, "AtoB", "fp32"),
                                reference_forward(state, x), atol=1e-5, rtol=0)
-
-
-def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "cyclegan_core", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
 
 
 def test_cli_convert(official_pair, tmp_path):

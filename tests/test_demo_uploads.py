@@ -196,6 +196,20 @@ def test_marks_of_files_that_are_gone_are_forgotten(tmp_path):
     assert j.used() == {uploads.path_key(used)}
 
 
+def test_the_apps_janitor_sweeps_while_its_server_serves_and_stops_when_it_closes(offline_sandbox):
+    """An app closed (a test's, a reloaded Space's) leaves no thread sweeping Gradio's shared cache."""
+    from demo import build_demo, launch_options
+
+    app = build_demo()
+    assert not app.upload_janitor.running  # built, not serving: nothing to keep
+    app.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
+    try:
+        assert app.upload_janitor.running
+    finally:
+        app.close()
+    assert not app.upload_janitor.running
+
+
 def test_the_thread_sweeps_until_stopped(tmp_path):
     old = put(tmp_path, "old.png")
     uploaded = [old]

@@ -19,7 +19,7 @@ from cyclegan_core import CycleGAN, ModelConfig, RunFolder, TrainConfig, load_mo
 from cyclegan_core.training.data import sharded_picks
 from cyclegan_core.teaching.synthetic import examples
 from cyclegan_core.training.loop import Finished, train
-from conftest import ROOT
+from conftest import ROOT, run_cli
 
 
 @pytest.fixture
@@ -35,10 +35,8 @@ def setup(tmp_path):
 
 
 def command(nproc: int, *args) -> list[str]:
-    """`torchrun --standalone --nproc_per_node=N -m cyclegan_core train …` (one process: plain python)."""
+    """`torchrun --standalone --nproc_per_node=N -m cyclegan_core train …`."""
     train_cli = ["-m", "cyclegan_core", "train", *map(str, args)]
-    if nproc == 1:
-        return [sys.executable, *train_cli]
     torchrun = shutil.which("torchrun")
     launcher = [torchrun] if torchrun else [sys.executable, "-m", "torch.distributed.run"]
     return [*launcher, "--standalone", f"--nproc_per_node={nproc}", *train_cli]
@@ -53,8 +51,12 @@ ENV = dict(os.environ, OMP_NUM_THREADS="1", CYCLEGAN_DIST_CHECK="1", CYCLEGAN_DI
 
 
 def run(nproc, *args, timeout=240):
-    result = subprocess.run(command(nproc, *args), capture_output=True, text=True, cwd=ROOT, env=ENV,
-                            timeout=timeout)
+    """The CLI on `nproc` processes under torchrun; one process: in this process (`run_cli`)."""
+    if nproc == 1:
+        result = run_cli("train", *args)
+    else:
+        result = subprocess.run(command(nproc, *args), capture_output=True, text=True, cwd=ROOT, env=ENV,
+                                timeout=timeout)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return result
 
@@ -97,9 +99,8 @@ def test_two_ranks_stay_in_step_learn_like_one_process_and_resume_with_one_or_tw
     # An ordinary model folder: the CLI translates with it, the store (the app's list) offers it.
     from cyclegan_core import ModelStore
     examples("red_blue", "A", 1, 40, 5)[0].save(setup / "red.png")
-    translated = subprocess.run([sys.executable, "-m", "cyclegan_core", "translate", "--model", str(out),
-                                 "--direction", "AtoB", str(setup / "red.png"), "--out", str(setup / "blue.png")],
-                                capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=120)
+    translated = run_cli("translate", "--model", out, "--direction", "AtoB", setup / "red.png", "--out",
+                         setup / "blue.png")
     assert translated.returncode == 0 and (setup / "blue.png").is_file(), translated.stderr
     assert [(m.name, m.resumable) for m in ModelStore(setup).models() if m.name == "run"] == [("run", True)]
 

@@ -82,12 +82,13 @@ def test_outline_change_tells_circles_from_squares():
 @pytest.mark.slow
 def test_a_shortened_cycle_lesson_is_regenerated_with_the_same_character(tmp_path, shipped):
     lines = []
-    recorded = record_lesson(LESSONS["cycle"], tmp_path, steps=90, seed=0, progress=lines.append)
-    assert lines and lines[-1].startswith("cycle: λ_cycle = 0: step 90/90")
+    recorded = record_lesson(LESSONS["cycle"], tmp_path, steps=45, seed=0, progress=lines.append)
+    assert lines and lines[-1].startswith("cycle: λ_cycle = 0: step 45/45")
     assert sorted(p.name for p in (tmp_path / "cycle").iterdir()) == ["lesson.json", "variant-0.png", "variant-1.png"]
-    assert recorded.frames >= 2 and recorded.steps[-1] == 90
+    assert recorded.frames >= 2 and recorded.steps[-1] == 45
     with_cycle, without = (recorded.final(label, "input_dependence") for label in recorded.labels)
-    assert without < with_cycle, recorded.outcome  # without the cycle, the output depends less on the input
+    # without the cycle, the output depends less on the input (45 steps, seed 0: 0.13 vs 0.36, AMD Zen 3)
+    assert without < with_cycle, recorded.outcome
     assert recorded.shows_effect is True
     assert shipped["cycle"].shows_effect is True  # …as in the recording shipped with the app
 

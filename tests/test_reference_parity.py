@@ -1,21 +1,17 @@
 """Acceptance: `convert` + `translate --precision fp32` through the CLI reproduce an independent
 forward pass of the official architecture on a real photo to within 1/255 per pixel."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from reference import official_state_dict, reference_translate
-from conftest import ROOT
+from conftest import run_cli
 
 
 def cli(*args):
-    result = subprocess.run([sys.executable, "-m", "cyclegan_core", *map(str, args)], capture_output=True,
-                            text=True, cwd=ROOT, timeout=600)
+    result = run_cli(*args)
     assert result.returncode == 0, result.stderr
     return result
 

@@ -11,14 +11,9 @@ import pytest
 from PIL import Image
 
 from cyclegan_core import RunFolder, load_model
-from conftest import ROOT
+from conftest import ROOT, run_cli
 
 TINY_ARGS = ["--crop-size", "32", "--load-size", "36", "--precision", "fp32", "--preview-every", "2"]
-
-
-def cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "cyclegan_core", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=timeout)
 
 
 def make_domain(folder, count, tint, seed):
@@ -43,7 +38,7 @@ def test_train_from_folders_then_translate_with_the_run(tmp_path, photo):
     a = make_domain(tmp_path / "a", 3, (1, 0.5, 0.5), 0)
     b = make_domain(tmp_path / "b", 2, (0.5, 0.5, 1), 1)
     run = tmp_path / "run"
-    result = cli("train", "--data-a", a, "--data-b", b, "--out", run, "--steps", "3", "--domains", "red", "blue",
+    result = run_cli("train", "--data-a", a, "--data-b", b, "--out", run, "--steps", "3", "--domains", "red", "blue",
                  *TINY_ARGS)
     assert result.returncode == 0, result.stderr
     assert "training red ↔ blue" in result.stdout and "A 3 image(s), B 2 image(s)" in result.stdout
@@ -53,7 +48,7 @@ def test_train_from_folders_then_translate_with_the_run(tmp_path, photo):
 
     photo.save(tmp_path / "in.png")
     out = tmp_path / "out.png"
-    result = cli("translate", "--model", run, "--direction", "AtoB", tmp_path / "in.png", "--out", out)
+    result = run_cli("translate", "--model", run, "--direction", "AtoB", tmp_path / "in.png", "--out", out)
     assert result.returncode == 0, result.stderr
     assert Image.open(out).size == photo.size
 
@@ -63,11 +58,11 @@ def test_train_from_zips_reports_skipped_then_resume_extends(tmp_path):
     a = zipped(make_domain(tmp_path / "a", 2, (1, 0.5, 0.5), 0))
     b = zipped(make_domain(tmp_path / "b", 2, (0.5, 0.5, 1), 1))
     run = tmp_path / "run"
-    result = cli("train", "--data-a", a, "--data-b", b, "--out", run, "--steps", "2", "--preset", "small", *TINY_ARGS)
+    result = run_cli("train", "--data-a", a, "--data-b", b, "--out", run, "--steps", "2", "--preset", "small", *TINY_ARGS)
     assert result.returncode == 0, result.stderr
     assert "skipped a.zip:a/junk.txt: not an image" in result.stderr
 
-    result = cli("train", "--resume", run, "--steps", "4")
+    result = run_cli("train", "--resume", run, "--steps", "4")
     assert result.returncode == 0, result.stderr
     assert "resuming" in result.stdout and "step 2 of 4" in result.stdout and "finished at step 4 of 4" in result.stdout
     assert sorted(p.name for p in (run / "previews").iterdir()) == ["step_000001.png", "step_000002.png",
@@ -78,16 +73,16 @@ def test_train_from_zips_reports_skipped_then_resume_extends(tmp_path):
 def test_refuses_to_overwrite_a_run_and_explains_missing_arguments(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "something").write_text("precious")
-    result = cli("train", "--data-a", tmp_path, "--data-b", tmp_path, "--out", tmp_path / "run")
+    result = run_cli("train", "--data-a", tmp_path, "--data-b", tmp_path, "--out", tmp_path / "run")
     assert result.returncode == 2 and "is not empty" in result.stderr
-    result = cli("train", "--data-a", tmp_path)
+    result = run_cli("train", "--data-a", tmp_path)
     assert result.returncode == 2 and "--out are required" in result.stderr
 
 
 def test_empty_domain_is_a_clear_error(tmp_path):
     a = make_domain(tmp_path / "a", 1, (1, 1, 1), 0)
     (tmp_path / "empty").mkdir()
-    result = cli("train", "--data-a", a, "--data-b", tmp_path / "empty", "--out", tmp_path / "run", *TINY_ARGS)
+    result = run_cli("train", "--data-a", a, "--data-b", tmp_path / "empty", "--out", tmp_path / "run", *TINY_ARGS)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "error: domain B: 0 usable image(s)" in result.stderr
 
