@@ -55,6 +55,9 @@ def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
                 build_learn_tab(cache, visitor, loaded, extra, slot)
     # Two CPU cores: one job at a time per event family, a bounded waiting line that queued events
     # cannot skip (no direct runs through run/…: `api_open=False`).
+    # Gradio summarises all kept events (up to 10,000, with pandas) after every event for its /monitoring
+    # page; monitoring is off here (`launch_options`), so that CPU stays with the visitors.
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(2**62))  # read by the queue made below
     demo.queue(max_size=32, default_concurrency_limit=1, api_open=False)
     # Unused uploads expire and the cache keeps to its budget (uploads.py); the janitor sweeps while the
     # server serves (`janitor_lifespan`, started and stopped with it by `launch_options()`).
@@ -83,6 +86,7 @@ def launch_options() -> dict:
     # No run history: its routes would keep visitors' inputs and results and fetch assets for them, a
     # second door this app does not need (each visitor's own results are on their page).
     return {"theme": THEME, "css": CSS, "max_file_size": "100mb", "show_error": True, "run_history": False,
+            "enable_monitoring": False,  # no /monitoring: visitors' timings are not a page for strangers
             "app_kwargs": {"dependencies": [Depends(RouteDoor()), Depends(UploadGate())],  # every route
                            "exception_handlers": {RequestValidationError: clean_validation_error},
                            "lifespan": janitor_lifespan}}

@@ -11,6 +11,7 @@ from cyclegan_core import ModelStore, RunError, save_model
 from cyclegan_core.teaching.patch_maps import DISCRIMINATORS_NAME, find_discriminators
 from demo.learn_tab import LearnHandlers
 from demo.model_cache import ModelCache
+from conftest import ROOT
 
 
 @pytest.fixture
@@ -164,9 +165,10 @@ def test_live_training_streams_previews_and_ends_with_a_summary(handlers):
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory):
-    from cyclegan_core.teaching.lessons import LESSONS, record_lesson
+    """A lessons folder holding the shipped cycle lesson alone (tests/test_lessons.py records one)."""
+    import shutil
     folder = tmp_path_factory.mktemp("lessons")
-    record_lesson(LESSONS["cycle"], folder, steps=20, seed=0)
+    shutil.copytree(ROOT / "demo" / "lessons" / "cycle", folder / "cycle")
     return folder
 
 
