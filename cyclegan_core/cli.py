@@ -69,8 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
                                         "several files or a folder → --out is a folder (PNG files).")
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders")
     p.add_argument("--model", required=True,
-                   help=f"model folder, zoo name ({', '.join(ZOO)}), name of a model in weights/ or Hub repo id")
-    p.add_argument("--direction", required=True, choices=DIRECTIONS, help="AtoB (the paper's G) or BtoA (F)")
+                   help=f"vintage (the built-in modern photo → vintage photo model; works offline), a zoo name "
+                        f"({', '.join(ZOO)}), a model folder, the name of a model in weights/ or a Hub repo id")
+    p.add_argument("--direction", choices=DIRECTIONS, default=None,
+                   help="AtoB (the paper's G) or BtoA (F); a one-way model such as vintage has only AtoB, the default "
+                        "there; a two-way model needs it")
     p.add_argument("--out", type=Path, required=True, help="output file (one input) or folder")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: bf16 where the hardware supports it, else fp32 (default); fp32: exact reference parity")
@@ -103,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--load-size", type=int, help="shorter side before cropping (default crop × 286/256)")
     p.add_argument("--batch-size", type=int, help=f"default {d.batch_size}")
     p.add_argument("--lr", type=float, help=f"Adam learning rate (default {d.lr:g})")
-    p.add_argument("--lambda-cycle", type=float, help=f"λ of the cycle loss, both directions (Eq. 2; default "
+    p.add_argument("--lambda-cycle", type=float, help=f"λ of the cycle loss, both directions (Eq. 3; default "
                                                       f"{d.lambda_A:g})")
     p.add_argument("--lambda-identity", type=float, help=f"identity loss weight, as a fraction of λ (default "
                                                          f"{d.lambda_identity:g})")
@@ -309,6 +312,13 @@ def run_translate(args) -> int:
         print("error: no input files found", file=sys.stderr)
         return 1
     model = load(args.model, device=args.device)
+    if args.direction is None:
+        if not model.one_way:
+            print(f"error: {args.model} translates both ways: add --direction AtoB "
+                  f"({model.config.domain_a} → {model.config.domain_b}) or --direction BtoA "
+                  f"({model.config.domain_b} → {model.config.domain_a})", file=sys.stderr)
+            return 2
+        args.direction = "AtoB"
     if len(files) > 1 and should_compile(model.device):  # worth it for a batch; never waited for
         model.compiler = WindowCompiler()
     targets = [args.out] if single else output_names(files, args.out)

@@ -51,8 +51,8 @@ def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
                 task, extra = build_translate_tab(cache, visitor, loaded, share)
             with gr.Tab("Train", id="train", elem_id="tab-train"):
                 build_train_tab(cache, slot, task, extra, visitor, loaded, share)
-            with gr.Tab("Learn", id="learn", elem_id="tab-learn"):
-                build_learn_tab(cache, visitor, loaded, extra, slot)
+            with gr.Tab("Learn", id="learn", elem_id="tab-learn") as learn_tab:
+                build_learn_tab(cache, visitor, loaded, extra, slot, learn_tab)
     # Two CPU cores: one job at a time per event family, a bounded waiting line that queued events
     # cannot skip (no direct runs through run/…: `api_open=False`).
     # Gradio summarises all kept events (up to 10,000, with pandas) after every event for its /monitoring

@@ -101,3 +101,47 @@ def user_errors(fn):
         with translated():
             return fn(*args, **kwargs)
     return call
+
+
+def in_the_box(fn, outputs: int, title: str = "That did not work"):
+    """`fn` for the page, with one more output last: the view's message box. The box is emptied when `fn`
+    starts; a failure (raised by `fn`, wrapped in `user_errors`) becomes words in the box and leaves
+    every other output as it was: no toast, no "Error" badge over the outputs, for what is an ordinary
+    situation (offline, nothing chosen yet). API callers get `fn` itself, raising (`page_and_api`)."""
+    checked = user_errors(fn)
+
+    def failed(error: gr.Error) -> tuple:
+        return (*(gr.skip(),) * outputs, error_update(str(error.message), title))
+
+    def with_box(result, box) -> tuple:
+        return (*(result if outputs > 1 else (result,)), box)
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def stream(*args, **kwargs):
+            box = error_update()
+            try:
+                for result in checked(*args, **kwargs):
+                    yield with_box(result, box)
+                    box = gr.skip()
+            except gr.Error as e:
+                yield failed(e)
+        return stream
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return with_box(checked(*args, **kwargs), error_update())
+        except gr.Error as e:
+            return failed(e)
+    return call
+
+
+def page_and_api(triggers, fn, *, inputs, outputs: list, box, api: "gr.Button", api_name: str,
+                 title: str = "That did not work", **options):
+    """Wire `fn` twice: for the page, on `triggers`, with its failures in `box` (`in_the_box`; private
+    name `<api_name>_page`), and for API callers as `api_name` on `api` (a button never shown), where a
+    failure is an error. Returns the page's event."""
+    api.click(user_errors(fn), inputs=inputs, outputs=outputs, api_name=api_name, **options)
+    return gr.on(triggers, in_the_box(fn, len(outputs), title), inputs=inputs, outputs=[*outputs, box],
+                 api_name=f"{api_name}_page", api_visibility="private", **options)

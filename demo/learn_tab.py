@@ -31,7 +31,9 @@ from PIL import Image, ImageDraw, ImageFont
 from cyclegan_core import CycleGAN, ModelStore, load_model
 from cyclegan_core.engine.images import tensor_to_image
 from cyclegan_core.nn.losses import LOSS_NAMES
+from cyclegan_core.model.folder import is_model_folder
 from cyclegan_core.public_sources import PublicSource, resolve
+from cyclegan_core.sources.availability import Reachability
 from cyclegan_core.teaching.doctor import diagnose, summary
 from cyclegan_core.teaching.explain import (BACKWARD_TEXT, CYCLE_EQUATION, CYCLE_TEXT, IDENTITY_EQUATION, IDENTITY_TEXT,
                                    fit_for_teaching, forward_cycle, identity_view, model_translator)
@@ -47,11 +49,11 @@ from cyclegan_core.teaching.toy_models import TOY_TASKS, example_pictures, make_
 from cyclegan_core.training.runs import RunFolder
 from cyclegan_core.training.store import runs_max_bytes
 
-from .errors import user_errors
+from .errors import in_the_box, page_and_api, user_errors
 from .model_cache import ModelCache
 from .training import TrainingSlot
 from .tasks import Task, all_tasks, parse_task
-from .translate_tab import task_choices, visitor_image
+from .translate_tab import task_options, visitor_image
 from .visitors import may_use, new_token, visitor_id
 
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
@@ -65,6 +67,9 @@ on this machine, offline."""
 
 
 LESSONS = Path(__file__).parent / "lessons"
+SHORT_UNITS = {"noise": "noise σ", "jpeg": "JPEG q"}  # captions: the slider says the units in full
+FRAME_LABEL = "Frame of the recording (drag to scrub)"
+TOY_STEPS, TOY_SECONDS = 400, 40.0  # a toy model's first training: whichever ends first
 
 
 def d_training_seconds() -> float:
@@ -109,14 +114,17 @@ class LearnHandlers:
     the store's `.toy/` folder; one is trained the first time it is asked for (≤ 40 s), then kept."""
 
     def __init__(self, cache: ModelCache, store: ModelStore | None = None, toy: tuple[str, ...] = TOY_TASKS,
-                 lessons: Path = LESSONS, slot: TrainingSlot | None = None):
+                 lessons: Path = LESSONS, slot: TrainingSlot | None = None, reach: Reachability | None = None):
         self.cache, self.store = cache, store or ModelStore()
+        self.reach = reach or Reachability()  # whether zoo models not here yet can be fetched
         self.slot = slot or TrainingSlot()  # the Train tab's: its run is kept when room is made on disk
         self.toy = {name: self.store.root / ".toy" / name for name in toy}
         self.toy_models: dict[str, CycleGAN] = {}
         self.toy_lock = threading.Lock()  # one request trains a missing toy model; the others wait
         self.lessons_folder = lessons
         self.recorded: dict[str, RecordedLesson] | None = None  # read on first use
+        self.playing: set[str] = set()  # the lessons playing now, by play (one per page's Play)
+        self.paused: set[str] = set()  # those asked to pause (each one's play ends before its next frame)
 
     # --- choosing a model and pictures ---
 
@@ -138,16 +146,34 @@ class LearnHandlers:
             rows.append([str(pictures[src][0]), str(pictures[dst][0]), task.label])
         return rows
 
+    def options(self, extra: list[dict] | None, token: str | None, probe: bool = True) -> list[tuple[str, str]]:
+        """(shown text, task label) of what the views can use now: the toy models (always: trained here),
+        then the two-way models this visitor may use (the built-in and zoo ones marked as in the Translate
+        tab, those that cannot be had now left out; their own runs and Hub models as they are).
+        `probe=False` (at start-up): the toy models only, nothing probed."""
+        toy = [(t.label, t.label) for t in self.toy_tasks()]
+        if not probe:
+            return toy
+        usable = [(shown, label) for shown, label in task_options(extra, token, self.reach)
+                  if " · unavailable" not in shown]
+        two_way = {t.label for t in all_tasks([Task(**t) for t in extra or []], self.store,
+                                              lambda model: may_use(model, token)) if not t.one_way}
+        return toy + [(shown, label) for shown, label in usable if label in two_way]
+
     def choices(self, extra: list[dict] | None, token: str | None) -> list[str]:
-        return [t.label for t in self.toy_tasks()] + task_choices(extra, token, two_way_only=True)
+        return [label for _, label in self.options(extra, token)]
 
     def refresh(self, current: str, extra: list[dict] | None, token: str | None = None):
-        labels = self.choices(extra, token)
-        return gr.update(choices=labels, value=current if current in labels else labels[0])
+        """The model list as it is now (on page load and when the tab is opened: a run trained since, a
+        model fetched or a network gone), keeping the visitor's choice while it can be used."""
+        options = self.options(extra, token)
+        labels = [label for _, label in options]
+        return gr.update(choices=options, value=current if current in labels else labels[0])
 
-    def choose(self, task_text: str, extra: list[dict] | None, token: str | None) -> Chosen:
+    def choose(self, task_text: str, extra: list[dict] | None, token: str | None, progress=None) -> Chosen:
         """The model and direction of `task_text` among this visitor's (another visitor's run reads like a
-        missing model), with where its discriminators are found and where this visitor's are kept."""
+        missing model), with where its discriminators are found and where this visitor's are kept.
+        `progress` (Gradio's) hears how the first training of a toy model goes."""
         visible = [*(Task(**t) for t in extra or [])]
         task = parse_task(task_text, [*self.toy_tasks(), *all_tasks(visible, self.store,
                                                                           lambda model: may_use(model, token))])
@@ -155,16 +181,38 @@ class LearnHandlers:
             name = task.source.split(":", 1)[1]
             if name not in self.toy:
                 raise gr.Error(f"There is no toy model called {name[:40]!r}.", print_exception=False)
-            with self.toy_lock:
-                if name not in self.toy_models:
-                    self.toy_models[name] = load_model(make_toy_model(name, self.toy[name]))
-            return Chosen(self.toy_models[name], task, self.toy[name], True)
+            return Chosen(self.toy_model(name, progress), task, self.toy[name], True)
         source = resolve(task.source, self.store, visible=lambda model: may_use(model, token))
         model = self.cache.get(source.key)
         if model.one_way:
             raise gr.Error(f"{task.label} is a one-way model (released without a reverse generator): the Learn "
                            f"tab's views need both G and F. Choose a two-way task.", print_exception=False)
         return Chosen(model, task, source.home(self.store), False, self.keeping(source, token))
+
+    def toy_model(self, name: str, progress=None) -> CycleGAN:
+        """The toy model `name`, trained the first time it is asked for (≤ TOY_SECONDS, then kept in the
+        store): `progress` hears at once that it is training and then how far it is, so nobody waits in
+        silence. A second visitor asking meanwhile waits for the same training, and is told so."""
+        title = SYNTHETIC_TASKS[name].title
+        if name not in self.toy_models and progress is not None and self.toy_lock.locked():
+            progress(0.0, desc=f"The toy model '{title}' is being trained for its first use (about "
+                               f"{TOY_SECONDS:.0f} s, once)…")
+        with self.toy_lock:
+            if name not in self.toy_models:
+                report = None
+                if progress is not None and not is_model_folder(self.toy[name]):
+                    start = time.monotonic()
+                    about = (f"Training the toy model '{title}' for its first use: about {TOY_SECONDS:.0f} s, "
+                             f"once (it is kept)")
+                    progress(0.0, desc=f"{about}…")
+
+                    def report(preview: LivePreview):
+                        done = max(preview.step / TOY_STEPS, (time.monotonic() - start) / TOY_SECONDS)
+                        progress(min(0.99, done), desc=f"{about}: step {preview.step}, cycle error "
+                                                       f"{preview.cycle_error:.3f}")
+                self.toy_models[name] = load_model(make_toy_model(name, self.toy[name], steps=TOY_STEPS,
+                                                                  seconds=TOY_SECONDS, progress=report))
+        return self.toy_models[name]
 
     def keeping(self, source: PublicSource, token: str | None) -> Path | None:
         """Where this visitor keeps what they train for `source`: their own run's folder, else their own
@@ -178,6 +226,12 @@ class LearnHandlers:
         return source.visitor_home(owner, self.store)
 
     @staticmethod
+    def require(payload) -> None:
+        if payload is None:
+            raise gr.Error("Add a picture first: one of the task's input domain (x), or click an example.",
+                           print_exception=False)
+
+    @staticmethod
     def picture(payload, required: bool = True) -> torch.Tensor | None:
         if payload is None and not required:
             return None
@@ -185,20 +239,23 @@ class LearnHandlers:
 
     # --- 1. the cycle ---
 
-    def cycle(self, payload_x, payload_y, task_text: str, extra: list[dict] | None, token: str | None = None):
+    def cycle(self, payload_x, payload_y, task_text: str, extra: list[dict] | None, token: str | None = None,
+              progress=gr.Progress()):
         """(x[, y], task) → galleries of the forward cycle, the backward cycle and both identity views, with texts."""
-        chosen = self.choose(task_text, extra, token)
+        self.require(payload_x)  # said at once, before any model is trained or loaded
+        chosen = self.choose(task_text, extra, token, progress)
         x, y = self.picture(payload_x), self.picture(payload_y, required=False)
         src, dst = chosen.names
         forward = forward_cycle(x, chosen.G, chosen.F)
-        forward_gallery = _gallery(forward.pictures(), [f"x: your {src}", f"G(x): → {dst}", f"F(G(x)): back to {src}"],
-                                   forward.heat_map(), f"|F(G(x)) − x|, mean {forward.mean_error:.3f}")
+        # Short captions (a phone shows two pictures a row): what each picture is, the model's domains.
+        forward_gallery = _gallery(forward.pictures(), ["x: the input", f"G(x): as {dst}", f"F(G(x)): as {src}"],
+                                   forward.heat_map(), f"|F(G(x)) − x|: {forward.mean_error:.3f}")
         forward_text = _explained(CYCLE_TEXT, CYCLE_EQUATION,
                                   f"Cycle error of this picture: **{forward.mean_error:.3f}** (mean absolute "
                                   f"difference in the network's [-1, 1] units; ×λ = 10 in training).")
         same_x = identity_view(x, chosen.F)
         identity_gallery = list(zip(same_x.pictures() + [same_x.heat_map()],
-                                    [f"x: a {src}", f"F(x): F shown a {src}", f"|F(x) − x|, mean {same_x.mean_error:.3f}"]))
+                                    ["x: the input", "F(x)", f"|F(x) − x|: {same_x.mean_error:.3f}"]))
         identity_y_gallery = []
         if y is None:
             backward_gallery = []
@@ -206,14 +263,12 @@ class LearnHandlers:
                              f"y → F(y) → G(F(y)) and G's identity view.")
         else:
             backward = forward_cycle(y, chosen.F, chosen.G)
-            backward_gallery = _gallery(backward.pictures(), [f"y: a {dst}", f"F(y): → {src}",
-                                                              f"G(F(y)): back to {dst}"],
-                                        backward.heat_map(), f"|G(F(y)) − y|, mean {backward.mean_error:.3f}")
+            backward_gallery = _gallery(backward.pictures(), ["y: the second", f"F(y): as {src}", f"G(F(y)): as {dst}"],
+                                        backward.heat_map(), f"|G(F(y)) − y|: {backward.mean_error:.3f}")
             backward_text = _explained(BACKWARD_TEXT, None, f"Backward cycle error: **{backward.mean_error:.3f}**.")
             same_y = identity_view(y, chosen.G)
             identity_y_gallery = list(zip(same_y.pictures() + [same_y.heat_map()],
-                                          [f"y: a {dst}", f"G(y): G shown a {dst}",
-                                           f"|G(y) − y|, mean {same_y.mean_error:.3f}"]))
+                                          ["y: the second", "G(y)", f"|G(y) − y|: {same_y.mean_error:.3f}"]))
         identity_text = _explained(IDENTITY_TEXT, IDENTITY_EQUATION,
                                    f"F changes a {src} by **{same_x.mean_error:.3f}** on average. A model trained "
                                    f"with the identity term leaves it nearly alone; without it, colours may shift.")
@@ -223,26 +278,27 @@ class LearnHandlers:
     # --- 2. hidden information ---
 
     def hidden(self, payload_x, task_text: str, kind: str, amount: float, extra: list[dict] | None,
-               token: str | None = None):
+               token: str | None = None, progress=gr.Progress()):
         """(x, task, noise|jpeg, amount) → pictures of the hidden signal, the perturbed round trip, the
         curve over all amounts, and a sentence about it."""
         if kind not in AMOUNTS:
             raise gr.Error(f"Choose one of: {', '.join(AMOUNTS)}.", print_exception=False)
-        chosen = self.choose(task_text, extra, token)
+        self.require(payload_x)
+        chosen = self.choose(task_text, extra, token, progress)
         x = self.picture(payload_x)
         src, dst = chosen.names
         fake = chosen.G(x)
         perturbed = degrade(fake, kind, amount)
         with torch.no_grad():
             rec, rec_perturbed, rec_smooth = chosen.F(fake), chosen.F(perturbed), chosen.F(smoothed(fake))
-        hidden = [(tensor_to_image(fake), f"G(x): your {src} → {dst}"),
-                  (amplified(hidden_signal(fake)), "G(x) − smoothed G(x), ×10: the faint detail"),
-                  (tensor_to_image(rec), "F(G(x)): the round trip"),
-                  (tensor_to_image(rec_smooth), "F(smoothed G(x)): without the faint detail")]
+        hidden = [(tensor_to_image(fake), f"G(x): as {dst}"),
+                  (amplified(hidden_signal(fake)), "G(x) − smooth, ×10"),
+                  (tensor_to_image(rec), "F(G(x))"),
+                  (tensor_to_image(rec_smooth), "F(smooth G(x))")]
         perturbed_pictures = [(tensor_to_image(fake), "G(x)"),
-                              (tensor_to_image(perturbed), f"G(x) with {UNITS[kind]} {amount:g}"),
+                              (tensor_to_image(perturbed), f"G(x), {SHORT_UNITS[kind]} {amount:g}"),
                               (tensor_to_image(rec), "F(G(x))"),
-                              (tensor_to_image(rec_perturbed), "F of the perturbed G(x)")]
+                              (tensor_to_image(rec_perturbed), "F(changed G(x))")]
         curve = reconstruction_curve(x, chosen.G, chosen.F, kind, translated=fake)
         rows = {"amount": [], "change": [], "measure": []}
         for point in curve:
@@ -265,9 +321,11 @@ class LearnHandlers:
         mine = find_discriminators(keep) if keep is not None and keep != home else None
         return mine or find_discriminators(home)
 
-    def discriminator(self, payload_x, payload_y, task_text: str, extra: list[dict] | None, token: str | None = None):
+    def discriminator(self, payload_x, payload_y, task_text: str, extra: list[dict] | None, token: str | None = None,
+                      progress=gr.Progress()):
         """(x[, y], task) → maps of what the PatchGANs think of the real x, of G(x) and of y, and text."""
-        chosen = self.choose(task_text, extra, token)
+        self.require(payload_x)
+        chosen = self.choose(task_text, extra, token, progress)
         return self.discriminator_view(chosen, payload_x, payload_y, self.found_discriminators(chosen))
 
     def discriminator_view(self, chosen: Chosen, payload_x, payload_y, found: Discriminators | None):
@@ -283,19 +341,20 @@ class LearnHandlers:
                         f"*Train a discriminator*."), gr.update(visible=True)
         d_src, d_dst = (found.for_domain(d) for d in chosen.domains)
         fake = chosen.G(x)
-        judged = [(x, d_src, f"real {src} (x), judged by D_{chosen.domains[0]}"),
-                  (fake, d_dst, f"G(x): translated {dst}, judged by D_{chosen.domains[1]}")]
+        judged = [(x, d_src, f"x by D_{chosen.domains[0]}"), (fake, d_dst, f"G(x) by D_{chosen.domains[1]}")]
         if y is not None:
-            judged.append((y, d_dst, f"real {dst} (y), judged by D_{chosen.domains[1]}"))
+            judged.append((y, d_dst, f"y by D_{chosen.domains[1]}"))
         pictures, means = [], []
         for picture, D, caption in judged:
             scores = patch_scores(D, picture)
             marked, where = mark_patch(overlay(picture, scores), scores, found.n_layers)
             means.append(float(scores.mean()))
-            pictures.append((marked, f"{caption}: mean {means[-1]:.2f}, {scores.shape[0]}×{scores.shape[1]} patches"))
+            pictures.append((marked, f"{caption}: {means[-1]:.2f}"))
+            patches = f"{scores.shape[0]}×{scores.shape[1]}"
         field = receptive_field(found.n_layers)
         text = _explained(D_TEXT, D_EQUATION,
-                          f"Discriminators: {found.origin}. The box is one patch's {field}×{field}-pixel receptive "
+                          f"Discriminators: {found.origin}. Each map is {patches} patches, and each picture's "
+                          f"caption its mean realness. The box is one patch's {field}×{field}-pixel receptive "
                           f"field: the patch that looks most generated. "
                           f"Mean realness (1 = real, 0 = generated): real {src} {means[0]:.2f}, translated {dst} "
                           f"{means[1]:.2f}" + (f", real {dst} {means[2]:.2f}." if y is not None else "."))
@@ -370,20 +429,36 @@ class LearnHandlers:
             losses["variant"] += [f"{label}: {term}"] * len(columns["step"])
         numbers = "; ".join(f"{label}: {METRICS[metric]} **{frame.metrics[label][metric]:.2f}**"
                             for label in lesson.labels)
-        text = (f"**Step {frame.step} of {lesson.steps[-1]}** (frame {i + 1}/{lesson.frames}) · {numbers}\n\n"
+        text = (f"**Step {frame.step} of {lesson.steps[-1]}** (frame {i} of {lesson.frames - 1}) · {numbers}\n\n"
                 f"*Outcome of the recording:* {lesson.outcome}")
         about = f"**{lesson.spec.title}**\n\n{lesson.spec.explanation}"
-        return (gr.update(maximum=lesson.frames - 1, value=i), about, picture,
+        return (gr.update(maximum=lesson.frames - 1, value=i, label=f"{FRAME_LABEL}: training step {frame.step}"),
+                about, picture,
                 gr.update(value=pd.DataFrame(measured), y_title=METRICS[metric]), pd.DataFrame(losses), text)
 
-    def lesson_play(self, name: str, index: float, term: str = "cycle_A", delay: float = 0.35):
-        """Play from `index` (from the start if at the end) to the last frame, one frame per `delay` s."""
+    def lesson_play(self, name: str, index: float, term: str = "cycle_A", play: str | None = None,
+                    delay: float = 0.35):
+        """Play from `index` (from the start if at the end) to the last frame, one frame per `delay` s.
+        `play` names this play for `pause_lesson`, which ends it between two frames."""
         lesson = self.lesson(name)
         start = int(index or 0)
         start = 0 if start >= lesson.frames - 1 else start
-        for i in range(start, lesson.frames):
-            yield self.lesson_frame(name, i, term)
-            time.sleep(delay)
+        if play:
+            self.playing.add(play)
+        try:
+            for i in range(start, lesson.frames):
+                if play in self.paused:
+                    return
+                yield self.lesson_frame(name, i, term)
+                time.sleep(delay)
+        finally:
+            self.playing.discard(play)
+            self.paused.discard(play)
+
+    def pause_lesson(self, play: str | None) -> None:
+        """Pause the play `play` (a page's): it stops before its next frame, as if it had ended there."""
+        if play in self.playing:
+            self.paused.add(play)
 
     # --- 5. train it yourself ---
 
@@ -483,13 +558,14 @@ def _curve_frame(log: list[dict]) -> pd.DataFrame:
 
 
 PREVIEW_ORDER = ("real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B")
+# What each loss term measures, for a Markdown table: norms as ‖…‖₁ (a "|" would end the cell).
 TERM_TEXT = {
     "G_AB": "G fooling D_Y: (D_Y(G(a)) − 1)², Eq. 1",
     "G_BA": "F fooling D_X: (D_X(F(b)) − 1)², Eq. 1",
-    "cycle_A": "λ · |F(G(a)) − a|, Eq. 2",
-    "cycle_B": "λ · |G(F(b)) − b|, Eq. 2",
-    "idt_A": "λ_idt · λ · |F(a) − a|, Sec. 5.2",
-    "idt_B": "λ_idt · λ · |G(b) − b|, Sec. 5.2",
+    "cycle_A": "λ · ‖F(G(a)) − a‖₁, Eq. 2 (λ: Eq. 3)",
+    "cycle_B": "λ · ‖G(F(b)) − b‖₁, Eq. 2 (λ: Eq. 3)",
+    "idt_A": "λ_idt · λ · ‖F(a) − a‖₁, Sec. 5.2",
+    "idt_B": "λ_idt · λ · ‖G(b) − b‖₁, Sec. 5.2",
     "D_A": "D_X telling real a from pooled F(b), Eq. 1 halved",
     "D_B": "D_Y telling real b from pooled G(a), Eq. 1 halved",
 }
@@ -526,134 +602,173 @@ def _explained(text: str, equation: str | None, numbers: str) -> str:
     return "\n\n".join(parts)
 
 
+VIEWS = ("Cycle", "Hidden", "Discriminator", "Lessons", "Try it")
+
+
+def _message(elem_id: str) -> gr.Markdown:
+    """A view's message box: what did not work (nothing chosen yet, offline), in words on the page."""
+    return gr.Markdown(visible=False, elem_id=elem_id, elem_classes=["error-box"])
+
+
 def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.State,
-                    slot: TrainingSlot | None = None) -> None:
-    """Create the tab's components in the current Blocks context and wire its events."""
+                    slot: TrainingSlot | None = None, tab: gr.Tab | None = None) -> None:
+    """Create the tab's components in the current Blocks context and wire its events (`tab`: the Learn
+    tab itself; opening it refreshes the model list, so a run trained meanwhile is there)."""
     handlers = LearnHandlers(cache, slot=slot)
     gr.Markdown(INTRO)
     with gr.Row(equal_height=False):
         image_x = gr.Image(label="A picture of the task's input domain (x)", type="filepath", image_mode=None,
-                           sources=["upload", "clipboard", "webcam"], elem_id="learn-image", height=240)
+                           sources=["upload", "clipboard", "webcam"], elem_id="learn-image", height=240,
+                           min_width=160)
         image_y = gr.Image(label="Optional: a picture of the other domain (y)", type="filepath", image_mode=None,
-                           sources=["upload", "clipboard", "webcam"], elem_id="learn-image-b", height=240)
-        with gr.Column():
-            choices = handlers.choices([], None)
-            task = gr.Dropdown(choices=choices, value=choices[0] if choices else None, label="Model and direction",
+                           sources=["upload", "clipboard", "webcam"], elem_id="learn-image-b", height=240,
+                           min_width=160)
+        with gr.Column(min_width=240):
+            options = handlers.options([], None, probe=False)  # the page load adds what can be used now
+            task = gr.Dropdown(choices=options, value=options[0][1] if options else None, label="Model and direction",
                                elem_id="learn-task", allow_custom_value=True)
     examples = handlers.examples()
     if examples:
-        gr.Examples(examples, inputs=[image_x, image_y, task], cache_examples=False,
+        gr.Examples(examples, inputs=[image_x, image_y, task], cache_examples=False, elem_id="learn-examples",
                     label="Examples for the toy models (click one, then a view's button)")
     inputs = [image_x, image_y, task, extra, visitor]
-    with gr.Tabs():
-        with gr.Tab("Cycle", elem_id="learn-cycle-tab"):
-            cycle_button = gr.Button("Show the cycle", variant="primary", elem_id="learn-cycle-button")
-            forward_gallery = _pictures("Forward cycle", 4, "learn-forward")
-            forward_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-forward-text")
-            backward_gallery = _pictures("Backward cycle", 4, "learn-backward")
-            backward_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-backward-text")
-            identity_gallery = _pictures("Identity: F shown a picture of its own output domain", 3, "learn-identity")
-            identity_y_gallery = _pictures("Identity: G shown a picture of its own output domain", 3, "learn-identity-y")
-            identity_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-identity-text")
-        with gr.Tab("Hidden", elem_id="learn-hidden-tab"):
-            with gr.Row():
-                kind = gr.Radio(list(AMOUNTS), value="noise", label="Perturb G(x) before F with",
-                                elem_id="learn-hidden-kind")
-                amount = gr.Slider(0, 100, value=8, step=1, label="Amount (noise σ in levels of 255, or JPEG quality)",
-                                   elem_id="learn-hidden-amount")
-            hidden_button = gr.Button("Show what the cycle hides", variant="primary", elem_id="learn-hidden-button")
-            hidden_gallery = _pictures("The translation and its hidden detail", 4, "learn-hidden")
-            perturbed_gallery = _pictures("A small change to G(x) before F", 4, "learn-perturbed")
-            hidden_plot = gr.LinePlot(x="amount", y="change", color="measure", label="How much each picture moved",
-                                      elem_id="learn-hidden-plot")
-            hidden_text = gr.Markdown(elem_id="learn-hidden-text")
-        with gr.Tab("Discriminator", elem_id="learn-d-tab"):
-            d_button = gr.Button("Show what the discriminator sees", variant="primary", elem_id="learn-d-button")
-            d_maps = _pictures("Realness per patch (bright: looks real), with one patch's receptive field", 3,
-                               "learn-d")
-            d_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-d-text")
-            d_train = gr.Button(f"Train a discriminator for this model (≤ {d_training_seconds():.0f} s)",
-                                visible=False, elem_id="learn-d-train")
-        with gr.Tab("Lessons", elem_id="learn-lessons-tab"):
-            lesson_names = handlers.lesson_choices()
-            with gr.Row():
-                lesson = gr.Dropdown(lesson_names, value=lesson_names[0][1] if lesson_names else None, label="Lesson",
-                                     elem_id="learn-lesson")
-                term = gr.Dropdown(list(LOSS_NAMES), value="cycle_A", label="Loss term to plot",
-                                   elem_id="learn-lesson-term")
-            longest = max([lesson.frames for lesson in handlers.lessons().values()], default=2)
-            frame = gr.Slider(0, longest - 1, value=0, step=1, label="Step (drag to scrub)",
-                              elem_id="learn-lesson-frame")
-            with gr.Row():
-                play = gr.Button("Play", variant="primary", elem_id="learn-lesson-play")
-                pause = gr.Button("Pause", elem_id="learn-lesson-pause")
-            lesson_about = gr.Markdown(elem_id="learn-lesson-about")
-            lesson_text = gr.Markdown(elem_id="learn-lesson-text")
-            lesson_gallery = gr.Image(label="Each variant at this step", type="pil", format="png", interactive=False,
-                                      elem_id="learn-lesson-previews", buttons=["fullscreen"])
-            with gr.Row(equal_height=False):
-                lesson_metric = gr.LinePlot(x="step", y="value", color="variant", label="The lesson's measurement",
-                                            elem_id="learn-lesson-metric")
-                lesson_losses = gr.LinePlot(x="step", y="loss", color="variant", label="Loss",
-                                            elem_id="learn-lesson-losses")
-        with gr.Tab("Try it", elem_id="learn-live-tab"):
-            gr.Markdown("A tiny CycleGAN (16 filters, 2 residual blocks, 32×32 pictures) learns a synthetic task "
-                        "on this machine. Step through single updates, or train for up to a minute and watch the "
-                        "previews (held-out pictures: real → translated → back, both ways) and the losses.")
-            with gr.Row():
-                live_task = gr.Dropdown([(task.title, name) for name, task in SYNTHETIC_TASKS.items()],
-                                        value=next(iter(SYNTHETIC_TASKS)), label="Task", elem_id="learn-live-task")
-                lambda_cycle = gr.Slider(0, 20, value=10, step=0.5, label="λ_cycle (Eq. 3)",
-                                         elem_id="learn-live-lambda-cycle")
-                lambda_identity = gr.Slider(0, 1, value=0.5, step=0.05, label="λ_identity (× λ_cycle, Sec. 5.2)",
-                                            elem_id="learn-live-lambda-identity")
-                live_seconds = gr.Slider(5, 60, value=30, step=5, label="Train for (seconds)",
-                                         elem_id="learn-live-seconds")
-            with gr.Row():
-                live_one = gr.Button("One step", elem_id="learn-live-step")
-                live_go = gr.Button("Train", variant="primary", elem_id="learn-live-train")
-                live_stop = gr.Button("Stop", variant="stop", elem_id="learn-live-stop")
-                live_new = gr.Button("Start over", elem_id="learn-live-reset")
-            live_status = gr.Markdown(elem_id="learn-live-status")
-            with gr.Row(equal_height=False):
-                live_preview = gr.Image(label="Held-out pictures: real A → G → F | real B → F → G", type="pil",
-                                        format="png", interactive=False, elem_id="learn-live-preview")
-                live_plot = gr.LinePlot(x="step", y="loss", color="term", label="Losses", elem_id="learn-live-plot")
-            live_doctor = gr.Markdown(elem_id="learn-live-doctor")
-            live_batch = gr.Image(label="This step's batch through both cycles", type="pil", format="png",
-                                  interactive=False, visible=False, elem_id="learn-live-batch")
-            live_pool = _pictures("What D_Y was shown (fresh or from the history pool), and the pool", 8,
-                                  "learn-live-pool", visible=False)
-            live_losses = gr.Markdown(visible=False, elem_id="learn-live-losses")
-            live_state = gr.State(None)
+    api = gr.Button(visible=False, elem_id="learn-api")  # the views' public API names (errors as errors)
+    # The views, chosen by a row of buttons that wraps on a phone (tabs would hide some behind a menu).
+    view = gr.Radio(list(VIEWS), value=VIEWS[0], show_label=False, elem_id="learn-view", container=False)
+    columns = []
+    with gr.Column(elem_id="learn-cycle-view") as column:
+        columns.append(column)
+        cycle_button = gr.Button("Show the cycle", variant="primary", elem_id="learn-cycle-button")
+        cycle_message = _message("learn-cycle-message")
+        forward_gallery = _pictures("Forward cycle", 4, "learn-forward")
+        forward_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-forward-text")
+        backward_gallery = _pictures("Backward cycle", 4, "learn-backward")
+        backward_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-backward-text")
+        identity_gallery = _pictures("Identity: F shown a picture of its own output domain", 3, "learn-identity")
+        identity_y_gallery = _pictures("Identity: G shown a picture of its own output domain", 3, "learn-identity-y")
+        identity_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-identity-text")
+    with gr.Column(visible=False, elem_id="learn-hidden-view") as column:
+        columns.append(column)
+        with gr.Row():
+            kind = gr.Radio(list(AMOUNTS), value="noise", label="Perturb G(x) before F with",
+                            elem_id="learn-hidden-kind")
+            amount = gr.Slider(0, 100, value=8, step=1, label="Amount (noise σ in levels of 255, or JPEG quality)",
+                               elem_id="learn-hidden-amount")
+        hidden_button = gr.Button("Show what the cycle hides", variant="primary", elem_id="learn-hidden-button")
+        hidden_message = _message("learn-hidden-message")
+        hidden_gallery = _pictures("The translation and its hidden detail", 4, "learn-hidden")
+        perturbed_gallery = _pictures("A small change to G(x) before F", 4, "learn-perturbed")
+        hidden_plot = gr.LinePlot(x="amount", y="change", color="measure", label="How much each picture moved",
+                                  elem_id="learn-hidden-plot")
+        hidden_text = gr.Markdown(elem_id="learn-hidden-text")
+    with gr.Column(visible=False, elem_id="learn-d-view") as column:
+        columns.append(column)
+        d_button = gr.Button("Show what the discriminator sees", variant="primary", elem_id="learn-d-button")
+        d_message = _message("learn-d-message")
+        d_maps = _pictures("Realness per patch (bright: looks real), with one patch's receptive field", 3,
+                           "learn-d")
+        d_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-d-text")
+        d_train = gr.Button(f"Train a discriminator for this model (≤ {d_training_seconds():.0f} s)",
+                            visible=False, elem_id="learn-d-train")
+    with gr.Column(visible=False, elem_id="learn-lessons-view") as column:
+        columns.append(column)
+        lesson_names = handlers.lesson_choices()
+        with gr.Row():
+            lesson = gr.Dropdown(lesson_names, value=lesson_names[0][1] if lesson_names else None, label="Lesson",
+                                 elem_id="learn-lesson")
+            term = gr.Dropdown(list(LOSS_NAMES), value="cycle_A", label="Loss term to plot",
+                               elem_id="learn-lesson-term")
+        longest = max([lesson.frames for lesson in handlers.lessons().values()], default=2)
+        frame = gr.Slider(0, longest - 1, value=0, step=1, label=FRAME_LABEL, elem_id="learn-lesson-frame")
+        with gr.Row():
+            play = gr.Button("Play", variant="primary", elem_id="learn-lesson-play")
+            pause = gr.Button("Pause", elem_id="learn-lesson-pause")
+        lesson_message = _message("learn-lesson-message")
+        lesson_about = gr.Markdown(elem_id="learn-lesson-about")
+        lesson_text = gr.Markdown(elem_id="learn-lesson-text")
+        lesson_gallery = gr.Image(label="Each variant at this step", type="pil", format="png", interactive=False,
+                                  elem_id="learn-lesson-previews", buttons=["fullscreen"])
+        with gr.Row(equal_height=False):
+            lesson_metric = gr.LinePlot(x="step", y="value", color="variant", label="The lesson's measurement",
+                                        elem_id="learn-lesson-metric", min_width=280)
+            lesson_losses = gr.LinePlot(x="step", y="loss", color="variant", label="Loss",
+                                        elem_id="learn-lesson-losses", min_width=280)
+    with gr.Column(visible=False, elem_id="learn-live-view") as column:
+        columns.append(column)
+        gr.Markdown("A tiny CycleGAN (16 filters, 2 residual blocks, 32×32 pictures) learns a synthetic task "
+                    "on this machine. Step through single updates, or train for up to a minute and watch the "
+                    "previews (held-out pictures: real → translated → back, both ways) and the losses.")
+        with gr.Row():
+            live_task = gr.Dropdown([(task.title, name) for name, task in SYNTHETIC_TASKS.items()],
+                                    value=next(iter(SYNTHETIC_TASKS)), label="Task", elem_id="learn-live-task",
+                                    min_width=200)
+            lambda_cycle = gr.Slider(0, 20, value=10, step=0.5, label="λ cycle (Eq. 3)",
+                                     elem_id="learn-live-lambda-cycle", min_width=200)
+            lambda_identity = gr.Slider(0, 1, value=0.5, step=0.05, label="λ identity (× λ cycle, Sec. 5.2)",
+                                        elem_id="learn-live-lambda-identity", min_width=200)
+            live_seconds = gr.Slider(5, 60, value=30, step=5, label="Train for (seconds)",
+                                     elem_id="learn-live-seconds", min_width=200)
+        with gr.Row():
+            live_one = gr.Button("One step", elem_id="learn-live-step", min_width=100)
+            live_go = gr.Button("Train", variant="primary", elem_id="learn-live-train", min_width=100)
+            live_stop = gr.Button("Stop", variant="stop", elem_id="learn-live-stop", min_width=100)
+            live_new = gr.Button("Start over", elem_id="learn-live-reset", min_width=100)
+        live_message = _message("learn-live-message")
+        live_status = gr.Markdown(elem_id="learn-live-status")
+        with gr.Row(equal_height=False):
+            live_preview = gr.Image(label="Held-out pictures: real A → G → F | real B → F → G", type="pil",
+                                    format="png", interactive=False, elem_id="learn-live-preview", min_width=280)
+            live_plot = gr.LinePlot(x="step", y="loss", color="term", label="Losses", elem_id="learn-live-plot",
+                                    min_width=280)
+        live_doctor = gr.Markdown(elem_id="learn-live-doctor")
+        live_batch = gr.Image(label="This step's batch through both cycles", type="pil", format="png",
+                              interactive=False, visible=False, elem_id="learn-live-batch")
+        live_pool = _pictures("What D_Y was shown (fresh or from the history pool), and the pool", 8,
+                              "learn-live-pool", visible=False)
+        live_losses = gr.Markdown(visible=False, elem_id="learn-live-losses")
+        live_state = gr.State(None)
+    view.change(lambda chosen: [gr.update(visible=chosen == name) for name in VIEWS], inputs=view, outputs=columns,
+                api_visibility="private", queue=False)
+
     lesson_outputs = [frame, lesson_about, lesson_gallery, lesson_metric, lesson_losses, lesson_text]
-    show = dict(outputs=lesson_outputs, concurrency_limit=4, concurrency_id="lessons")
-    gr.on([lesson.change, term.change, frame.release], user_errors(handlers.lesson_frame),
-          inputs=[lesson, frame, term], api_name="learn_lesson", **show)
-    playing = play.click(user_errors(handlers.lesson_play), inputs=[lesson, frame, term], api_name="learn_lesson_play",
-                         **show)
-    pause.click(None, cancels=[playing], api_visibility="private", queue=False)
+    show = dict(outputs=lesson_outputs, box=lesson_message, api=api, concurrency_limit=4, concurrency_id="lessons")
+    page_and_api([lesson.change, term.change, frame.release], handlers.lesson_frame, inputs=[lesson, frame, term],
+                 api_name="learn_lesson", **show)
+    playing = gr.State(None)  # this page's playing lesson: Pause ends it between two frames, as a finished play
+    play.click(new_token, outputs=playing, api_visibility="private", queue=False).then(
+        in_the_box(handlers.lesson_play, len(lesson_outputs)), inputs=[lesson, frame, term, playing],
+        outputs=[*lesson_outputs, lesson_message], api_visibility="private", concurrency_limit=4,
+        concurrency_id="lessons")
+    api.click(user_errors(handlers.lesson_play), inputs=[lesson, frame, term], outputs=lesson_outputs,
+              api_name="learn_lesson_play", concurrency_limit=4, concurrency_id="lessons")
+    pause.click(handlers.pause_lesson, inputs=playing, api_visibility="private", queue=False)
     if lesson_names:
-        loaded.then(user_errors(handlers.lesson_frame), inputs=[lesson, frame, term], api_visibility="private", **show)
+        loaded.then(in_the_box(handlers.lesson_frame, len(lesson_outputs)), inputs=[lesson, frame, term],
+                    outputs=[*lesson_outputs, lesson_message], api_visibility="private", concurrency_limit=4,
+                    concurrency_id="lessons")
     live_inputs = [live_state, live_task, lambda_cycle, lambda_identity]
     live_outputs = [live_state, live_status, live_preview, live_plot, live_batch, live_pool, live_losses, live_doctor]
-    live_one.click(user_errors(handlers.live_step), inputs=live_inputs, outputs=live_outputs, api_name="learn_live_step",
-                   concurrency_limit=1, concurrency_id="learn-train")
-    training = live_go.click(user_errors(handlers.live_train), inputs=[*live_inputs, live_seconds],
-                             outputs=live_outputs, api_name="learn_live_train", concurrency_limit=1,
-                             concurrency_id="learn-train")
+    live = dict(outputs=live_outputs, box=live_message, api=api, concurrency_limit=1, concurrency_id="learn-train")
+    page_and_api([live_one.click], handlers.live_step, inputs=live_inputs, api_name="learn_live_step", **live)
+    training = page_and_api([live_go.click], handlers.live_train, inputs=[*live_inputs, live_seconds],
+                            api_name="learn_live_train", **live)
     live_stop.click(None, cancels=[training], api_visibility="private", queue=False)
     live_new.click(handlers.live_reset, outputs=live_outputs, api_visibility="private", queue=False, cancels=[training])
     cycle_outputs = [forward_gallery, forward_text, backward_gallery, backward_text, identity_gallery,
                      identity_y_gallery, identity_text]
-    cycle_button.click(user_errors(handlers.cycle), inputs=inputs, outputs=cycle_outputs, api_name="learn_cycle",
-                       concurrency_limit=1, concurrency_id="translate")
-    hidden_button.click(user_errors(handlers.hidden), inputs=[image_x, task, kind, amount, extra, visitor],
-                        outputs=[hidden_gallery, perturbed_gallery, hidden_plot, hidden_text], api_name="learn_hidden",
-                        concurrency_limit=1, concurrency_id="translate")
+    views = dict(api=api, concurrency_limit=1, concurrency_id="translate")
+    page_and_api([cycle_button.click], handlers.cycle, inputs=inputs, outputs=cycle_outputs, box=cycle_message,
+                 api_name="learn_cycle", **views)
+    page_and_api([hidden_button.click], handlers.hidden, inputs=[image_x, task, kind, amount, extra, visitor],
+                 outputs=[hidden_gallery, perturbed_gallery, hidden_plot, hidden_text], box=hidden_message,
+                 api_name="learn_hidden", **views)
     d_outputs = [d_maps, d_text, d_train]
-    d_button.click(user_errors(handlers.discriminator), inputs=inputs, outputs=d_outputs,
-                   api_name="learn_discriminator", concurrency_limit=1, concurrency_id="translate")
-    d_train.click(user_errors(handlers.train_discriminator), inputs=inputs, outputs=[*d_outputs, visitor],
-                  api_name="learn_train_discriminator", concurrency_limit=1, concurrency_id="learn-train")
+    page_and_api([d_button.click], handlers.discriminator, inputs=inputs, outputs=d_outputs, box=d_message,
+                 api_name="learn_discriminator", **views)
+    page_and_api([d_train.click], handlers.train_discriminator, inputs=inputs, outputs=[*d_outputs, visitor],
+                 box=d_message, api_name="learn_train_discriminator", api=api, concurrency_limit=1,
+                 concurrency_id="learn-train")
     loaded.then(handlers.refresh, inputs=[task, extra, visitor], outputs=[task], api_visibility="private")
+    if tab is not None:
+        tab.select(handlers.refresh, inputs=[task, extra, visitor], outputs=[task], api_visibility="private",
+                   concurrency_limit=4, concurrency_id="lists")

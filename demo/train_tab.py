@@ -26,7 +26,8 @@ from cyclegan_core.engine.runtime import CoreShare
 from cyclegan_core.model.folder import zip_model_folder
 from cyclegan_core.nn.losses import LOSS_NAMES
 from cyclegan_core.public_sources import resolve
-from cyclegan_core.sources.availability import Reachability, zoo_availability
+from cyclegan_core.sources.availability import Reachability, packaged_availability, zoo_availability
+from cyclegan_core.sources.packaged import PACKAGED
 from cyclegan_core.sources.resolve import default_device
 from cyclegan_core.sources.zoo import nearest_zoo_model
 from cyclegan_core.teaching.doctor import RECENT_PREVIEWS
@@ -35,7 +36,7 @@ from cyclegan_core.training.loop import CheckpointSaved, Event, Finished, Previe
 from cyclegan_core.training.runs import expected_run_bytes
 from cyclegan_core.training.store import StoredModel, runs_max_bytes
 
-from .errors import error_update, user_errors
+from .errors import error_update, user_errors, visitor_message
 from .model_cache import ModelCache
 from .outputs import named
 from .training import (Speedometer, TrainingSlot, doctor_text, download_path, eta_text, inspect_domain, loss_rows,
@@ -44,6 +45,7 @@ from .translate_tab import task_options
 from .visitors import may_use, new_token, shared_runs, visitor_id
 
 SMALL_PRESET = "small model from scratch (ngf 32, 6 blocks)"
+MAX_LR = 0.01  # Adam above this only diverges; the paper's rate is TrainConfig.lr (0.0002)
 PREVIEW_EVERY = 10
 PLOT_EVERY_SECONDS = 2.0
 # The loss plot's x axis spans at least this many steps: its ticks (about one per 40 px) then fall on
@@ -125,6 +127,9 @@ class TrainHandlers:
         download, or unavailable offline; `probe=False`, at start-up: nothing said, nothing probed) or
         one of the visitor's."""
         choices = [(SMALL_PRESET, "")]
+        for name, p in PACKAGED.items():  # built in, offline: its G starts the run's G, F starts fresh
+            if packaged_availability(name).usable:
+                choices.append((f"{p.domain_a} → {p.domain_b} (built in, one-way: G from it, F new)", name))
         for name, e in ZOO.items():
             state = zoo_availability(name, self.reach.why_not()) if probe else None
             note = "" if state is None or state.ready else f" · {state.note}"
@@ -163,8 +168,9 @@ class TrainHandlers:
     # --- runs ---
 
     def start(self, files_a, files_b, name_a, name_b, init_source, n_steps, crop_size, precision, lambda_cycle,
-              lambda_identity, model_name, extra_tasks, token=None, progress=gr.Progress()):
-        """Start a fresh run in the store on copies of the uploads; streams the OUTPUTS."""
+              lambda_identity, model_name, extra_tasks, token=None, progress=gr.Progress(), learning_rate=None):
+        """Start a fresh run in the store on copies of the uploads; streams the OUTPUTS. `learning_rate`:
+        Adam's (None: the paper's 0.0002, `TrainConfig.lr`)."""
         name_a, name_b = (name_a or "A").strip(), (name_b or "B").strip()
         for label, files in ((name_a, files_a), (name_b, files_b)):
             if not files:
@@ -172,7 +178,11 @@ class TrainHandlers:
         token = token or new_token()  # an API caller's first run gives its session a token
         uploads = upload_bytes(files_a, files_b)
         source = resolve(init_source, self.store, lambda m: may_use(m, token)) if init_source else None  # no paths
-        config = TrainConfig(steps=int(n_steps), crop_size=int(crop_size), precision=precision,
+        lr = TrainConfig.lr if learning_rate in (None, "") else float(learning_rate)
+        if not 0 < lr <= MAX_LR:
+            raise CycleGANError(f"the learning rate must be above 0 and at most {MAX_LR:g} (the paper's is "
+                                f"{TrainConfig.lr:g}); {lr:g} was given")
+        config = TrainConfig(steps=int(n_steps), crop_size=int(crop_size), precision=precision, lr=lr,
                              lambda_A=float(lambda_cycle), lambda_B=float(lambda_cycle),
                              lambda_identity=float(lambda_identity), init=source and source.init_source(),
                              domain_a=name_a, domain_b=name_b, preview_every=PREVIEW_EVERY,
@@ -236,6 +246,22 @@ class TrainHandlers:
             if _steps_done(run) <= start:
                 run.delete()  # nothing of the visitor's own in it: no copy is left
             raise
+
+    def resume_problem(self, run_name: str | None, token: str | None = None):
+        """The error box at once when Resume cannot start (nothing chosen, not theirs), else emptied."""
+        try:
+            self.own_model(run_name, token)
+        except CycleGANError as e:
+            return error_update(visitor_message(e, "resume"), "Cannot resume")
+        return error_update()
+
+    def resume_check(self, run_name: str | None, token: str | None = None) -> None:
+        """Lets the queued resume go only when it can start; a refusal is said by `resume_problem` (this
+        one ends the chain without a toast or a badge)."""
+        try:
+            self.own_model(run_name, token)
+        except CycleGANError:
+            raise gr.Error("cannot resume", visible=False, print_exception=False) from None
 
     def stop(self, token: str | None = None) -> str:
         return self.slot.request_stop(visitor_id(token), shared=shared_runs())
@@ -426,8 +452,12 @@ def build_train_tab(cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown, ex
         with gr.Row(equal_height=False):
             precision = gr.Radio(["auto", "fp32", "bf16"], value="auto", label="Precision",
                                  info="auto: bf16 only where the CPU runs it natively", min_width=240)
-            lambda_cycle = gr.Slider(0, 20, value=10, step=0.5, label="λ cycle (Eq. 2)", min_width=200)
-            lambda_identity = gr.Slider(0, 1, value=0.5, step=0.05, label="λ identity (× λ cycle)", min_width=240)
+            lambda_cycle = gr.Slider(0, 20, value=10, step=0.5, label="λ cycle (Eq. 3)", min_width=200)
+            lambda_identity = gr.Slider(0, 1, value=0.5, step=0.05, label="λ identity (× λ cycle, Sec. 5.2)",
+                                        min_width=240)
+            learning_rate = gr.Number(value=TrainConfig.lr, minimum=0, maximum=MAX_LR, step=0.00005,
+                                      label="Learning rate (Adam; the paper's: 0.0002)", elem_id="learning-rate",
+                                      min_width=200)
             run_name = gr.Textbox(label="Model name", placeholder="default: <A>2<B>", elem_id="run-name",
                                   min_width=200)
     with gr.Row(equal_height=False):
@@ -494,11 +524,19 @@ def build_train_tab(cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown, ex
     gr.on([n.blur for n in names] + [n.submit for n in names], handlers.suggest_init, [*names, init, visitor], init,
           api_visibility="private")
     wire(start, handlers.start, [domains[0][1], domains[1][1], domains[0][0], domains[1][0], init, steps, crop,
-                                 precision, lambda_cycle, lambda_identity, run_name, extra, visitor],
+                                 precision, lambda_cycle, lambda_identity, run_name, extra, visitor, learning_rate],
          run_outputs, "train", run_failed, named(OUTPUTS, error=error_update()), concurrency_limit=1,
          concurrency_id="train")
-    wire(resume, handlers.resume, [run_choice, steps, extra, visitor], run_outputs, "resume", run_failed,
-         named(OUTPUTS, error=error_update()), concurrency_limit=1, concurrency_id="train")
+    # Resume's checks need no queue: they answer at once in the error box, and only a run that passes them
+    # waits for the training slot (`resume_check`, then the queued resume).
+    resume.click(handlers.resume_problem, inputs=[run_choice, visitor], outputs=error, api_visibility="private",
+                 queue=False)
+    api.click(user_errors(handlers.resume), inputs=[run_choice, steps, extra, visitor], outputs=run_outputs,
+              api_name="resume", concurrency_limit=1, concurrency_id="train")
+    resume.click(handlers.resume_check, inputs=[run_choice, visitor], api_visibility="private", queue=False).success(
+        showing_errors(user_errors(handlers.resume), run_failed, named(OUTPUTS, error=error_update())),
+        inputs=[run_choice, steps, extra, visitor], outputs=run_outputs, api_name="resume_page",
+        api_visibility="private", concurrency_limit=1, concurrency_id="train")
     stop.click(handlers.stop, inputs=visitor, outputs=status, api_name="stop", queue=False).then(
         lambda: gr.update(visible=False), outputs=stop, api_visibility="private", queue=False)  # asked once is enough
     fetch.click(user_errors(handlers.download), inputs=[run_choice, visitor], outputs=download,

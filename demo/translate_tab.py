@@ -32,7 +32,7 @@ from cyclegan_core.public_sources import resolve
 from cyclegan_core.sources.availability import Availability, Reachability, packaged_availability, zoo_availability
 from cyclegan_core.sources.packaged import PACKAGED
 
-from .errors import error_box, user_errors, visitor_message
+from .errors import error_box, in_the_box, user_errors, visitor_message
 from .example_pictures import ExamplePictures
 from .model_cache import ModelCache
 from .outputs import named
@@ -400,9 +400,27 @@ class TranslateHandlers:
         c = model.config
         new = model_tasks(text, text, c.domain_a, c.domain_b, c.one_way, group=HUB_GROUP)
         extra_tasks = [*(extra_tasks or []), *(asdict(t) for t in new if asdict(t) not in (extra_tasks or []))]
-        gr.Info(f"Loaded {text}: {c.domain_a} {'→' if c.one_way else '↔'} {c.domain_b}")
         return (gr.update(choices=self.options(extra_tasks, token), value=new[0].label), extra_tasks,
                 gr.update(choices=self.groups(extra_tasks, token), value=ALL_GROUPS))
+
+    def load_model_on_page(self, text: str, extra_tasks: list[dict] | None, token: str | None = None):
+        """`load_model` for the page, saying first that it checks the Hub (a probe, then maybe a download)
+        and at the end what was loaded, in the Hub box's status line (its 4th output)."""
+        shown = (text or "").strip()
+        if not shown:
+            raise gr.Error("Type a Hub repo id such as owner/repo first.", print_exception=False)
+        yield gr.skip(), gr.skip(), gr.skip(), gr.update(
+            value=f"Checking the Hub for `{shown[:80]}`… (a few seconds; a model not here yet then downloads)",
+            visible=True)
+        try:
+            task, extra_tasks, group = self.load_model(text, extra_tasks, token)
+        except Exception:
+            yield gr.skip(), gr.skip(), gr.skip(), gr.update(value="", visible=False)
+            raise
+        c = self.cache.get(self.usable(shown, token)).config
+        yield task, extra_tasks, group, gr.update(
+            value=f"Loaded `{shown[:80]}`: {c.domain_a} {'→' if c.one_way else '↔'} {c.domain_b}, chosen as the task.",
+            visible=True)
 
     def refresh(self, current: str, extra_tasks: list[dict] | None, token: str | None = None):
         """On page load: this visitor's groups and task list, with what each task needs right now
@@ -454,6 +472,8 @@ def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded,
                 hub_repo = gr.Textbox(label="Hub repo id",
                                       placeholder="owner/repo[/subfolder][@revision]", elem_id="hub-repo")
                 hub_load = gr.Button("Load model", elem_id="hub-load")
+                hub_status = gr.Markdown(visible=False, elem_id="hub-status")
+                hub_error = gr.Markdown(visible=False, elem_id="hub-error", elem_classes=["error-box"])
         with gr.Column(min_width=300):
             error = gr.Markdown(visible=False, elem_id="translate-error", elem_classes=["error-box"])
             with gr.Row(equal_height=False):  # while a translation runs: how far it is, and a way to stop it
@@ -499,7 +519,12 @@ def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded,
     # kept while the visitor chooses a task, instead of expiring as an upload nobody used).
     image_in.input(lambda picture: gr.update(value="", visible=False), inputs=[image_in], outputs=[error],
                    api_visibility="private", queue=False, preprocess=False)
-    gr.on([hub_load.click, hub_repo.submit], user_errors(handlers.load_model), inputs=[hub_repo, extra, visitor],
-          outputs=[task, extra, group], api_name="load_model", concurrency_limit=1, concurrency_id="load")
+    # The page says it checks the Hub, and why a load failed, in the Hub box (no toast, no "Error" badge
+    # over the task lists); API clients call `load_model` (errors as errors).
+    api.click(user_errors(handlers.load_model), inputs=[hub_repo, extra, visitor], outputs=[task, extra, group],
+              api_name="load_model", concurrency_limit=1, concurrency_id="load")
+    gr.on([hub_load.click, hub_repo.submit], in_the_box(handlers.load_model_on_page, 4, "Could not load it"),
+          inputs=[hub_repo, extra, visitor], outputs=[task, extra, group, hub_status, hub_error],
+          api_name="load_model_page", api_visibility="private", concurrency_limit=1, concurrency_id="load")
     loaded.then(handlers.refresh, inputs=[task, extra, visitor], outputs=[task, group], api_visibility="private")
     return task, extra

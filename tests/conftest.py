@@ -174,16 +174,16 @@ assert cyclegan_core  # imported above so a broken package fails collection loud
 
 @pytest.fixture(scope="session")
 def trained_generator_path():
-    """A real trained 9-block CycleGAN generator (vintagify's modern→vintage, MIT licence; affine
-    InstanceNorm, `block` naming). Needed where random weights would prove nothing."""
+    """A real trained 9-block CycleGAN generator (vintagify's modern→vintage, a runtime dependency, MIT licence;
+    affine InstanceNorm, `block` naming). Needed where random weights would prove nothing."""
     import importlib.util
     from pathlib import Path
 
     spec = importlib.util.find_spec("vintagify")
     if spec is None or not spec.submodule_search_locations:
         if os.environ.get("CI"):
-            pytest.fail("vintagify (dev requirement carrying trained weights) is not installed")
-        pytest.skip("vintagify is not installed (pip install -r requirements-dev.txt)")
+            pytest.fail("vintagify (a runtime requirement carrying trained weights) is not installed")
+        pytest.skip("vintagify is not installed (pip install -r requirements.txt)")
     return Path(list(spec.submodule_search_locations)[0]) / "resources" / "G_A2B_epoch33.pth"
 
 

@@ -16,7 +16,7 @@ def pictures(photo, tmp_path):
 def test_the_cycle_view(client, pictures):
     forward, forward_text, backward, backward_text, identity, identity_y, identity_text = client.predict(
         *pictures, "horse → zebra", api_name="/learn_cycle")
-    assert [item["caption"] for item in forward][:3] == ["x: your horse", "G(x): → zebra", "F(G(x)): back to horse"]
+    assert [item["caption"] for item in forward][:3] == ["x: the input", "G(x): as zebra", "F(G(x)): as horse"]
     assert Image.open(forward[3]["image"]).size == (256, 132)  # the 301×157 photo, fitted for teaching
     assert "Cycle error of this picture" in forward_text and "Eq. 2" in forward_text
     assert len(backward) == 4 and len(identity) == 3 and len(identity_y) == 3 and "Sec. 5.2" in identity_text
@@ -36,13 +36,13 @@ def test_the_discriminator_view_trains_a_discriminator_for_a_zoo_model(client, p
     assert "has no discriminators" in text and maps == []
     maps, text = client.predict(*pictures, "horse → zebra", api_name="/learn_train_discriminator")
     assert "against its frozen generators" in text and len(maps) == 3
-    assert "judged by D_B" in maps[1]["caption"] and Image.open(maps[1]["image"]).size == (256, 132)
+    assert "G(x) by D_B" in maps[1]["caption"] and Image.open(maps[1]["image"]).size == (256, 132)
     # Kept in this visitor's own space (the API session got a visitor token), never in the zoo's folder.
     assert list((offline_sandbox / "weights" / ".visitors").glob("*/discriminators/zoo-horse2zebra-*/"
                                                                  "discriminators.safetensors"))
     assert not (offline_sandbox / "weights" / "horse2zebra" / "discriminators.safetensors").exists()
     maps, text = client.predict(*pictures, "zebra → horse", api_name="/learn_discriminator")
-    assert "trained for this model" in text and "judged by D_A" in maps[1]["caption"]
+    assert "trained for this model" in text and "G(x) by D_A" in maps[1]["caption"]
     stranger = Client(client.src, analytics_enabled=False, verbose=False)  # another visitor: not theirs
     assert "has no discriminators" in stranger.predict(*pictures, "zebra → horse", api_name="/learn_discriminator")[1]
 

@@ -80,6 +80,22 @@ def test_translate_with_a_model_of_the_store_by_its_name(tiny_model, photos, tmp
     assert np.array_equal(np.asarray(Image.open(out)), np.asarray(expected))
 
 
+def test_a_two_way_model_asks_for_a_direction_by_its_domains(tiny_model_dir, photos, tmp_path):
+    result = run_cli("translate", "--model", tiny_model_dir, photos / "a.png", "--out", tmp_path / "o.png")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "add --direction AtoB (" in result.stderr and "or --direction BtoA (" in result.stderr
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_the_readmes_first_example_works_offline_with_an_empty_store(photo, tmp_path, offline_sandbox):
+    """`translate --model vintage photo.jpg --out old.png`: the built-in one-way model, no --direction."""
+    photo.crop((0, 0, 96, 64)).save(tmp_path / "photo.jpg", quality=95)
+    result = run_cli("translate", "--model", "vintage", tmp_path / "photo.jpg", "--out", tmp_path / "old.png")
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "old.png").size == (96, 64) and "wrote" in result.stdout
+    assert "vintage" in run_cli("translate", "--help").stdout
+
+
 def test_translate_folder_skips_junk_with_warnings(tiny_model_dir, photos, tmp_path):
     (photos / "notes.txt").write_text("not an image")
     (photos / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
@@ -155,7 +171,7 @@ def test_a_one_way_model_through_the_cli(tmp_path, photo, capsys):
                  "--domains", "photo", "Monet painting"]) == 0
     assert "photo → (one-way) Monet painting" in capsys.readouterr().out
     photo.save(tmp_path / "p.png")
-    assert main(["translate", "--model", str(tmp_path / "monet"), "--direction", "AtoB", str(tmp_path / "p.png"),
+    assert main(["translate", "--model", str(tmp_path / "monet"), str(tmp_path / "p.png"),  # one way: no --direction
                  "--out", str(tmp_path / "out.png")]) == 0
     assert Image.open(tmp_path / "out.png").size == photo.size
     result = run_cli("translate", "--model", tmp_path / "monet", "--direction", "BtoA", tmp_path / "p.png",

@@ -35,7 +35,7 @@ def handlers(tiny_model):
 def test_cycle_shows_forward_backward_and_identity_views_with_their_numbers(handlers, tiny_model, pictures):
     forward, forward_text, backward, backward_text, identity, identity_y, identity_text = handlers.cycle(
         pictures[0], pictures[1], "fruit:AtoB", [])
-    assert [c for _, c in forward][:3] == ["x: your apple", "G(x): → orange", "F(G(x)): back to apple"]
+    assert [c for _, c in forward][:3] == ["x: the input", "G(x): as orange", "F(G(x)): as apple"]
     x = torch.from_numpy(np.asarray(Image.open(pictures[0]), np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
     with torch.no_grad():
         expected = (tiny_model.G_BA(tiny_model.G_AB(x)) - x).abs().mean()
@@ -49,7 +49,7 @@ def test_cycle_shows_forward_backward_and_identity_views_with_their_numbers(hand
 
 def test_hidden_information_plots_both_changes_per_amount(handlers, pictures):
     gallery, perturbed, frame, text = handlers.hidden(pictures[0], "fruit:AtoB", "noise", 8, [])
-    assert len(gallery) == 4 and len(perturbed) == 4 and "noise σ (levels of 255) 8" in perturbed[1][1]
+    assert len(gallery) == 4 and len(perturbed) == 4 and perturbed[1][1] == "G(x), noise σ 8"
     assert isinstance(frame, pd.DataFrame) and set(frame["measure"]) == {"G(x) moved", "F(G(x)) moved"}
     assert list(frame["amount"][::2]) == [0, 1, 2, 4, 8, 16, 32] and "steganography" in text and "× as much" in text
     gallery, perturbed, frame, _ = handlers.hidden(pictures[0], "fruit:AtoB", "jpeg", 50, [])
@@ -74,7 +74,7 @@ def test_a_model_without_discriminators_says_so_and_trains_them(handlers, pictur
         f"*/{DISCRIMINATORS_NAME}"))
     assert len(kept) == 1 and "against its frozen generators" in text
     assert len(maps) == 3 and maps[0][0].size == (96, 72)
-    assert "judged by D_A" in maps[0][1] and "judged by D_B" in maps[1][1] and "real orange (y)" in maps[2][1]
+    assert maps[0][1].startswith("x by D_A: ") and maps[1][1].startswith("G(x) by D_B: ") and maps[2][1].startswith("y by D_B")
     assert "70×70" in text and "$$" in text
     again = find_discriminators(kept[0].parent)
     assert again is not None and again.origin in text
@@ -125,16 +125,18 @@ def test_another_visitors_model_reads_like_a_missing_one(tiny_model, pictures, m
 
 def test_toy_models_are_offered_first_with_examples_and_made_on_first_use(tiny_model, monkeypatch):
     made = []
-    monkeypatch.setattr("demo.learn_tab.make_toy_model", lambda name, folder: made.append(name) or save_model(
+    monkeypatch.setattr("demo.learn_tab.make_toy_model", lambda name, folder, **kw: made.append(name) or save_model(
         tiny_model, folder))
     handlers = LearnHandlers(ModelCache(loader=lambda s: tiny_model), ModelStore(), toy=("red_blue",))
     assert handlers.choices([], None)[:2] == ["toy: red shapes → blue shapes", "toy: blue shapes → red shapes"]
     examples = handlers.examples()
     assert [row[2] for row in examples] == ["toy: red shapes → blue shapes", "toy: blue shapes → red shapes"]
     assert Image.open(examples[0][0]).size == (64, 64) and "/.toy/examples/red_blue/A_0.png" in examples[0][0]
-    handlers.cycle(examples[0][0], None, examples[0][2], [])
-    handlers.cycle(examples[1][0], None, examples[1][2], [])
-    assert made == ["red_blue"]  # trained once, then kept
+    told = []
+    handlers.cycle(examples[0][0], None, examples[0][2], [], progress=lambda *a, **kw: told.append(kw["desc"]))
+    assert told and told[0].startswith("Training the toy model 'red shapes ↔ blue shapes' for its first use")
+    handlers.cycle(examples[1][0], None, examples[1][2], [], progress=lambda *a, **kw: told.append(kw["desc"]))
+    assert made == ["red_blue"] and len(told) == 1  # trained once (said at once), then kept
     with pytest.raises(gr.Error, match="come with their own discriminators"):
         handlers.train_discriminator(examples[0][0], examples[0][1], examples[0][2], [], progress=None)
 

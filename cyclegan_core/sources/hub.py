@@ -68,7 +68,11 @@ def download_model_folder(source: HubSource, max_bytes: int | None = None) -> Pa
                 library_name="cyclegan-studio"))
     except LocalEntryNotFoundError:
         raise ModelNotFoundError(f"the Hub ({endpoint}) cannot be reached ({offline_reason}) and {source} is "
-                                 f"not in the local Hub cache") from None
+                                 f"not in the local Hub cache",
+                                 public=f"This server cannot reach the Hugging Face Hub right now (it may be "
+                                        f"offline), and {source} has not been downloaded here before. The models "
+                                        f"marked ready, such as the built-in modern photo → vintage photo, work "
+                                        f"without it.") from None
     except GatedRepoError:
         raise ModelNotFoundError(f"Hub repo {source.repo_id} is gated: accept its terms on the Hub and log in "
                                  f"(HF_TOKEN) to use it") from None
