@@ -78,6 +78,15 @@ CSS = """
 #translate-progress progress::-webkit-progress-bar { background: var(--neutral-200, #e5e7eb); }
 #translate-progress progress::-webkit-progress-value { background: var(--color-accent, #f97316); }
 #translate-progress progress::-moz-progress-bar { background: var(--color-accent, #f97316); }
+#task-examples .caption-label { display: none; }
+.learn-pictures .caption-label { white-space: normal !important; overflow-wrap: anywhere; }
+.error-box { border-left: 4px solid var(--error-border-color, #ef4444); padding-left: 10px; }
+#learn-view { flex-wrap: wrap; }
+@media (max-width: 640px) {
+  .learn-pictures .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
+  #learn-examples table { table-layout: fixed; width: 100%; }
+  #learn-examples td, #learn-examples th { white-space: normal !important; overflow-wrap: anywhere; }
+}
 """
 
 

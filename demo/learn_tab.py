@@ -485,10 +485,9 @@ class LearnHandlers:
         batch = image_grid([[report.images[name][i] for name in PREVIEW_ORDER]
                             for i in range(len(report.images["real_A"]))], scale=3)
         a, b = run.task.domain_a.name, run.task.domain_b.name
-        pool = [(image, f"{'older fake from the pool' if old else 'fake just made'} G(a)")
+        pool = [(image, "older G(a)" if old else "fresh G(a)")
                 for image, old in zip(report.pool_B.drawn, report.pool_B.from_history)]
-        pool += [(image, f"in the pool ({i + 1}/{report.pool_B.capacity})")
-                 for i, image in enumerate(report.pool_B.contents[-8:])]
+        pool += [(image, f"pool {i + 1}/{report.pool_B.capacity}") for i, image in enumerate(report.pool_B.contents[-8:])]
         rows = ["| term | value | what it measures |", "| --- | --- | --- |"]
         rows += [f"| `{name}` | {report.losses[name]:.4f} | {TERM_TEXT[name]} |" for name in LOSS_NAMES]
         scores = report.scores
@@ -574,7 +573,7 @@ TERM_TEXT = {
 def _pictures(label: str, columns: int, elem_id: str, visible: bool = True) -> gr.Gallery:
     """A row of captioned pictures, each shown whole (PNG: the heat maps' colours stay exact)."""
     return gr.Gallery(label=label, columns=columns, height="auto", object_fit="contain", format="png", visible=visible,
-                      elem_id=elem_id)
+                      elem_id=elem_id, elem_classes=["learn-pictures"])  # two a row on a phone (app.CSS)
 
 
 def _labelled_rows(rows: list[tuple[str, Image.Image]]) -> Image.Image:
@@ -723,7 +722,7 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
         live_doctor = gr.Markdown(elem_id="learn-live-doctor")
         live_batch = gr.Image(label="This step's batch through both cycles", type="pil", format="png",
                               interactive=False, visible=False, elem_id="learn-live-batch")
-        live_pool = _pictures("What D_Y was shown (fresh or from the history pool), and the pool", 8,
+        live_pool = _pictures("What D_Y was shown (a fresh G(a), or an older one from the history pool), and the pool", 8,
                               "learn-live-pool", visible=False)
         live_losses = gr.Markdown(visible=False, elem_id="learn-live-losses")
         live_state = gr.State(None)

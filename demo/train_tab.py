@@ -123,15 +123,17 @@ class TrainHandlers:
         return RunFolder(model.path, model.name)
 
     def init_choices(self, token: str | None = None, probe: bool = True) -> list[tuple[str, str]]:
-        """What a run can start from: a small model from scratch, a zoo model (saying what it needs: a
-        download, or unavailable offline; `probe=False`, at start-up: nothing said, nothing probed) or
-        one of the visitor's."""
+        """What a run can start from now: a small model from scratch, the built-in one-way model (its G
+        starts G, F starts fresh), a zoo model that is here or can be downloaded (saying so; `probe=False`,
+        at start-up: every one, nothing said, nothing probed) or one of the visitor's."""
         choices = [(SMALL_PRESET, "")]
         for name, p in PACKAGED.items():  # built in, offline: its G starts the run's G, F starts fresh
             if packaged_availability(name).usable:
                 choices.append((f"{p.domain_a} → {p.domain_b} (built in, one-way: G from it, F new)", name))
         for name, e in ZOO.items():
             state = zoo_availability(name, self.reach.why_not()) if probe else None
+            if state is not None and not state.usable:
+                continue  # not here and cannot be fetched now: not offered
             note = "" if state is None or state.ready else f" · {state.note}"
             choices.append((f"{name} (official, {e.domain_a} {'→' if e.one_way else '↔'} {e.domain_b}){note}", name))
         choices += [(f"{m.name} (your model)", m.name) for m in self.models(token)]

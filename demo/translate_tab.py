@@ -239,8 +239,13 @@ class TranslateHandlers:
                 ("↓ " if state.usable else "✖ ") + note
         status += (" · one-way: no reverse direction, no cycle" if one_way else "")
         pictures = self.task_examples(task_text, extra, token)
-        gallery = gr.update(value=[(str(p.path), p.caption) for p in pictures], visible=bool(pictures),
+        # The strip shows the pictures alone (a credit does not fit under a thumbnail); the credits are
+        # in "About this task", numbered as the pictures are.
+        gallery = gr.update(value=[str(p.path) for p in pictures], visible=bool(pictures),
                             label=f"Examples of {task_input_domain(task, domains)} (click one)")
+        if pictures:
+            text += "\n\n**Example pictures** (left to right): " + "; ".join(
+                f"{i}. {p.caption}" for i, p in enumerate(pictures, 1)) + "."
         cycle = (gr.update(value=False, interactive=False,
                            label="Show the cycle: not for a one-way model (it has no reverse generator)")
                  if one_way else gr.update(interactive=True, label=CYCLE_LABEL))
@@ -466,7 +471,7 @@ def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded,
                                   visible=first[2].get("visible", False), columns=4, height="auto", interactive=False,
                                   object_fit="contain", allow_preview=False, show_label=True, buttons=[],
                                   elem_id="task-examples")
-            with gr.Accordion("About this model", open=False, elem_id="task-card-box"):
+            with gr.Accordion("About this task", open=False, elem_id="task-card-box"):
                 card = gr.Markdown(first[1], elem_id="task-card")
             with gr.Accordion("Load a model from the Hub", open=False, elem_id="hub-box"):
                 hub_repo = gr.Textbox(label="Hub repo id",

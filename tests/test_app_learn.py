@@ -24,7 +24,7 @@ def test_the_cycle_view(client, pictures):
 
 def test_the_hidden_information_view(client, pictures):
     hidden, perturbed, plot, text = client.predict(pictures[0], "horse → zebra", "jpeg", 30, api_name="/learn_hidden")
-    assert len(hidden) == 4 and "JPEG quality 30" in perturbed[1]["caption"]
+    assert len(hidden) == 4 and perturbed[1]["caption"] == "G(x), JPEG q 30"
     assert "steganography" in text
     rows = plot["value"]["data"] if isinstance(plot, dict) and "value" in plot else plot["data"]
     assert len(rows) == 14  # 7 qualities × (G(x) moved, F(G(x)) moved)
@@ -59,6 +59,6 @@ def test_live_steps_keep_their_run_between_calls(client):
     second = client.predict("red_blue", 10, 0.5, api_name="/learn_live_step")
     assert "step 1 " in first[0] and "step 2 " in second[0]  # the session's run goes on
     status, preview, plot, batch, pool, losses, doctor = second  # the state stays on the server
-    assert "cycle_A" in losses["value"] and any("fake just made" in p["caption"] for p in pool["value"])
+    assert "cycle_A" in losses["value"] and any(p["caption"] == "fresh G(a)" for p in pool["value"])
     final = client.predict("red_blue", 10, 0.5, 5, api_name="/learn_live_train")
     assert "steps in" in final[0]

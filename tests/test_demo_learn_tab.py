@@ -147,7 +147,7 @@ def test_one_live_step_shows_every_term_the_pool_and_the_scores(handlers):
     for term in ("G_AB", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B"):
         assert f"| `{term}` | {state['log'][0][term]:.4f} |" in losses["value"]
     assert batch["visible"] and batch["value"].size == (6 * 96 + 5 * 2, 4 * 96 + 3 * 2)  # 4 pictures × 6, ×3, 2 px gaps
-    assert any("fake just made" in caption for _, caption in pool["value"]) and "Too early" in doctor
+    assert any(caption == "fresh G(a)" for _, caption in pool["value"]) and "Too early" in doctor
     assert list(plot["term"].unique()) and set(plot["step"]) == {1}
     state, status, *_ = handlers.live_step(state, "red_blue", 0, 0)  # new λs from the next step on
     assert state["run"].step == 2 and state["run"].lambda_cycle == 0 and state["log"][-1]["idt_A"] == 0
@@ -191,3 +191,64 @@ def test_a_lesson_plays_frame_by_frame(tiny_model, recorded):
     assert [f[0]["value"] for f in frames] == list(range(lesson.frames))
     with pytest.raises(gr.Error, match="Choose one of the lessons: cycle"):
         handlers.lesson_frame("nope", 0)
+
+
+class NoNetwork:
+    """A `Reachability` that finds no network: zoo models not here cannot be had."""
+
+    def why_not(self):
+        return "no network"
+
+
+def test_offline_with_an_empty_store_every_listed_model_works_and_a_visitors_run_is_listed(tiny_model, pictures,
+                                                                                         monkeypatch, offline_sandbox):
+    from cyclegan_core import TrainConfig
+    from demo.visitors import visitor_id
+    monkeypatch.setattr("demo.learn_tab.make_toy_model", lambda name, folder, **kw: save_model(tiny_model, folder))
+    store = ModelStore()
+    handlers = LearnHandlers(ModelCache(), store, reach=NoNetwork())
+    options = handlers.options([], "alice-token")
+    assert [label for _, label in options] == [t.label for t in handlers.toy_tasks()]  # no zoo model offline
+    assert handlers.options([], None, probe=False) == options  # the start-up list: nothing more to add offline
+    for _, label in options:  # each one answers in the Cycle view
+        assert "Cycle error of this picture" in handlers.cycle(pictures[0], None, label, [], "alice-token")[1]
+
+    run = store.new_run("apples", visitor_id("alice-token"))  # Alice trained a run: it is hers in the list
+    save_model(tiny_model, run.path)
+    run.write_record(TrainConfig(), run.path, run.path, owner=visitor_id("alice-token"))
+    mine = [label for _, label in handlers.options([], "alice-token")]
+    assert "apples: apple → orange" in mine and "apples: orange → apple" in mine
+    assert "apples: apple → orange" not in [label for _, label in handlers.options([], "bob-token")]
+    update = handlers.refresh("gone", [], "alice-token")  # what opening the tab does
+    assert update["value"] == options[0][1] and ("apples: apple → orange", "apples: apple → orange") in \
+        update["choices"]
+    assert "Cycle error" in handlers.cycle(pictures[0], None, "apples: apple → orange", [], "alice-token")[1]
+
+
+def test_a_missing_picture_is_said_before_any_model_is_made(monkeypatch):
+    monkeypatch.setattr("demo.learn_tab.make_toy_model", lambda *a, **kw: pytest.fail("no model is needed yet"))
+    handlers = LearnHandlers(ModelCache(), ModelStore(), toy=("red_blue",))
+    for view in (lambda: handlers.cycle(None, None, "toy: red shapes → blue shapes", []),
+                 lambda: handlers.discriminator(None, None, "toy: red shapes → blue shapes", []),
+                 lambda: handlers.hidden(None, "toy: red shapes → blue shapes", "noise", 8, [])):
+        with pytest.raises(gr.Error, match="Add a picture first"):
+            view()
+
+
+def test_pause_ends_a_playing_lesson_between_two_frames(tiny_model, recorded):
+    handlers = LearnHandlers(ModelCache(loader=lambda s: tiny_model), ModelStore(), toy=(), lessons=recorded)
+    play = handlers.lesson_play("cycle", 0, "cycle_A", play="page-1", delay=0)
+    assert next(play)[0]["value"] == 0 and next(play)[0]["value"] == 1
+    handlers.pause_lesson("page-2")  # another page's pause: not this play's
+    assert next(play)[0]["value"] == 2
+    handlers.pause_lesson("page-1")
+    assert list(play) == [] and handlers.playing == set() and handlers.paused == set()
+    handlers.pause_lesson("page-1")  # a pause after the end keeps nothing
+    assert handlers.paused == set()
+
+
+def test_the_loss_table_keeps_its_formulas_in_their_cells(handlers):
+    *_, losses, _ = handlers.live_step(None, "red_blue", 10, 0.5)
+    row = next(line for line in losses["value"].splitlines() if line.startswith("| `cycle_A` |"))
+    cells = row.strip("|").split("|")
+    assert len(cells) == 3 and "λ · ‖F(G(a)) − a‖₁" in cells[2]

@@ -161,10 +161,36 @@ def test_offline_the_zoo_is_marked_unavailable_to_start_from_and_not_suggested(t
     handlers = TrainHandlers(ModelCache(), TrainingSlot(), reach=FixedReach("no network"))
     choices = dict((value, text) for text, value in handlers.init_choices(ALICE))
     assert choices["horse2zebra"] == "horse2zebra (official, horse ↔ zebra)"
-    assert choices["summer2winter"].endswith("· unavailable offline: its weights are not on this server")
-    assert choices["style_monet"].startswith("style_monet (official, photo → Monet painting)")
+    assert "summer2winter" not in choices  # cannot be had now: not offered
+    assert choices["vintage"] == "modern photo → vintage photo (built in, one-way: G from it, F new)"
+    assert "style_monet" not in choices
     assert handlers.suggest_init("day", "night", "")["value"] == ""  # summer2winter cannot be had: from scratch
     assert handlers.suggest_init("cat", "dog", "")["value"] == "horse2zebra"
+
+
+def test_offline_with_an_empty_store_a_run_fine_tunes_the_built_in_model_at_the_chosen_learning_rate(uploads,
+                                                                                                     offline_sandbox):
+    handlers = TrainHandlers(ModelCache(), TrainingSlot(), reach=FixedReach("no network"))
+    assert [value for _, value in handlers.init_choices(ALICE)][:2] == ["", "vintage"]
+    outputs = list(handlers.start(uploads["a"], uploads["b"], "new", "old", "vintage", 1, 64, "fp32", 10, 0.5,
+                                  "aged", [], ALICE, progress=no_progress, learning_rate=0.0001))
+    assert statuses(outputs)[-1].startswith("Finished at step **1 / 1**")
+    stored = handlers.own_model("aged", ALICE)
+    from cyclegan_core import RunFolder
+    config = RunFolder(stored.path).read_record().config
+    assert config.lr == 0.0001 and config.init is not None and not load_model(stored.path).one_way
+    with pytest.raises(Exception, match="learning rate must be above 0 and at most"):
+        list(handlers.start(uploads["a"], uploads["b"], "new", "old", "", 1, 64, "fp32", 10, 0.5, "x", [], ALICE,
+                            progress=no_progress, learning_rate=5))
+
+
+def test_resume_with_nothing_chosen_is_refused_before_the_queue(handlers):
+    shown = handlers.resume_problem(None, ALICE)
+    assert shown["visible"] and "choose one of your runs first" in shown["value"]
+    assert handlers.resume_problem("nobody's", ALICE)["visible"]
+    import gradio as gr
+    with pytest.raises(gr.Error):
+        handlers.resume_check(None, ALICE)
 
 
 def test_describe_and_add_folder(handlers, uploads):

@@ -33,7 +33,7 @@ def test_every_shipped_picture_has_a_licence_and_the_domains_match_case_insensit
     assert pictures.shipped and all(p.license and p.source and p.path.is_file() for p in pictures.shipped)
     assert pictures.for_domain("Zebra") == pictures.for_domain("zebra") != []
     assert pictures.for_domain("no such domain") == []
-    assert "(" in pictures.shipped[0].caption  # the licence is in the caption the page shows
+    assert "(" in pictures.shipped[0].caption  # the licence is in the credit the page shows
 
 
 def test_a_hub_dataset_adds_pictures_then_serves_them_from_the_cache_offline(offline_sandbox, monkeypatch):
