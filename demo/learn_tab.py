@@ -583,6 +583,8 @@ def _labelled_rows(rows: list[tuple[str, Image.Image]]) -> Image.Image:
     canvas = Image.new("RGB", (width, sum(image.height + 28 for _, image in rows)), "white")
     draw, top = ImageDraw.Draw(canvas), 0
     for caption, image in rows:
+        # Pillow's built-in font has no λ or arrows: they are spelled out rather than drawn as boxes.
+        caption = caption.replace("λ", "lambda").replace("→", "->")
         draw.text((2, top + 4), caption, fill=(20, 20, 20), font=font)
         canvas.paste(image, (0, top + 26))
         top += image.height + 28
@@ -767,7 +769,10 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
     page_and_api([d_train.click], handlers.train_discriminator, inputs=inputs, outputs=[*d_outputs, visitor],
                  box=d_message, api_name="learn_train_discriminator", api=api, concurrency_limit=1,
                  concurrency_id="learn-train")
-    loaded.then(handlers.refresh, inputs=[task, extra, visitor], outputs=[task], api_visibility="private")
+    # The list is made without the queue (a look at the store, and a probe the Translate tab's list has
+    # usually made already): it is not one of the few jobs a visitor may have waiting.
+    loaded.then(handlers.refresh, inputs=[task, extra, visitor], outputs=[task], api_visibility="private",
+                queue=False)
     if tab is not None:
         tab.select(handlers.refresh, inputs=[task, extra, visitor], outputs=[task], api_visibility="private",
-                   concurrency_limit=4, concurrency_id="lists")
+                   queue=False)

@@ -36,26 +36,26 @@ def test_a_teacher_shows_every_idea_in_the_learn_tab(toy_models_in_store, app_ur
     assert page.locator("#learn-forward img").count() >= 4
     shoot(page, "learn-cycle.png")
 
-    page.get_by_role("tab", name="Hidden", exact=True).click()
+    page.locator("#learn-view label", has_text="Hidden").click()
     page.click("#learn-hidden-button")
     page.locator("#learn-hidden-text", has_text="steganography").wait_for()
     shoot(page, "learn-hidden.png")
 
-    page.get_by_role("tab", name="Discriminator", exact=True).click()
+    page.locator("#learn-view label", has_text="Discriminator").click()
     page.click("#learn-d-button")
     page.locator("#learn-d-text", has_text="own discriminators").wait_for()
     assert page.locator("#learn-d img").count() >= 3
     assert not page.locator("#learn-d-train").is_visible()  # it has its own D's: nothing to train
     shoot(page, "learn-discriminator.png")
 
-    page.get_by_role("tab", name="Lessons", exact=True).click()
+    page.locator("#learn-view label", has_text="Lessons").click()
     page.locator("#learn-lesson-text", has_text="Outcome of the recording").wait_for()
     page.click("#learn-lesson-play")
     page.wait_for_function("() => /Step (\\d+) of \\1\\b/.test(document.querySelector('#learn-lesson-text').innerText)",
                            timeout=120_000)
     shoot(page, "learn-lesson.png")
 
-    page.get_by_role("tab", name="Try it", exact=True).click()
+    page.locator("#learn-view label", has_text="Try it").click()
     page.click("#learn-live-step")
     page.locator("#learn-live-status", has_text="step 1 ").wait_for()
     page.locator("#learn-live-losses", has_text="cycle_A").wait_for()
@@ -69,7 +69,7 @@ def test_a_teacher_shows_every_idea_in_the_learn_tab(toy_models_in_store, app_ur
 
     page.set_viewport_size({"width": 390, "height": 900})  # a phone: the open tab, then the first one
     shoot(page, "learn-live-phone.png")
-    page.get_by_role("tab", name="Cycle", exact=True).click()
+    page.locator("#learn-view label", has_text="Cycle").click()
     page.locator("#learn-forward-text", has_text="Cycle error").wait_for()
     shoot(page, "learn-cycle-phone.png")
 
