@@ -161,6 +161,7 @@ def example_files(tmp_path, monkeypatch, photo, tiny_model, zoo_upstream, offlin
     monkeypatch.chdir(work)
     photo.save("horse.jpg")
     photo.crop((0, 0, 96, 80)).save("cat.jpg")
+    photo.crop((0, 0, 96, 64)).save("photo.jpg")  # the built-in vintage model's example (a 9-block network)
     for folder, seed in (("photos/a", 0), ("photos/b", 1), ("cats", 2)):
         pictures(work / folder, 2, seed)
     pictures(work / "dog-pictures", 2, 3)
