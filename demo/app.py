@@ -79,9 +79,12 @@ CSS = """
 #translate-progress progress::-webkit-progress-value { background: var(--color-accent, #f97316); }
 #translate-progress progress::-moz-progress-bar { background: var(--color-accent, #f97316); }
 #task-examples .caption-label { display: none; }
+/* A long choice in a dropdown ends in "…" before the arrow, never under it (the list shows it whole). */
+.wrap-inner .secondary-wrap input { padding-right: 26px !important; text-overflow: ellipsis; }
 .learn-pictures .caption-label { white-space: normal !important; overflow-wrap: anywhere; }
 .error-box { border-left: 4px solid var(--error-border-color, #ef4444); padding-left: 10px; }
 #learn-view { flex-wrap: wrap; }
+.learn-grid .image-container { padding-top: 28px; }  /* the floating label sits above the grid, not on it */
 @media (max-width: 640px) {
   .learn-pictures .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
   #learn-examples table { table-layout: fixed; width: 100%; }

@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from cyclegan_core import CycleGAN, ModelStore, load_model
+from cyclegan_core import CycleGAN, ModelNotFoundError, ModelStore, load_model
 from cyclegan_core.engine.images import tensor_to_image
 from cyclegan_core.nn.losses import LOSS_NAMES
 from cyclegan_core.model.folder import is_model_folder
@@ -49,7 +49,7 @@ from cyclegan_core.teaching.toy_models import TOY_TASKS, example_pictures, make_
 from cyclegan_core.training.runs import RunFolder
 from cyclegan_core.training.store import runs_max_bytes
 
-from .errors import in_the_box, page_and_api, user_errors
+from .errors import in_the_box, page_and_api, user_errors, visitor_message
 from .model_cache import ModelCache
 from .training import TrainingSlot
 from .tasks import Task, all_tasks, parse_task
@@ -183,7 +183,14 @@ class LearnHandlers:
                 raise gr.Error(f"There is no toy model called {name[:40]!r}.", print_exception=False)
             return Chosen(self.toy_model(name, progress), task, self.toy[name], True)
         source = resolve(task.source, self.store, visible=lambda model: may_use(model, token))
-        model = self.cache.get(source.key)
+        if progress is not None:  # a zoo model's first use downloads it: the wait is named
+            progress(0.0, desc=f"Loading the model of {task.label}…")
+        try:
+            model = self.cache.get(source.key)
+        except ModelNotFoundError as e:  # said in this tab's words: what works here without it
+            raise gr.Error(f"{task.label} cannot be used right now: {visitor_message(e, 'learn').splitlines()[0]} In this tab, the "
+                           f"toy models (at the top of the list) always work, offline too.",
+                           print_exception=False) from None
         if model.one_way:
             raise gr.Error(f"{task.label} is a one-way model (released without a reverse generator): the Learn "
                            f"tab's views need both G and F. Choose a two-way task.", print_exception=False)
@@ -434,7 +441,8 @@ class LearnHandlers:
         about = f"**{lesson.spec.title}**\n\n{lesson.spec.explanation}"
         return (gr.update(maximum=lesson.frames - 1, value=i, label=f"{FRAME_LABEL}: training step {frame.step}"),
                 about, picture,
-                gr.update(value=pd.DataFrame(measured), y_title=METRICS[metric]), pd.DataFrame(losses), text)
+                gr.update(value=pd.DataFrame(measured), y_title=METRICS[metric], x_lim=[0, lesson.steps[-1]]),
+                gr.update(value=pd.DataFrame(losses), x_lim=[0, lesson.steps[-1]]), text)  # the whole recording's axis
 
     def lesson_play(self, name: str, index: float, term: str = "cycle_A", play: str | None = None,
                     delay: float = 0.35):
@@ -545,7 +553,9 @@ def _remember(state: dict, preview: LivePreview) -> None:
     state["previews"] = (state["previews"][:1] + state["previews"][1:][-3:] + [preview])
 
 
-def _curve_frame(log: list[dict]) -> pd.DataFrame:
+def _curve_frame(log: list[dict]) -> dict:
+    """The live run's losses for its plot, on an axis of whole steps that follows the run (at least 10:
+    one step does not stretch over the whole axis, nor get ticks of 1.000000)."""
     stride = max(1, len(log) // 300)
     rows = {"step": [], "loss": [], "term": []}
     for record in log[::stride]:
@@ -553,7 +563,8 @@ def _curve_frame(log: list[dict]) -> pd.DataFrame:
             rows["step"].append(record["step"])
             rows["loss"].append(record[term])
             rows["term"].append(term)
-    return pd.DataFrame(rows)
+    last = log[-1]["step"] if log else 0
+    return gr.update(value=pd.DataFrame(rows), x_lim=[0, max(10, last)])
 
 
 PREVIEW_ORDER = ("real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B")
@@ -572,7 +583,9 @@ TERM_TEXT = {
 
 def _pictures(label: str, columns: int, elem_id: str, visible: bool = True) -> gr.Gallery:
     """A row of captioned pictures, each shown whole (PNG: the heat maps' colours stay exact)."""
-    return gr.Gallery(label=label, columns=columns, height="auto", object_fit="contain", format="png", visible=visible,
+    # "fit-content": every row whole, no blank below a short one ("auto" keeps a fixed height and scrolls).
+    return gr.Gallery(label=label, columns=columns, height="fit-content", object_fit="contain", format="png",
+                      visible=visible,
                       elem_id=elem_id, elem_classes=["learn-pictures"])  # two a row on a phone (app.CSS)
 
 
@@ -688,7 +701,7 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
         lesson_about = gr.Markdown(elem_id="learn-lesson-about")
         lesson_text = gr.Markdown(elem_id="learn-lesson-text")
         lesson_gallery = gr.Image(label="Each variant at this step", type="pil", format="png", interactive=False,
-                                  elem_id="learn-lesson-previews", buttons=["fullscreen"])
+                                  elem_id="learn-lesson-previews", buttons=["fullscreen"], elem_classes=["learn-grid"])
         with gr.Row(equal_height=False):
             lesson_metric = gr.LinePlot(x="step", y="value", color="variant", label="The lesson's measurement",
                                         elem_id="learn-lesson-metric", min_width=280)
@@ -718,12 +731,13 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
         live_status = gr.Markdown(elem_id="learn-live-status")
         with gr.Row(equal_height=False):
             live_preview = gr.Image(label="Held-out pictures: real A → G → F | real B → F → G", type="pil",
-                                    format="png", interactive=False, elem_id="learn-live-preview", min_width=280)
+                                    format="png", interactive=False, elem_id="learn-live-preview", min_width=280,
+                                    elem_classes=["learn-grid"])
             live_plot = gr.LinePlot(x="step", y="loss", color="term", label="Losses", elem_id="learn-live-plot",
-                                    min_width=280)
+                                    min_width=280, x_axis_format="d", x_lim=[0, 10])
         live_doctor = gr.Markdown(elem_id="learn-live-doctor")
         live_batch = gr.Image(label="This step's batch through both cycles", type="pil", format="png",
-                              interactive=False, visible=False, elem_id="learn-live-batch")
+                              interactive=False, visible=False, elem_id="learn-live-batch", elem_classes=["learn-grid"])
         live_pool = _pictures("What D_Y was shown (a fresh G(a), or an older one from the history pool), and the pool", 8,
                               "learn-live-pool", visible=False)
         live_losses = gr.Markdown(visible=False, elem_id="learn-live-losses")

@@ -48,9 +48,9 @@ SMALL_PRESET = "small model from scratch (ngf 32, 6 blocks)"
 MAX_LR = 0.01  # Adam above this only diverges; the paper's rate is TrainConfig.lr (0.0002)
 PREVIEW_EVERY = 10
 PLOT_EVERY_SECONDS = 2.0
-# The loss plot's x axis spans at least this many steps: its ticks (about one per 40 px) then fall on
-# whole steps on any screen up to ~2800 px wide, even on the first step of a run.
-MIN_PLOT_STEPS = 50
+# The loss plots' x axis spans the run (its total steps), and at least this many steps: its ticks (about
+# one per 40 px, at 1, 2 or 5 × 10ⁿ apart) then fall on whole steps on a plot up to ~600 px wide.
+MIN_PLOT_STEPS = 10
 # The losses in two plots of four lines each, so that each legend fits in one line on a phone (and the
 # adversarial losses, around 0.1–1, are not flattened by the λ-weighted cycle losses).
 PLOTS = {"plot": ("G_AB", "G_BA", "D_A", "D_B"), "cycle_plot": ("cycle_A", "cycle_B", "idt_A", "idt_B")}
@@ -349,7 +349,8 @@ class TrainHandlers:
                     now = self.clock()
                     if last_plot is None or now - last_plot > PLOT_EVERY_SECONDS or event.step == event.total_steps:
                         last_plot = now
-                        yield named(OUTPUTS, status=step_text(event, seconds_per_step), **loss_plots(records))
+                        yield named(OUTPUTS, status=step_text(event, seconds_per_step),
+                                    **loss_plots(records, event.total_steps))
                 elif isinstance(event, Preview):
                     previews = [*previews, event.images][-RECENT_PREVIEWS:]
                     pictures = [(img, CAPTIONS[key].format(a=names[0], b=names[1])) for key, img in event.images.items()]
@@ -360,7 +361,8 @@ class TrainHandlers:
                     self.cache.forget(run.path.name)
                     archive = zip_model_folder(run.path, download_path(run.name), run.name)
                     label = f"{run.name}: {names[0]} → {names[1]}"
-                    yield named(OUTPUTS, status=finished_text(event, run, label), **loss_plots(records),
+                    yield named(OUTPUTS, status=finished_text(event, run, label),
+                                **loss_plots(records, event.total_steps),
                                   download=str(archive), doctor=doctor_text(records, previews, gan_mode),
                                   task=gr.update(choices=task_options(extra_tasks, token, self.reach), value=label),
                                   run_choice=gr.update(choices=self.resumable_runs(token), value=run.name),
@@ -417,10 +419,11 @@ def loss_frame(records: list[dict], terms: tuple[str, ...] = LOSS_NAMES) -> pd.D
     return frame.astype({"step": "int64"})
 
 
-def loss_plots(records: list[dict]) -> dict[str, dict]:
-    """The plots' updates (PLOTS): the losses so far, on an x axis of whole steps (see MIN_PLOT_STEPS)."""
+def loss_plots(records: list[dict], total_steps: int = 0) -> dict[str, dict]:
+    """The plots' updates (PLOTS): the losses so far, on an x axis of the run's whole steps (see
+    MIN_PLOT_STEPS)."""
     last = max((int(r["step"]) for r in records), default=0)
-    return {name: gr.update(value=loss_frame(records, terms), x_lim=[0, max(last, MIN_PLOT_STEPS)])
+    return {name: gr.update(value=loss_frame(records, terms), x_lim=[0, max(last, total_steps, MIN_PLOT_STEPS)])
             for name, terms in PLOTS.items()}
 
 
@@ -514,10 +517,15 @@ def build_train_tab(cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown, ex
     def run_failed(message: str) -> tuple:
         return named(OUTPUTS, error=error_update(message, "Training failed"), stop=gr.update(visible=False))
 
-    def wire(button, fn, inputs, outputs_, api_name, shown, cleared, **options):
+    def wire(button, fn, inputs, outputs_, api_name, shown, cleared, page_options=None, **options):
         api.click(user_errors(fn), inputs=inputs, outputs=outputs_, api_name=api_name, **options)
         return button.click(showing_errors(user_errors(fn), shown, cleared), inputs=inputs, outputs=outputs_,
-                            api_name=f"{api_name}_page", api_visibility="private", **options)  # its own name
+                            api_name=f"{api_name}_page", api_visibility="private", **(page_options or {}),
+                            **options)  # its own name
+
+    # A run's place in the queue and its progress show on the status line only, not over every output
+    # (the run list, the task list, the download box…).
+    on_status = {"show_progress_on": [status]}
 
     for (name, files, folder, info), key in zip(domains, "ab"):
         folder.upload(handlers.add_folder, [folder, files], files, api_visibility="private")
@@ -527,8 +535,9 @@ def build_train_tab(cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown, ex
           api_visibility="private")
     wire(start, handlers.start, [domains[0][1], domains[1][1], domains[0][0], domains[1][0], init, steps, crop,
                                  precision, lambda_cycle, lambda_identity, run_name, extra, visitor, learning_rate],
-         run_outputs, "train", run_failed, named(OUTPUTS, error=error_update()), concurrency_limit=1,
-         concurrency_id="train")
+         run_outputs, "train", run_failed, named(OUTPUTS, error=error_update(), status="Preparing the run: "
+                                                 "copying your pictures and loading the model…"),
+         page_options=on_status, concurrency_limit=1, concurrency_id="train")
     # Resume's checks need no queue: they answer at once in the error box, and only a run that passes them
     # waits for the training slot (`resume_check`, then the queued resume).
     resume.click(handlers.resume_problem, inputs=[run_choice, visitor], outputs=error, api_visibility="private",
@@ -538,7 +547,7 @@ def build_train_tab(cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown, ex
     resume.click(handlers.resume_check, inputs=[run_choice, visitor], api_visibility="private", queue=False).success(
         showing_errors(user_errors(handlers.resume), run_failed, named(OUTPUTS, error=error_update())),
         inputs=[run_choice, steps, extra, visitor], outputs=run_outputs, api_name="resume_page",
-        api_visibility="private", concurrency_limit=1, concurrency_id="train")
+        api_visibility="private", concurrency_limit=1, concurrency_id="train", **on_status)
     stop.click(handlers.stop, inputs=visitor, outputs=status, api_name="stop", queue=False).then(
         lambda: gr.update(visible=False), outputs=stop, api_visibility="private", queue=False)  # asked once is enough
     fetch.click(user_errors(handlers.download), inputs=[run_choice, visitor], outputs=download,

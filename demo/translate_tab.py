@@ -388,7 +388,7 @@ class TranslateHandlers:
                                        label=f"Back again ({model.describe(back)}): should look like your image")
             lines.append(f"Cycle: {model.describe(back)} in {time.perf_counter() - start:.2f} s. The cycle-"
                          f"consistency loss (Eq. 2 of the paper) trains exactly this round trip to return the input.")
-        elif facts.get("one_way"):
+        elif cycle and facts.get("one_way"):  # asked for (the page's box is off for one-way models): say why not
             lines.append("One-way model: it was released without a reverse generator, so there is no cycle to show.")
         if facts["note"]:
             lines.append(facts["note"])
@@ -414,6 +414,7 @@ class TranslateHandlers:
         shown = (text or "").strip()
         if not shown:
             raise gr.Error("Type a Hub repo id such as owner/repo first.", print_exception=False)
+        self.usable(shown, token)  # refused (a server path, say) before anything of it is echoed
         yield gr.skip(), gr.skip(), gr.skip(), gr.update(
             value=f"Checking the Hub for `{shown[:80]}`… (a few seconds; a model not here yet then downloads)",
             visible=True)

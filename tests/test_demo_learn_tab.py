@@ -148,7 +148,7 @@ def test_one_live_step_shows_every_term_the_pool_and_the_scores(handlers):
         assert f"| `{term}` | {state['log'][0][term]:.4f} |" in losses["value"]
     assert batch["visible"] and batch["value"].size == (6 * 96 + 5 * 2, 4 * 96 + 3 * 2)  # 4 pictures × 6, ×3, 2 px gaps
     assert any(caption == "fresh G(a)" for _, caption in pool["value"]) and "Too early" in doctor
-    assert list(plot["term"].unique()) and set(plot["step"]) == {1}
+    assert list(plot["value"]["term"].unique()) and set(plot["value"]["step"]) == {1} and plot["x_lim"] == [0, 10]
     state, status, *_ = handlers.live_step(state, "red_blue", 0, 0)  # new λs from the next step on
     assert state["run"].step == 2 and state["run"].lambda_cycle == 0 and state["log"][-1]["idt_A"] == 0
     state, *_ = handlers.live_step(state, "circles_squares", 10, 0.5)  # a new task starts a new run
@@ -182,8 +182,9 @@ def test_a_lesson_plays_frame_by_frame(tiny_model, recorded):
     slider, about, picture, metric, losses, text = handlers.lesson_frame("cycle", 99, "cycle_A")
     assert slider["value"] == lesson.frames - 1 == slider["maximum"] and "Eq. 2" in about
     assert picture.size == (12 * 96 + 11 * 2, 2 * (96 + 28))  # a captioned row per variant: 4 × (x, G(x), F(G(x)))
-    assert len(metric["value"]) == 2 * lesson.frames and set(losses["variant"]) == {"λ_cycle = 10: cycle_A",
-                                                                                 "λ_cycle = 0: cycle_A"}
+    assert len(metric["value"]) == 2 * lesson.frames and set(losses["value"]["variant"]) == {"λ_cycle = 10: cycle_A",
+                                                                                          "λ_cycle = 0: cycle_A"}
+    assert metric["x_lim"] == losses["x_lim"] == [0, lesson.steps[-1]]
     assert f"Step {lesson.steps[-1]} of {lesson.steps[-1]}" in text and lesson.outcome in text
     first = handlers.lesson_frame("cycle", 0, "D_B")
     assert len(first[3]["value"]) == 2 and first[0]["value"] == 0
@@ -252,3 +253,12 @@ def test_the_loss_table_keeps_its_formulas_in_their_cells(handlers):
     row = next(line for line in losses["value"].splitlines() if line.startswith("| `cycle_A` |"))
     cells = row.strip("|").split("|")
     assert len(cells) == 3 and "λ · ‖F(G(a)) − a‖₁" in cells[2]
+
+
+def test_a_zoo_model_that_cannot_be_had_points_to_what_works_in_this_tab(pictures, offline_sandbox):
+    handlers = LearnHandlers(ModelCache(), ModelStore(), toy=())
+    told = []
+    with pytest.raises(gr.Error, match="toy models .* always work, offline too") as raised:
+        handlers.cycle(pictures[0], None, "horse → zebra", [], progress=lambda *a, **kw: told.append(kw["desc"]))
+    assert "horse → zebra cannot be used right now" in raised.value.message and "vintage" not in raised.value.message
+    assert told == ["Loading the model of horse → zebra…"]

@@ -71,6 +71,10 @@ def test_start_streams_a_run_into_the_store_and_offers_it(handlers, uploads, tin
     assert set(cycles["term"]) == {"cycle_A", "cycle_B", "idt_A", "idt_B"}
     for plot in (final[PLOT], final[CYCLE_PLOT]):  # whole steps on the x axis, however few
         assert str(plot["value"]["step"].dtype) == "int64" and plot["x_lim"] == [0, MIN_PLOT_STEPS]
+    from demo.train_tab import loss_plots
+    from cyclegan_core.nn.losses import LOSS_NAMES
+    early = [{"step": step, **dict.fromkeys(LOSS_NAMES, 0.5)} for step in (1, 2)]
+    assert loss_plots(early, 30)["plot"]["x_lim"] == [0, 30]  # a 30-step run: an axis of 30 steps from step 1
     # Stop shows from the start of the run to its end; the error box of an earlier failure goes.
     assert outputs[0][STOP] == {"__type__": "update", "visible": True} and final[STOP]["visible"] is False
     assert outputs[0][ERROR] == {"__type__": "update", "value": "", "visible": False}

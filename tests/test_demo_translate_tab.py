@@ -196,6 +196,7 @@ def test_a_one_way_model_describes_itself_without_a_cycle(tiny_model, photo, tmp
     image, facts = handlers.translate(photo, "someone/style:AtoB", [])
     reconstruction, text = handlers.describe(image, facts, True)
     assert reconstruction["visible"] is False and "no cycle to show" in text
+    assert "cycle" not in handlers.describe(image, facts, False)[1].lower()  # not said under every result
     with pytest.raises(CycleGANError, match="one-way"):
         handlers.translate(photo, "someone/style:BtoA", [])
 

@@ -1,5 +1,6 @@
-"""The discriminator's view (discriminators.py): PatchGAN geometry, maps, D-only training, storage."""
+"""The discriminator's view (patch_maps.py): PatchGAN geometry, maps, D-only training, storage."""
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -49,6 +50,11 @@ def test_overlay_and_marked_patch_have_the_picture_size():
     scores[2, 7] = -1
     marked, where = mark_patch(overlay(x, scores), scores)
     assert marked.size == (96, 64) and where == (2, 7)
+    corner, _ = mark_patch(Image.new("RGB", (96, 64), "white"), scores, at=(0, 0))  # its field starts off the picture
+    drawn = np.nonzero(np.asarray(corner).min(axis=2) < 250)
+    left, top, right, bottom = patch_box(0, 0, 3)
+    assert left < 0 and top < 0  # the whole field reaches into the padding; its outline is drawn on the picture
+    assert (drawn[1].min(), drawn[0].min()) == (0, 0) and (drawn[1].max(), drawn[0].max()) == (right - 1, bottom - 1)
 
 
 def _pictures(colour, n=3, size=48):

@@ -272,6 +272,9 @@ def mark_patch(image: Image.Image, scores: torch.Tensor, n_layers: int = 3,
     marked = image.copy()
     draw = ImageDraw.Draw(marked)
     left, top, right, bottom = patch_box(row, col, n_layers)
+    # Near an edge the field reaches into the convolutions' padding: the part on the picture is drawn.
+    left, top = max(left, 0), max(top, 0)
+    right, bottom = min(right, marked.width), min(bottom, marked.height)
     for width, colour in ((4, (0, 0, 0)), (2, (0, 255, 255))):
         draw.rectangle((left, top, right - 1, bottom - 1), outline=colour, width=width)
     return marked, (row, col)
