@@ -82,7 +82,7 @@ CSS = """
 /* A long choice in a dropdown ends in "…" before the arrow, never under it (the list shows it whole). */
 .wrap-inner .secondary-wrap input { padding-right: 26px !important; text-overflow: ellipsis; }
 .learn-pictures .caption-label { white-space: normal !important; overflow-wrap: anywhere; }
-.error-box { border-left: 4px solid var(--error-border-color, #ef4444); padding-left: 10px; }
+.block.error-box { border-left: 4px solid var(--error-border-color, #ef4444) !important; }
 #learn-view { flex-wrap: wrap; }
 .learn-grid .image-container { padding-top: 28px; }  /* the floating label sits above the grid, not on it */
 @media (max-width: 640px) {

@@ -104,8 +104,8 @@ def user_errors(fn):
 
 
 def in_the_box(fn, outputs: int, title: str = "That did not work"):
-    """`fn` for the page, with one more output last: the view's message box. The box is emptied when `fn`
-    starts; a failure (raised by `fn`, wrapped in `user_errors`) becomes words in the box and leaves
+    """`fn` for the page, with one more output last: the view's message box. The box is emptied while `fn`
+    answers; a failure (raised by `fn`, wrapped in `user_errors`) becomes words in the box and leaves
     every other output as it was: no toast, no "Error" badge over the outputs, for what is an ordinary
     situation (offline, nothing chosen yet). API callers get `fn` itself, raising (`page_and_api`)."""
     checked = user_errors(fn)
@@ -119,11 +119,9 @@ def in_the_box(fn, outputs: int, title: str = "That did not work"):
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def stream(*args, **kwargs):
-            box = error_update()
             try:
                 for result in checked(*args, **kwargs):
-                    yield with_box(result, box)
-                    box = gr.skip()
+                    yield with_box(result, error_update())  # each time: the page may show only the latest
             except gr.Error as e:
                 yield failed(e)
         return stream

@@ -631,10 +631,10 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
     handlers = LearnHandlers(cache, slot=slot)
     gr.Markdown(INTRO)
     with gr.Row(equal_height=False):
-        image_x = gr.Image(label="A picture of the task's input domain (x)", type="filepath", image_mode=None,
+        image_x = gr.Image(label="x: a picture of the input domain", type="filepath", image_mode=None,
                            sources=["upload", "clipboard", "webcam"], elem_id="learn-image", height=240,
                            min_width=160)
-        image_y = gr.Image(label="Optional: a picture of the other domain (y)", type="filepath", image_mode=None,
+        image_y = gr.Image(label="y (optional): the other domain", type="filepath", image_mode=None,
                            sources=["upload", "clipboard", "webcam"], elem_id="learn-image-b", height=240,
                            min_width=160)
         with gr.Column(min_width=240):

@@ -454,15 +454,16 @@ def build_train_tab(cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown, ex
         steps = gr.Slider(10, 5000, value=300, step=10, label="Steps", elem_id="steps", min_width=200)
         crop = gr.Dropdown([64, 96, 128, 192, 256], value=128, label="Crop size (px)", elem_id="crop", min_width=140)
     with gr.Accordion("More settings", open=False):
+        with gr.Row(equal_height=False):  # the λ sliders: wide enough for their labels beside their numbers
+            lambda_cycle = gr.Slider(0, 20, value=10, step=0.5, label="λ cycle (Eq. 3)", min_width=300)
+            lambda_identity = gr.Slider(0, 1, value=0.5, step=0.05, label="λ identity (× λ cycle, Sec. 5.2)",
+                                        min_width=300)
         with gr.Row(equal_height=False):
             precision = gr.Radio(["auto", "fp32", "bf16"], value="auto", label="Precision",
                                  info="auto: bf16 only where the CPU runs it natively", min_width=240)
-            lambda_cycle = gr.Slider(0, 20, value=10, step=0.5, label="λ cycle (Eq. 3)", min_width=200)
-            lambda_identity = gr.Slider(0, 1, value=0.5, step=0.05, label="λ identity (× λ cycle, Sec. 5.2)",
-                                        min_width=240)
             learning_rate = gr.Number(value=TrainConfig.lr, minimum=0, maximum=MAX_LR, step=0.00005,
                                       label="Learning rate (Adam; the paper's: 0.0002)", elem_id="learning-rate",
-                                      min_width=200)
+                                      min_width=240)
             run_name = gr.Textbox(label="Model name", placeholder="default: <A>2<B>", elem_id="run-name",
                                   min_width=200)
     with gr.Row(equal_height=False):
@@ -475,7 +476,8 @@ def build_train_tab(cache: ModelCache, slot: TrainingSlot, task: gr.Dropdown, ex
         fetch = gr.Button("Download", elem_id="train-fetch", min_width=100)
         delete = gr.Button("Delete", elem_id="train-delete", min_width=100)
     status = gr.Markdown("", elem_id="train-status")
-    error = gr.Markdown("", elem_id="train-error", visible=False, line_breaks=True)  # why the last run failed
+    error = gr.Markdown("", elem_id="train-error", visible=False, line_breaks=True,  # why the last run failed
+                        elem_classes=["error-box"])
     with gr.Row(equal_height=False):  # side by side on a wide screen, one above the other on a phone
         with gr.Column(min_width=320):
             # No fixed height: a set height cuts the legend off. Whole steps on the x axis (see loss_plots).

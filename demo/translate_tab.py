@@ -32,7 +32,7 @@ from cyclegan_core.public_sources import resolve
 from cyclegan_core.sources.availability import Availability, Reachability, packaged_availability, zoo_availability
 from cyclegan_core.sources.packaged import PACKAGED
 
-from .errors import error_box, in_the_box, user_errors, visitor_message
+from .errors import error_box, error_update, user_errors, visitor_message
 from .example_pictures import ExamplePictures
 from .model_cache import ModelCache
 from .outputs import named
@@ -409,21 +409,22 @@ class TranslateHandlers:
                 gr.update(choices=self.groups(extra_tasks, token), value=ALL_GROUPS))
 
     def load_model_on_page(self, text: str, extra_tasks: list[dict] | None, token: str | None = None):
-        """`load_model` for the page, saying first that it checks the Hub (a probe, then maybe a download)
-        and at the end what was loaded, in the Hub box's status line (its 4th output)."""
+        """`load_model` for the page, with one more output, the Hub box's message: first that it checks
+        the Hub (a probe, then maybe a download), then what was loaded or why it could not be (words in
+        the box: no toast, no "Error" badge over the task lists). Each message replaces the last."""
         shown = (text or "").strip()
-        if not shown:
-            raise gr.Error("Type a Hub repo id such as owner/repo first.", print_exception=False)
-        self.usable(shown, token)  # refused (a server path, say) before anything of it is echoed
-        yield gr.skip(), gr.skip(), gr.skip(), gr.update(
-            value=f"Checking the Hub for `{shown[:80]}`… (a few seconds; a model not here yet then downloads)",
-            visible=True)
         try:
-            task, extra_tasks, group = self.load_model(text, extra_tasks, token)
-        except Exception:
-            yield gr.skip(), gr.skip(), gr.skip(), gr.update(value="", visible=False)
-            raise
-        c = self.cache.get(self.usable(shown, token)).config
+            if not shown:
+                raise gr.Error("Type a Hub repo id such as owner/repo first.", print_exception=False)
+            key = self.usable(shown, token)  # refused (a server path, say) before anything of it is echoed
+            yield gr.skip(), gr.skip(), gr.skip(), gr.update(
+                value=f"Checking the Hub for `{shown[:80]}`… (a few seconds; a model not here yet then downloads)",
+                visible=True)
+            task, extra_tasks, group = self.load_model(shown, extra_tasks, token)
+        except Exception as e:  # noqa: BLE001 — every failure is the visitor's message (details: the log)
+            yield gr.skip(), gr.skip(), gr.skip(), error_update(visitor_message(e, "load_model"), "Could not load it")
+            return
+        c = self.cache.get(key).config
         yield task, extra_tasks, group, gr.update(
             value=f"Loaded `{shown[:80]}`: {c.domain_a} {'→' if c.one_way else '↔'} {c.domain_b}, chosen as the task.",
             visible=True)
@@ -478,8 +479,7 @@ def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded,
                 hub_repo = gr.Textbox(label="Hub repo id",
                                       placeholder="owner/repo[/subfolder][@revision]", elem_id="hub-repo")
                 hub_load = gr.Button("Load model", elem_id="hub-load")
-                hub_status = gr.Markdown(visible=False, elem_id="hub-status")
-                hub_error = gr.Markdown(visible=False, elem_id="hub-error", elem_classes=["error-box"])
+                hub_status = gr.Markdown(visible=False, elem_id="hub-status")  # checking, loaded, or why not
         with gr.Column(min_width=300):
             error = gr.Markdown(visible=False, elem_id="translate-error", elem_classes=["error-box"])
             with gr.Row(equal_height=False):  # while a translation runs: how far it is, and a way to stop it
@@ -529,8 +529,8 @@ def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded,
     # over the task lists); API clients call `load_model` (errors as errors).
     api.click(user_errors(handlers.load_model), inputs=[hub_repo, extra, visitor], outputs=[task, extra, group],
               api_name="load_model", concurrency_limit=1, concurrency_id="load")
-    gr.on([hub_load.click, hub_repo.submit], in_the_box(handlers.load_model_on_page, 4, "Could not load it"),
-          inputs=[hub_repo, extra, visitor], outputs=[task, extra, group, hub_status, hub_error],
+    gr.on([hub_load.click, hub_repo.submit], handlers.load_model_on_page,
+          inputs=[hub_repo, extra, visitor], outputs=[task, extra, group, hub_status],
           api_name="load_model_page", api_visibility="private", concurrency_limit=1, concurrency_id="load")
     loaded.then(handlers.refresh, inputs=[task, extra, visitor], outputs=[task, group], api_visibility="private")
     return task, extra

@@ -62,13 +62,14 @@ def test_translate_offline_the_hub_box_says_why_and_nothing_else_turns_red(offli
     page.click("#hub-box")
     page.fill("#hub-repo textarea, #hub-repo input", "someone/model")
     page.click("#hub-load")
-    page.locator("#hub-error", has_text="cannot reach the Hugging Face Hub").wait_for()
-    assert "(a server address)" not in page.inner_text("#hub-error")
+    page.locator("#hub-status", has_text="cannot reach the Hugging Face Hub").wait_for()
+    assert "(a server address)" not in page.inner_text("#hub-status") and "Checking" not in page.inner_text("#hub-status")
     assert page.input_value("#task input") == "modern photo → vintage photo"  # the task lists are as they were
     assert_fine(page, "a failed Hub load")
     page.fill("#hub-repo textarea, #hub-repo input", "")
     page.click("#hub-load")
-    page.locator("#hub-error", has_text="Type a Hub repo id").wait_for()
+    page.locator("#hub-status", has_text="Type a Hub repo id").wait_for()
+    assert "cannot reach" not in page.inner_text("#hub-status")  # each message replaces the last
     assert_fine(page, "an empty Hub box")
     shoot_both(page, "translate-hub-offline")
 
