@@ -84,7 +84,8 @@ CSS = """
 .learn-pictures .caption-label { white-space: normal !important; overflow-wrap: anywhere; }
 .block.error-box { border-left: 4px solid var(--error-border-color, #ef4444) !important; }
 #learn-view { flex-wrap: wrap; }
-.learn-grid .image-container { padding-top: 28px; }  /* the floating label sits above the grid, not on it */
+/* A floating label sits above its pictures, not on them. */
+.learn-grid .image-container, .learn-pictures .grid-wrap, #task-examples .grid-wrap { padding-top: 28px; }
 @media (max-width: 640px) {
   .learn-pictures .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
   #learn-examples table { table-layout: fixed; width: 100%; }

@@ -516,6 +516,8 @@ class LearnHandlers:
         run: LiveRun = state["run"]
         seconds = min(60.0, max(1.0, float(seconds)))
         hidden = gr.update(visible=False)
+        yield (state, self.live_status(state, f"Training for {seconds:.0f} s: a preview every 10 steps…"), gr.skip(),
+               gr.skip(), hidden, hidden, hidden, gr.skip())  # said at once: the first preview takes a few seconds
         for event in run.run(seconds=seconds, preview_every=10):
             if isinstance(event, LiveStep):
                 state["log"].append({"step": event.step, **event.losses})
