@@ -66,8 +66,10 @@ def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
     return demo
 
 
-# The Translate tab's example strip: one row of thumbnails that wraps on a phone instead of hiding some;
-# its progress box: a line of text over a full-width bar.
+# Layout the components do not give by themselves: the Translate tab's example strip (one row of
+# thumbnails that wraps on a phone instead of hiding some), its progress box (a line of text over a
+# full-width bar), captions that wrap, marked error boxes, and equations that scroll inside their box
+# on a phone instead of being cut off.
 CSS = """
 #task-examples .grid-container { grid-template-columns: repeat(auto-fill, minmax(84px, 1fr)) !important;
                                  grid-template-rows: none !important; grid-auto-rows: 96px !important; }
@@ -84,12 +86,14 @@ CSS = """
 .learn-pictures .caption-label { white-space: normal !important; overflow-wrap: anywhere; }
 .block.error-box { border-left: 4px solid var(--error-border-color, #ef4444) !important; }
 #learn-view { flex-wrap: wrap; }
+.katex-display { overflow-x: auto; overflow-y: hidden; padding-bottom: 2px; }
 /* A floating label sits above its pictures, not on them. */
 .learn-grid .image-container, .learn-pictures .grid-wrap, #task-examples .grid-wrap { padding-top: 28px; }
 @media (max-width: 640px) {
   .learn-pictures .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
   #learn-examples table { table-layout: fixed; width: 100%; }
   #learn-examples td, #learn-examples th { white-space: normal !important; overflow-wrap: anywhere; }
+  .katex-display { font-size: 0.85em; }
 }
 """
 

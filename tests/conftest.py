@@ -205,18 +205,6 @@ def toy_red_blue(tmp_path_factory) -> Path:
     return make_toy_model("red_blue", tmp_path_factory.mktemp("toy") / ".toy" / "red_blue", steps=150, seconds=600)
 
 
-@pytest.fixture
-def toy_models_in_store(toy_red_blue, offline_sandbox) -> Path:
-    """This test's store holds the trained toy model, as after its first use in the Learn tab."""
-    import shutil
-
-    from cyclegan_core import ModelStore
-
-    folder = ModelStore().root / ".toy" / "red_blue"
-    shutil.copytree(toy_red_blue, folder)
-    return folder
-
-
 def official_pth_bytes(seed: int, ngf: int = 8, n_blocks: int = 2) -> bytes:
     """A generator file in the official format (legacy keys included), as bytes."""
     import io

@@ -5,6 +5,7 @@ fits its box; every wait says what it is waiting for. Screenshots of every tab a
 test-artifacts/ (class-<tab>-<width>.png)."""
 
 import time
+from urllib.parse import urlparse
 
 import pytest
 
@@ -114,7 +115,10 @@ def test_learn_first_use_says_it_trains_views_are_one_tap_away_and_pausing_is_qu
     page.get_by_text("for its first use").first.wait_for(timeout=2_000)
     assert time.monotonic() - started < 2.0
     page.locator("#learn-forward-text", has_text="Cycle error of this picture").wait_for(timeout=60_000)
+    page.locator("#learn-backward-text", has_text="Backward cycle error").wait_for()
     assert not page.locator("#learn-cycle-message").is_visible()
+    assert page.locator("#learn-forward-text .katex").count() >= 1, "the equation is rendered"
+    assert page.locator("#learn-forward img").count() >= 4
     shoot_both(page, "learn-cycle")
 
     for width in WIDTHS:  # each view is one tap away, on a phone too: no menu hides any
@@ -136,6 +140,8 @@ def test_learn_first_use_says_it_trains_views_are_one_tap_away_and_pausing_is_qu
     page.locator("#learn-view label", has_text="Discriminator").click()
     page.click("#learn-d-button")
     page.locator("#learn-d-text", has_text="own discriminators").wait_for()
+    assert page.locator("#learn-d img").count() >= 3
+    assert not page.locator("#learn-d-train").is_visible()  # it has its own D's: nothing to train
     shoot_both(page, "learn-discriminator")
 
     page.locator("#learn-view label", has_text="Lessons").click()
@@ -157,3 +163,15 @@ def test_learn_first_use_says_it_trains_views_are_one_tap_away_and_pausing_is_qu
     cells = page.locator("#learn-live-losses tr", has_text="cycle_A").locator("td").all_inner_texts()
     assert len(cells) == 3 and "‖F(G(a)) − a‖₁" in cells[2], cells  # the formula stays in its cell
     shoot_both(page, "learn-try-it")
+    page.locator("#learn-live-seconds input[type=number]").fill("5")
+    page.locator("#learn-live-seconds input[type=number]").press("Enter")
+    started = time.monotonic()
+    page.click("#learn-live-train")
+    page.get_by_text("Training for 5 s").first.wait_for(timeout=2_000)  # says at once how long it trains
+    assert time.monotonic() - started < 2.0
+    page.locator("#learn-live-status", has_text="steps in").wait_for(timeout=120_000)
+    assert "Is it working?" in page.inner_text("#learn-live-doctor")
+    shoot_both(page, "learn-live")
+
+    hosts = {urlparse(url).hostname for url in page.requested if url.startswith("http")}
+    assert hosts <= {"127.0.0.1", "localhost"}, f"the page reached out to {hosts}"
