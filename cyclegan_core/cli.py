@@ -1,4 +1,4 @@
-"""Command line: `python -m cyclegan_core {convert,translate,train,fetch,push,push-zoo} …` (each has --help)."""
+"""Command line: `python -m cyclegan_core {convert,translate,export,train,fetch,push,push-zoo} …` (each has --help)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from cyclegan_core.engine.compiled import WindowCompiler, should_compile
 from cyclegan_core.engine.images import IMAGE_SUFFIXES
 from cyclegan_core.engine.runtime import PRECISIONS, configure_threads
 from cyclegan_core.errors import CycleGANError, ImageError
+from cyclegan_core.export import FORMATS, to_onnx
 from cyclegan_core.model.convert import convert_official
 from cyclegan_core.model.cyclegan import DIRECTIONS
 from cyclegan_core.nn.losses import GAN_MODES
@@ -83,6 +84,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a progress bar with time left for each image that takes over a second "
                         "(auto: when stderr is a terminal)")
     p.set_defaults(run=run_translate)
+
+    p = commands.add_parser("export", help="write one direction of a model as an ONNX file",
+                            description="Write a model's generator as an ONNX file (opset 17, any image size, "
+                                        "domains, direction, provenance and licence in its metadata) for "
+                                        "onnxruntime, OpenVINO, onnxruntime-web in a browser, or any ONNX runtime. "
+                                        "Input `image` and output `translated`: float32 N×3×H×W RGB in [-1, 1].")
+    p.add_argument("model", help="vintage, a zoo name, a model folder, the name of a model in weights/ or a Hub repo id")
+    p.add_argument("--format", choices=FORMATS, default="onnx", help="file format (default onnx)")
+    p.add_argument("--direction", choices=DIRECTIONS, default=None,
+                   help="AtoB (the paper's G) or BtoA (F); a one-way model has only AtoB, the default there; "
+                        "a two-way model needs it")
+    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
+                   help="fp32 (default) or fp16: half the file, float16 weights and activations")
+    p.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
+    p.set_defaults(run=run_export)
 
     d = TrainConfig()  # the training defaults named below are TrainConfig's
     p = commands.add_parser("train", help="train or fine-tune a CycleGAN on two unpaired image sets",
@@ -347,6 +363,21 @@ def run_translate(args) -> int:
     elif done:
         print(f"wrote {args.out}")
     return 0 if done else 1
+
+
+def run_export(args) -> int:
+    model = load(args.model, device="cpu")
+    if args.direction is None:
+        if not model.one_way:
+            print(f"error: {args.model} translates both ways: add --direction AtoB "
+                  f"({model.config.domain_a} → {model.config.domain_b}) or --direction BtoA "
+                  f"({model.config.domain_b} → {model.config.domain_a})", file=sys.stderr)
+            return 2
+        args.direction = "AtoB"
+    to_onnx(model, args.direction, args.precision, args.out)
+    size = args.out.stat().st_size / 2**20
+    print(f"wrote {args.out} ({model.describe(args.direction)}, {args.precision}, {size:.1f} MB)")
+    return 0
 
 
 def expand_inputs(inputs: list[Path]) -> list[Path]:

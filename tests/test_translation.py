@@ -57,14 +57,22 @@ def test_a_gpu_takes_the_whole_image_in_one_pass_when_it_fits():
 
 
 def test_the_path_follows_the_hardware_and_the_size(monkeypatch):
-    """Native bf16: streamed at every size. Without: fp32 in one whole pass while it fits the CPU
-    budget (with the kernel measured faster here), streamed above, tiled beyond the stream budget."""
+    """Native bf16: OpenVINO's whole bf16 pass while it fits the CPU budget, streamed above (and
+    everywhere without OpenVINO). Without native bf16: fp32 in one whole pass while it fits (with the
+    kernel measured faster here), streamed above, tiled beyond the stream budget."""
+    from cyclegan_core.engine import backends
     from cyclegan_core.engine.translation import PathChoice, choose_path
     cpu = torch.device("cpu")
     monkeypatch.delenv("CYCLEGAN_WHOLE_PASS_MB", raising=False)
     monkeypatch.delenv("CYCLEGAN_STREAM_PIXELS", raising=False)
+    monkeypatch.delenv("CYCLEGAN_BACKEND", raising=False)
     monkeypatch.setattr(translation, "conv_kernel", lambda device, pixels: "winograd")
     monkeypatch.setattr(translation, "resolve_precision", lambda requested, device: "bf16")
+    monkeypatch.setattr(backends, "installed", lambda runtime: True)
+    assert choose_path(256 * 256, 64, "auto", cpu) == PathChoice("whole", "bf16", "onednn", "openvino")
+    assert choose_path(1536 * 1536, 64, "auto", cpu) == PathChoice("whole", "bf16", "onednn", "openvino")  # ≈1.2 GB
+    assert choose_path(2048 * 2048, 64, "auto", cpu) == PathChoice("streamed", "bf16", "onednn")  # ≈2.2 GB whole
+    monkeypatch.setattr(backends, "installed", lambda runtime: False)
     assert choose_path(256 * 256, 64, "auto", cpu) == PathChoice("streamed", "bf16", "onednn")
     monkeypatch.setattr(translation, "resolve_precision", lambda requested, device: "fp32")
     assert choose_path(256 * 256, 64, "auto", cpu) == PathChoice("whole", "fp32", "winograd")

@@ -6,6 +6,7 @@
 - Streamed window by window with exact whole-image InstanceNorm statistics (`streaming.py`): the
   same result in bounded memory, up to `stream_pixels()`.
 - Above: overlapping tiles normalised with a streamed thumbnail's statistics (`tiling.py`).
+- Another runtime's whole-image pass (OpenVINO, onnxruntime: `backends.py`) where it is faster.
 
 `choose_path` decides from the hardware and the size (see its docstring); `translate_tensor` runs
 the choice; `CycleGAN.translate_tensor` calls it. Every path reports progress (a fraction of the
@@ -22,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cyclegan_core.engine import backends
 from cyclegan_core.engine.images import pad_to_multiple
 from cyclegan_core.engine.kernels.choice import conv2d, conv_kernel
 from cyclegan_core.engine.kernels.instance_norm import instance_norm_
@@ -53,6 +55,8 @@ def translate_tensor(generator: nn.Module, x: torch.Tensor, precision: str = "au
     """
     device = next(generator.parameters()).device
     choice = choose_path(x.shape[-2] * x.shape[-1], generator_width(generator), precision, device)
+    if choice.backend != "torch":
+        return backends.run(choice.backend, generator, x, choice.precision, progress).to(x.device)
     if choice.path == "whole":
         return translate_whole(generator, x, choice.precision, choice.kernel, progress).to(x.device)
     storage = storage_for(precision, choice.precision)
@@ -66,24 +70,36 @@ def translate_tensor(generator: nn.Module, x: torch.Tensor, precision: str = "au
 @dataclass(frozen=True)
 class PathChoice:
     """How one image is translated: "whole", "streamed" or "tiled"; the resolved compute precision;
-    the fp32 3×3 convolution kernel ("winograd" or "onednn", `kernels.py`)."""
+    the fp32 3×3 convolution kernel ("winograd" or "onednn", `kernels.py`); the runtime ("torch",
+    or "openvino" / "onnxruntime" for a whole pass: `backends.py`)."""
 
     path: str
     precision: str
     kernel: str
+    backend: str = "torch"
+
+    def describe(self) -> str:
+        """E.g. "whole·bf16·openvino" or "streamed·bf16·onednn"."""
+        return f"{self.path}·{self.precision}·{self.backend if self.backend != 'torch' else self.kernel}"
 
 
 def choose_path(pixels: int, ngf: int, precision: str, device: torch.device) -> PathChoice:
     """The fastest exact path that fits in memory, decided from the hardware and the size.
 
     - GPU: one whole-image pass when it fits in free memory, else streamed (fp32 compute).
-    - CPU with native bf16 (AMX, AVX512-BF16): streamed in bf16 at every size. Its cache-sized
-      channels-last windows ran faster than a whole-image bf16 pass (benchmarks/README.md).
+    - CPU with native bf16 (AMX, AVX512-BF16): OpenVINO's whole bf16 pass while it fits
+      `whole_pass_budget()` and OpenVINO is installed (about twice as fast: `backends.py`);
+      otherwise streamed in bf16. Its cache-sized channels-last windows ran faster than torch's
+      whole-image bf16 pass (benchmarks/README.md).
     - CPU without: fp32 with the faster kernel on this CPU (`kernels.choice.conv_kernel`, by its capabilities),
       in one whole-image pass while that fits `whole_pass_budget()` (streaming's extra passes and
       copies make it slower there), streamed above; tiled beyond `stream_pixels()` in either case.
+    - `CYCLEGAN_BACKEND` forces a runtime for the whole passes that fit, or torch (`backends.py`).
     """
     resolved = resolve_precision(precision, device)
+    runtime = backends.runtime_for(resolved, device)
+    if runtime is not None and backends.pass_bytes(*runtime, pixels, ngf) <= 0.8 * whole_pass_budget():
+        return PathChoice("whole", runtime[1], "onednn", backend=runtime[0])
     if device.type == "cuda":
         free = torch.cuda.mem_get_info(device)[0]
         if whole_pass_fits(pixels, ngf, resolved, free):

@@ -1,0 +1,209 @@
+"""Other runtimes as translation backends: OpenVINO and onnxruntime run a whole-image pass of the
+generator written as ONNX (`onnx_graph.py`) on a CPU.
+
+Measured side by side in one process (`benchmarks/translate_speed.py`, benchmarks/README.md):
+where the CPU has native bf16 (AMX, AVX512-BF16), OpenVINO's bf16 pass ran about twice as fast
+as our streamed bf16 path; in fp32 (CPUs without native bf16, or `precision="fp32"`) our Winograd
+kernel was ahead of both runtimes' fp32. So `auto` (the default) takes OpenVINO for bf16 on a CPU
+when it is installed and its whole pass fits the memory budget (`translation.whole_pass_budget`),
+and the torch paths everywhere else; larger images keep our exact streamed path. The decision
+follows the CPU's capabilities and the size, never a timing, so every process on one machine
+computes the same pixels. `CYCLEGAN_BACKEND=torch|openvino|onnxruntime` forces one; a forced
+runtime that is not installed falls back to torch with one line in the log.
+
+A runtime's compiled model is kept per generator (weakly: it goes with the generator) and per set
+of weights, precision and thread count; new weights (a fine-tuning step) build a new one, which
+takes a fraction of a second. A pass runs asynchronously so that progress can be reported (an
+estimate from the previous pass's speed) and a Cancel stops it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from cyclegan_core.engine.onnx_graph import generator_graph
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "torch", "openvino", "onnxruntime")
+RUNTIMES = ("openvino", "onnxruntime")
+# Peak memory of one whole pass per input pixel at ngf 64 (measured, benchmarks/README.md).
+PASS_BYTES = {("openvino", "bf16"): 520, ("openvino", "fp32"): 1000, ("onnxruntime", "fp32"): 1100}
+POLL_SECONDS = 0.05  # how often a running pass reports progress and looks for a Cancel
+SECONDS_PER_PIXEL_GUESS = 1e-6  # progress estimate before a compiled model has run once
+
+
+def configured_backend() -> str:
+    """`CYCLEGAN_BACKEND`: `auto` (the default), `torch`, `openvino` or `onnxruntime`."""
+    backend = os.environ.get("CYCLEGAN_BACKEND", "auto").strip().lower() or "auto"
+    if backend not in BACKENDS:
+        raise ValueError(f"CYCLEGAN_BACKEND={backend!r}; expected one of {', '.join(BACKENDS)}")
+    return backend
+
+
+def installed(runtime: str) -> bool:
+    return importlib.util.find_spec(runtime) is not None
+
+
+@functools.cache
+def _say_missing(runtime: str) -> None:
+    log.warning("CYCLEGAN_BACKEND=%s, but %s is not installed: translating with torch "
+                "(pip install -r requirements.txt installs it)", runtime, runtime)
+
+
+def runtime_for(precision: str, device: torch.device) -> tuple[str, str] | None:
+    """(runtime, precision it runs) for a whole pass in the resolved `precision` on `device`, or
+    None for the torch paths. See the module docstring for the rule."""
+    if device.type != "cpu":
+        return None
+    backend = configured_backend()
+    if backend == "torch":
+        return None
+    if backend == "auto":
+        return ("openvino", "bf16") if precision == "bf16" and installed("openvino") else None
+    if not installed(backend):
+        _say_missing(backend)
+        return None
+    if backend == "onnxruntime":
+        return "onnxruntime", "fp32"  # its CPU kernels compute in fp32
+    return "openvino", "bf16" if precision == "bf16" else "fp32"
+
+
+def pass_bytes(runtime: str, precision: str, pixels: int, ngf: int) -> float:
+    return pixels * PASS_BYTES[(runtime, precision)] * ngf / 64
+
+
+def run(runtime: str, generator: nn.Module, x: torch.Tensor, precision: str,
+        progress: Callable[[float], None] | None = None) -> torch.Tensor:
+    """`generator` on the 1×3×H×W image `x` with `runtime` in `precision` (as `runtime_for` gave);
+    float32 out, same size. The graph pads and crops itself (`onnx_graph`)."""
+    threads = max(1, torch.get_num_threads())  # this thread's share of the CPUs (`runtime.CoreShare`)
+    compiled = _compiled(generator, runtime, precision, threads)
+    image = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
+    return torch.from_numpy(compiled.run(image, progress))
+
+
+class _Compiled:
+    """One runtime's compiled generator. `run` reports progress while the pass runs; a progress
+    callback that raises stops the pass (OpenVINO: cancelled; onnxruntime: terminated)."""
+
+    def __init__(self, runtime: str, model_bytes: bytes, precision: str, threads: int):
+        self.runtime = runtime
+        self.seconds_per_pixel = SECONDS_PER_PIXEL_GUESS
+        if runtime == "openvino":
+            import openvino
+            core = openvino.Core()
+            self.model = core.compile_model(core.read_model(model_bytes, b""), "CPU", {
+                "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+                "INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
+                "ENABLE_CPU_PINNING": False})  # other work (a training run) shares these cores
+        else:
+            import onnxruntime
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            self.model = onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+    def run(self, image: np.ndarray, progress: Callable[[float], None] | None) -> np.ndarray:
+        pixels = image.shape[-2] * image.shape[-1]
+        started = time.perf_counter()
+        if self.runtime == "openvino":
+            result = self._run_openvino(image, progress, pixels, started)
+        else:
+            result = self._run_onnxruntime(image, progress, pixels, started)
+        self.seconds_per_pixel = (time.perf_counter() - started) / pixels
+        if progress is not None:
+            progress(1.0)
+        return result
+
+    def _estimate(self, pixels: int, started: float) -> float:
+        return min(0.95, (time.perf_counter() - started) / (self.seconds_per_pixel * pixels))
+
+    def _run_openvino(self, image, progress, pixels, started) -> np.ndarray:
+        request = self.model.create_infer_request()
+        # Shared: `image` stays alive here. (With a copied input, polling with `wait_for` returned
+        # zeros in OpenVINO 2026.4; tests/test_backends.py compares every pass with ours.)
+        request.start_async({0: image}, share_inputs=True)
+        try:
+            while not request.wait_for(int(POLL_SECONDS * 1000)):
+                if progress is not None:
+                    progress(self._estimate(pixels, started))
+        except BaseException:
+            request.cancel()
+            try:
+                request.wait()  # returns as soon as the pass has stopped (it raises: cancelled)
+            except RuntimeError:
+                pass
+            raise
+        return request.get_output_tensor(0).data.copy()
+
+    def _run_onnxruntime(self, image, progress, pixels, started) -> np.ndarray:
+        import onnxruntime
+        options = onnxruntime.RunOptions()
+        outcome: dict = {}
+
+        def work():
+            try:
+                outcome["result"] = self.model.run(None, {"image": image}, options)[0]
+            except BaseException as error:  # noqa: BLE001 — handed to the caller's thread
+                outcome["error"] = error
+        worker = threading.Thread(target=work, name="cyclegan-onnxruntime", daemon=True)
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(POLL_SECONDS)
+                if worker.is_alive() and progress is not None:
+                    progress(self._estimate(pixels, started))
+        except BaseException:
+            options.terminate = True
+            worker.join()
+            raise
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["result"]
+
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # generator → {key: _Compiled}
+_LOCK = threading.Lock()
+KEEP = 4  # compiled models kept per generator (precisions × thread counts; older weights are dropped)
+
+
+def weights_key(generator: nn.Module) -> tuple | None:
+    """Changes whenever a weight does (in-place updates bump a tensor's version); None where
+    versions are not tracked (tensors made in inference mode): then nothing is reused."""
+    try:
+        return tuple((p.data_ptr(), p._version) for p in generator.parameters())
+    except RuntimeError:
+        return None
+
+
+def _compiled(generator: nn.Module, runtime: str, precision: str, threads: int) -> _Compiled:
+    weights = weights_key(generator)
+    key = (weights, runtime, precision, threads)
+    with _LOCK:
+        kept = _CACHE.setdefault(generator, {})
+        found = kept.get(key) if weights is not None else None
+    if found is not None:
+        return found
+    graph = generator_graph(generator, "fp32").SerializeToString()  # the runtime lowers precision itself
+    compiled = _Compiled(runtime, graph, precision, threads)
+    if weights is not None:
+        with _LOCK:
+            for old in [k for k in kept if k[0] != weights]:  # new weights: the old ones will not return
+                del kept[old]
+            kept[key] = compiled
+            while len(kept) > KEEP:
+                del kept[next(iter(kept))]
+    return compiled

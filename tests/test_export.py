@@ -1,0 +1,113 @@
+"""ONNX export: the file onnxruntime runs gives our fp32 translation (≥ 45 dB in fp32, ≥ 40 dB in fp16)
+at 256², 1024² and an odd size, for a two-way and a one-way model; metadata; the CLI."""
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+
+from conftest import run_cli
+from cyclegan_core import CycleGAN, ModelConfig, OneWayModelError, save_model
+from cyclegan_core.export import read_metadata, to_onnx
+
+SIZES = [(256, 256), (1024, 1024), (451, 300), (3, 7)]  # (H, W); 3×7 is too thin to reflect: replicated
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float((((a - b) * 127.5) ** 2).mean())
+    return float("inf") if mse == 0 else 10 * np.log10(255 ** 2 / mse)
+
+
+def run_onnx(path, x: torch.Tensor) -> np.ndarray:
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {"image": x.numpy()})[0]
+
+
+@pytest.fixture
+def affine_model():
+    """A two-way model with affine norms (as the vintage model) whose scales and shifts are not 1 and 0."""
+    torch.manual_seed(1)
+    model = CycleGAN(ModelConfig(ngf=8, n_blocks=2, norm="instance_affine", domain_a="day", domain_b="night",
+                                 provenance="trained in a test", license="CC0-1.0"))
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.InstanceNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.3, 0.3)
+    return model
+
+
+@pytest.mark.parametrize("precision, bound", [("fp32", 45), ("fp16", 40)])
+def test_onnxruntime_gives_our_fp32_translation_both_ways_at_every_size(affine_model, tmp_path, precision, bound):
+    torch.manual_seed(2)
+    for direction in ("AtoB", "BtoA"):
+        path = tmp_path / f"{direction}.onnx"
+        to_onnx(affine_model, direction, precision, path)
+        onnx.checker.check_model(str(path), full_check=True)
+        for height, width in SIZES:
+            x = torch.rand(1, 3, height, width) * 2 - 1
+            ours = affine_model.translate_tensor(x, direction, "fp32").numpy()
+            theirs = run_onnx(path, x)
+            assert theirs.shape == (1, 3, height, width) and theirs.dtype == np.float32
+            assert psnr(theirs, ours) >= bound, (direction, height, width)
+
+
+def test_fp16_halves_the_file_and_a_one_way_model_exports_its_only_direction(tiny_config, tmp_path):
+    torch.manual_seed(0)
+    model = CycleGAN(tiny_config.replace(one_way=True, n_blocks=4))
+    full, half = to_onnx(model, "AtoB", "fp32", tmp_path / "g.onnx"), to_onnx(model, "AtoB", "fp16", tmp_path / "h.onnx")
+    assert 0.45 < (tmp_path / "h.onnx").stat().st_size / (tmp_path / "g.onnx").stat().st_size < 0.6
+    assert full.opset_import[0].version >= 17 and half.opset_import[0].version >= 17
+    x = torch.rand(1, 3, 451, 300) * 2 - 1
+    ours = model.translate_tensor(x, "AtoB", "fp32").numpy()
+    assert psnr(run_onnx(tmp_path / "g.onnx", x), ours) >= 45
+    assert psnr(run_onnx(tmp_path / "h.onnx", x), ours) >= 40
+    with pytest.raises(OneWayModelError, match="one-way"):
+        to_onnx(model, "BtoA")
+    assert not (tmp_path / "BtoA.onnx").exists()
+
+
+def test_dynamic_height_and_width_and_a_batch(affine_model, tmp_path):
+    to_onnx(affine_model, "AtoB", "fp32", tmp_path / "g.onnx")
+    graph = onnx.load(str(tmp_path / "g.onnx")).graph
+    dims = [d.dim_param or d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", 3, "height", "width"]
+    assert "InstanceNormalization" in {n.op_type for n in graph.node}  # the inference norm, not a decomposition
+    x = torch.rand(2, 3, 64, 80) * 2 - 1
+    out = run_onnx(tmp_path / "g.onnx", x)
+    for i in range(2):
+        assert psnr(out[i:i + 1], affine_model.translate_tensor(x[i:i + 1], "AtoB", "fp32").numpy()) >= 45
+
+
+def test_the_metadata_names_the_domains_direction_provenance_and_licence(affine_model, tmp_path):
+    to_onnx(affine_model, "BtoA", "fp16", tmp_path / "night2day.onnx")
+    meta = read_metadata(tmp_path / "night2day.onnx")
+    assert meta["direction"] == "BtoA"
+    assert (meta["source_domain"], meta["target_domain"]) == ("night", "day")
+    assert meta["license"] == "CC0-1.0" and meta["provenance"] == "trained in a test"
+    assert meta["precision"] == "fp16" and "[-1, 1]" in meta["input"]
+    session = onnxruntime.InferenceSession(str(tmp_path / "night2day.onnx"), providers=["CPUExecutionProvider"])
+    assert session.get_modelmeta().custom_metadata_map["target_domain"] == "day"
+
+
+def test_a_real_trained_generator_exports_at_full_size(trained_model, tmp_path, photo):
+    """The paper's 9-block generator with trained weights (affine norms): the real thing, not only tiny ones."""
+    x = torch.from_numpy(np.array(photo)).permute(2, 0, 1)[None].float() / 127.5 - 1  # 301×157, odd
+    ours = trained_model.translate_tensor(x, "AtoB", "fp32").numpy()
+    for precision, bound in (("fp32", 45), ("fp16", 40)):
+        to_onnx(trained_model, "AtoB", precision, tmp_path / f"{precision}.onnx")
+        assert psnr(run_onnx(tmp_path / f"{precision}.onnx", x), ours) >= bound
+
+
+def test_the_cli_exports_and_says_what_it_wrote(affine_model, tmp_path):
+    folder = save_model(affine_model, tmp_path / "daynight")
+    result = run_cli("export", folder, "--format", "onnx", "--out", tmp_path / "x.onnx")
+    assert result.returncode == 2 and "--direction AtoB (day → night)" in result.stderr
+    assert not (tmp_path / "x.onnx").exists()
+    result = run_cli("export", folder, "--direction", "BtoA", "--precision", "fp16", "--out", tmp_path / "x.onnx")
+    assert result.returncode == 0, result.stderr
+    assert "night → day" in result.stdout and "fp16" in result.stdout
+    assert read_metadata(tmp_path / "x.onnx")["direction"] == "BtoA"
+    result = run_cli("export", tmp_path / "nowhere", "--direction", "AtoB", "--out", tmp_path / "y.onnx")
+    assert result.returncode == 1 and "error:" in result.stderr and not (tmp_path / "y.onnx").exists()
