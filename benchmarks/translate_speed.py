@@ -1,8 +1,12 @@
 """Translation speed and memory: the reference way (eager fp32, whole image in one pass) against our
 default path (`model.translate_tensor`, precision "auto": `translation.choose_path` picks, from the
-hardware and the size, bf16 streamed windows with whole-image InstanceNorm statistics where the CPU
-has native bf16, else fp32 with the faster convolution kernel measured here, in one whole pass while
-it fits, streamed above), in ONE process, on the paper's 9-block generator (trained weights).
+hardware and the size: OpenVINO's whole bf16 pass where the CPU has native bf16 and it fits the
+memory budget, bf16 streamed windows with whole-image InstanceNorm statistics above; else fp32 with
+the faster convolution kernel measured here, in one whole pass while it fits, streamed above) and
+against the runtimes a user could pick instead (the peers: onnxruntime fp32, OpenVINO fp32 and
+OpenVINO with its default settings, each running our exported ONNX file as a user would, with the
+runtime's defaults), in ONE process, on the paper's 9-block generator (trained weights). Where our
+default is another runtime, "torch" is our own torch path for the same image.
 
 For each size: the path taken, seconds/image, images/s, speed-up over the baseline, % of this CPU's
 limit (the generator's FLOPs at the measured peak of its own residual convolution, in the precision
@@ -11,14 +15,18 @@ against the fp32 whole-image output, and a seam metric: mean |error| on the colu
 meet ÷ elsewhere (1.00: no seam), against the baseline or, where the eager baseline cannot run (a
 whole-image pass needs ≈24 GB at 4096²), against a streamed run on another window grid.
 
-    python benchmarks/translate_speed.py [--sizes 256 1024 4096] [--compile]
+    python benchmarks/translate_speed.py [--sizes 256 1024 4096] [--compile] [--no-peers]
+
+Per size, "fastest peer" compares our default with the fastest peer (target: within 5 %).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -33,8 +41,9 @@ from cyclegan_core import CycleGAN, ModelConfig  # noqa: E402
 from cyclegan_core.engine.compiled import WindowCompiler  # noqa: E402
 from cyclegan_core.engine.kernels.winograd import conv3x3, transform_weight  # noqa: E402
 from cyclegan_core.engine.runtime import cpu_class, resolve_precision  # noqa: E402
-from cyclegan_core.engine.streaming import CORE, spans, translate_streamed  # noqa: E402
+from cyclegan_core.engine.streaming import CORE, spans, storage_for, translate_streamed  # noqa: E402
 from cyclegan_core.engine.translation import choose_path, stream_pixels, translate_whole  # noqa: E402
+from cyclegan_core.export import to_onnx  # noqa: E402
 
 # Targets on every CPU class, and (second) where the CPU has native bf16.
 TARGETS = {256: ("≥ 1.1× baseline, PSNR ≥ 40 dB", "≥ 2.4× baseline"),
@@ -129,6 +138,35 @@ def peak_conv_gflops(precision: str, kernel: str = "onednn") -> float:
     return flops / best / 1e9
 
 
+class Peers:
+    """The runtimes a user could run our exported ONNX file with, each as it comes (default settings),
+    and OpenVINO once more with fp32 asked for. Missing packages are reported and skipped."""
+
+    def __init__(self, model: CycleGAN):
+        self.functions, self.notes = {}, []
+        path = Path(tempfile.mkdtemp()) / "generator.onnx"
+        to_onnx(model, "AtoB", "fp32", path)
+        try:
+            import onnxruntime
+            session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            self.functions["ort·fp32"] = lambda x: torch.from_numpy(session.run(None, {"image": x.numpy()})[0])
+            self.notes.append(f"onnxruntime {onnxruntime.__version__}")
+        except ImportError:
+            self.notes.append("onnxruntime not installed")
+        try:
+            import openvino
+            core = openvino.Core()
+            default = core.compile_model(str(path), "CPU")
+            fp32 = core.compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+            hint = str(default.get_property("INFERENCE_PRECISION_HINT")).lower().replace("<type: '", "").rstrip("'>")
+            self.functions[f"ov·{hint}"] = lambda x: torch.from_numpy(default({0: x.numpy()})[0].copy())
+            if hint != "f32":
+                self.functions["ov·f32"] = lambda x: torch.from_numpy(fp32({0: x.numpy()})[0].copy())
+            self.notes.append(f"OpenVINO {openvino.__version__} (its default precision here: {hint})")
+        except ImportError:
+            self.notes.append("openvino not installed")
+
+
 def seam_columns(size: int) -> torch.Tensor:
     """Columns where streamed windows meet (every owned span's start but the first), ±2 px."""
     cols = torch.zeros(size, dtype=torch.bool)
@@ -167,8 +205,12 @@ def main() -> None:
                         help="largest image the eager baseline is run on (memory)")
     parser.add_argument("--compile", action="store_true",
                         help="also time the torch.compile'd windows (after compiling them) up to 1024²")
+    parser.add_argument("--no-peers", action="store_true", help="leave out onnxruntime and OpenVINO")
+    parser.add_argument("--peer-max-pixels", type=int, default=2048 * 2048,
+                        help="largest image the peers' whole passes are run on (memory)")
     args = parser.parse_args()
     model, weights = trained_or_random()
+    peers = None if args.no_peers else Peers(model)
     from skimage import data
     photo = Image.fromarray(data.astronaut())
     auto = resolve_precision("auto", torch.device("cpu"))
@@ -176,9 +218,8 @@ def main() -> None:
     paths = {size: choose_path(size * size, 64, "auto", cpu) for size in args.sizes}
     peaks = {(c.precision, c.kernel): peak_conv_gflops(c.precision, c.kernel) for c in paths.values()}
     print(f"machine: {cpu_class()}, {torch.get_num_threads()} threads, "
-          f"torch {torch.__version__}; weights: {weights}")
-    print("default path per size: " + "; ".join(f"{size}²: {c.path}, {c.precision}, {c.kernel} kernel"
-                                                 for size, c in paths.items())
+          f"torch {torch.__version__}; weights: {weights}" + (f"; peers: {', '.join(peers.notes)}" if peers else ""))
+    print("default path per size: " + "; ".join(f"{size}²: {c.describe()}" for size, c in paths.items())
           + f"; exact up to {stream_pixels() / 1e6:.1f} MP")
     header = (f"{'size':>6s} {'run':>9s} {'path':>21s} {'s/img':>8s} {'best s':>8s} {'img/s':>7s} {'× base':>7s} "
               f"{'% limit':>8s} {'PSNR dB':>8s} {'seam':>6s} {'peak RSS':>9s}")
@@ -194,10 +235,17 @@ def main() -> None:
             functions["baseline"] = lambda x=x: translate_whole(model.G_AB, x, "fp32")
         # Each function keeps its own size's image (default arguments): the 1024² ones run again later.
         functions["ours"] = lambda x=x: model.translate_tensor(x, "AtoB")
+        if paths[size].backend != "torch":  # our own torch path for the same image
+            functions["torch"] = lambda x=x: torch_path(model, x)
+        if peers is not None:
+            if size * size <= args.peer_max_pixels:
+                functions.update({label: lambda x=x, fn=fn: fn(x) for label, fn in peers.functions.items()})
+            else:
+                summary.append(f"{size}²: peers not run (a whole pass, over --peer-max-pixels)")
         if paths[size].path == "whole":  # the streamed path too: larger images take it (linear in pixels?)
             choice = paths[size]
             functions["streamed"] = lambda x=x, choice=choice: translate_streamed(
-                model.G_AB, x, choice.precision, storage="fp16", kernel=choice.kernel)
+                model.G_AB, x, choice.precision, storage=storage_for("auto", choice.precision), kernel=choice.kernel)
         if args.compile and size <= 1024:
             compiler = WindowCompiler()
             model.compiler = compiler
@@ -240,6 +288,12 @@ def main() -> None:
             print(f"{size}² {label}: {seconds:.3f} s", file=sys.stderr, flush=True)
             if label != "ours":
                 continue
+            peer_times = {k: v[0] for k, v in results.items() if k.startswith(("ort", "ov"))}
+            if peer_times:
+                fastest = min(peer_times, key=peer_times.get)
+                verdicts.append(f"{size}² vs the fastest peer ({fastest}, {peer_times[fastest]:.3f} s): "
+                                f"{'met' if seconds <= 1.05 * peer_times[fastest] else 'MISSED'} "
+                                f"(ours {seconds:.3f} s, {peer_times[fastest] / seconds:.2f}× its speed)")
             times[size] = seconds
             streamed_1024 = next((r[2] for r in rows if r[0] == 1024 and r[1] == "streamed"), times.get(1024))
             if size == 4096 and streamed_1024 and streamed_1024 != times.get(1024):
@@ -256,6 +310,8 @@ def main() -> None:
             if met is not None:
                 target = TARGETS[size][0] + (f"; native bf16: {TARGETS[size][1]}" if native else "")
                 verdicts.append(f"{size}² {'met' if met else 'MISSED'} ({target})")
+    if any(label == "torch" or label.startswith("ov·bf16") for _, label, *rest in rows):
+        peaks.setdefault(("bf16", "onednn"), peak_conv_gflops("bf16"))
     peak_fp32 = max(peak_fp32, peak_conv_gflops("fp32"))
     for key in peaks:  # again: a slow spell at the start must not flatter us
         peaks[key] = max(peaks[key], peak_conv_gflops(*key))
@@ -263,10 +319,17 @@ def main() -> None:
               f"{peaks[key]:.0f} GFLOP/s")
     print(header)
     for size, label, seconds, best, ratio, quality, seam, rss in rows:
-        choice = paths[size] if label != "baseline" else None
-        peak = peaks[(choice.precision, choice.kernel)] if choice else peak_fp32
-        path = f"{choice.path}·{choice.precision}·{choice.kernel}" if choice else "whole·fp32·onednn"
-        path = path.replace("whole", "streamed") if label == "streamed" else path
+        choice = paths[size] if label in ("ours", "compiled") else None
+        peak = peaks.get((choice.precision, choice.kernel), peak_fp32) if choice else peak_fp32
+        path = choice.describe() if choice else "whole·fp32·onednn"
+        if label == "streamed":
+            path = f"streamed·{paths[size].precision if paths[size].backend == 'torch' else 'bf16'}·onednn"
+        elif label == "torch":
+            torch_choice = torch_path_choice(size)
+            path, peak = torch_choice.describe(), peaks.get((torch_choice.precision, torch_choice.kernel), peak_fp32)
+        elif label.startswith(("ort", "ov")):
+            path = f"peer: {label}"
+            peak = peak_fp32 if label.endswith("32") else peaks.get(("bf16", "onednn"), peak_fp32)
         share = 100 * generator_flops(size) / seconds / 1e9 / peak
         cells = [f"{v:{width}.{digits}f}" if v == v else f"{'—':>{width}s}"  # NaN: not measured
                  for v, width, digits in ((ratio, 7, 2), (quality, 8, 1), (seam, 6, 2))]
@@ -275,6 +338,30 @@ def main() -> None:
     print(f"\ntranslate_speed: precision {auto}; " + "; ".join(summary))
     if verdicts:
         print("targets: " + "; ".join(verdicts))
+
+
+@contextlib.contextmanager
+def torch_only():
+    """Our translation restricted to its torch paths (CYCLEGAN_BACKEND=torch) inside the block."""
+    before = os.environ.get("CYCLEGAN_BACKEND")
+    os.environ["CYCLEGAN_BACKEND"] = "torch"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["CYCLEGAN_BACKEND"]
+        else:
+            os.environ["CYCLEGAN_BACKEND"] = before
+
+
+def torch_path(model: CycleGAN, x: torch.Tensor) -> torch.Tensor:
+    with torch_only():
+        return model.translate_tensor(x, "AtoB")
+
+
+def torch_path_choice(size: int):
+    with torch_only():
+        return choose_path(size * size, 64, "auto", torch.device("cpu"))
 
 
 if __name__ == "__main__":

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import onnx
+from typing import TYPE_CHECKING
 
 from cyclegan_core.atomic import atomic_path
 from cyclegan_core.engine.onnx_graph import INPUT, OUTPUT, OPSET, PRECISIONS, generator_graph
 from cyclegan_core.model.cyclegan import CycleGAN
+
+if TYPE_CHECKING:
+    import onnx
 
 FORMATS = ("onnx",)
 FORMAT_NAME = "cyclegan-studio-generator"  # metadata `format`, with `format_version`
@@ -36,6 +38,7 @@ def to_onnx(model: CycleGAN, direction: str = "AtoB", precision: str = "fp32",
             path: Path | str | None = None) -> onnx.ModelProto:
     """The generator of `direction` (AtoB: the paper's G; BtoA: F) as a checked ONNX model, written
     to `path` (atomically) if given. A one-way model has AtoB only (`OneWayModelError`)."""
+    import onnx  # imported here: the CLI and the core work without it until something is exported
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r} for ONNX; expected one of {', '.join(PRECISIONS)}")
     generator = model.generator(direction)  # validates the direction, refuses BtoA on a one-way model
@@ -64,6 +67,7 @@ def to_onnx(model: CycleGAN, direction: str = "AtoB", precision: str = "fp32",
 
 def read_metadata(path: Path | str) -> dict[str, str]:
     """The metadata of an ONNX file written by `to_onnx`."""
+    import onnx
     return {prop.key: prop.value for prop in onnx.load(str(path), load_external_data=False).metadata_props}
 
 

@@ -35,7 +35,11 @@ def test_a_forced_runtime_gives_our_fp32_pixels_both_ways(tiny_model, image, mon
         assert psnr(theirs, ours) >= 45, direction
 
 
-def test_openvino_bf16_stays_within_the_bf16_bound_at_any_thread_count(tiny_model, image, monkeypatch):
+def test_openvino_bf16_stays_within_the_bf16_bound_and_ignores_the_callers_thread_share(tiny_model, image,
+                                                                                       monkeypatch):
+    """A runtime's bf16 sums split by thread round differently (a fifth of these values a level apart
+    between one and two threads), so it always runs on every usable CPU: the app's translation beside a
+    training run (one thread of two) gives the CLI's pixels."""
     monkeypatch.setenv("CYCLEGAN_BACKEND", "openvino")
     monkeypatch.setattr(translation, "resolve_precision", lambda requested, device: "bf16")
     reference = translate_whole(tiny_model.G_AB, image, "fp32")
@@ -48,10 +52,7 @@ def test_openvino_bf16_stays_within_the_bf16_bound_at_any_thread_count(tiny_mode
     finally:
         torch.set_num_threads(threads)
     assert all(psnr(r, reference) >= 40 for r in results)
-    levels = [((r + 1) * 127.5).round() for r in results]
-    # bf16 sums split by thread round differently (about a fifth of the values by one level on these
-    # random weights, at most 2 levels seen): close, not identical. fp32 is: tests/test_determinism.py.
-    assert (levels[0] - levels[1]).abs().max() <= 3 and psnr(results[0], results[1]) >= 45
+    assert torch.equal(results[0], results[1])
 
 
 @pytest.mark.parametrize("runtime", ["openvino", "onnxruntime"])

@@ -12,8 +12,10 @@ computes the same pixels. `CYCLEGAN_BACKEND=torch|openvino|onnxruntime` forces o
 runtime that is not installed falls back to torch with one line in the log.
 
 A runtime's compiled model is kept per generator (weakly: it goes with the generator) and per set
-of weights, precision and thread count; new weights (a fine-tuning step) build a new one, which
-takes a fraction of a second. A pass runs asynchronously so that progress can be reported (an
+of weights and precision; new weights (a fine-tuning step) build a new one, which takes a fraction
+of a second. It always runs on all usable CPUs, whatever this thread's share (`runtime.CoreShare`):
+a runtime's bf16 sums are split by thread, so a different team would give pixels a level apart,
+and a translation in the app beside a training run must give what the CLI gives. A pass runs asynchronously so that progress can be reported (an
 estimate from the previous pass's speed) and a Cancel stops it.
 """
 
@@ -33,6 +35,7 @@ import torch
 from torch import nn
 
 from cyclegan_core.engine.onnx_graph import generator_graph
+from cyclegan_core.engine.runtime import usable_cpus
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +91,7 @@ def run(runtime: str, generator: nn.Module, x: torch.Tensor, precision: str,
         progress: Callable[[float], None] | None = None) -> torch.Tensor:
     """`generator` on the 1×3×H×W image `x` with `runtime` in `precision` (as `runtime_for` gave);
     float32 out, same size. The graph pads and crops itself (`onnx_graph`)."""
-    threads = max(1, torch.get_num_threads())  # this thread's share of the CPUs (`runtime.CoreShare`)
-    compiled = _compiled(generator, runtime, precision, threads)
+    compiled = _compiled(generator, runtime, precision, usable_cpus())
     image = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
     return torch.from_numpy(compiled.run(image, progress))
 

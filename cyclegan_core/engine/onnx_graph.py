@@ -16,10 +16,13 @@ squares overflows float16. Written directly, a graph takes milliseconds to build
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 from torch import nn
+
+if TYPE_CHECKING:
+    import onnx
 
 OPSET = 17
 PRECISIONS = ("fp32", "fp16")
@@ -27,9 +30,12 @@ INPUT, OUTPUT = "image", "translated"
 
 
 class GraphWriter:
-    """Nodes and initializers of one graph, with fresh names."""
+    """Nodes and initializers of one graph, with fresh names. (`onnx` is imported when a graph is
+    written: the package is optional for translation, `backends.py`.)"""
 
     def __init__(self, dtype: np.dtype):
+        from onnx import helper, numpy_helper
+        self.helper, self.numpy_helper = helper, numpy_helper
         self.dtype = dtype
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
@@ -41,7 +47,7 @@ class GraphWriter:
 
     def constant(self, stem: str, array: np.ndarray) -> str:
         name = self.name(stem)
-        self.initializers.append(numpy_helper.from_array(array, name))
+        self.initializers.append(self.numpy_helper.from_array(array, name))
         return name
 
     def weight(self, stem: str, tensor) -> str:
@@ -49,13 +55,14 @@ class GraphWriter:
 
     def node(self, op: str, inputs: list[str], stem: str | None = None, **attributes) -> str:
         output = self.name(stem or op.lower())
-        self.nodes.append(helper.make_node(op, inputs, [output], name=output, **attributes))
+        self.nodes.append(self.helper.make_node(op, inputs, [output], name=output, **attributes))
         return output
 
 
 def generator_graph(generator: nn.Module, precision: str = "fp32") -> onnx.ModelProto:
     """`generator` (a `ResnetGenerator`, in eval mode) as an ONNX model with dynamic height and
     width; see the module docstring. Metadata is added by the caller (`cyclegan_core.export`)."""
+    from onnx import TensorProto, helper
     if precision not in PRECISIONS:
         raise ValueError(f"unknown ONNX precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
     dtype = np.float16 if precision == "fp16" else np.float32
@@ -144,6 +151,7 @@ def _layer(g: GraphWriter, layer: nn.Module, x: str) -> str:
         scale = layer.weight.detach().float().numpy() if layer.affine else np.ones(channels, np.float32)
         shift = layer.bias.detach().float().numpy() if layer.affine else np.zeros(channels, np.float32)
         if g.dtype == np.float16:  # statistics in float32 (see the module docstring)
+            from onnx import TensorProto
             wide = g.node("Cast", [x], to=TensorProto.FLOAT)
             normed = g.node("InstanceNormalization", [wide, g.constant("scale", scale), g.constant("shift", shift)],
                             "instance_norm", epsilon=float(layer.eps))
