@@ -5,9 +5,10 @@ for the paper's 9-block generator at 128² crops (the fine-tuning default) and t
 at 64², in fp32 and in bf16 autocast, measured in one process. `auto` picks bf16 only where
 the CPU has native bf16 (AVX512-BF16/AMX); this prints whether that choice is right here. Then
 the fine-tune step as the app runs it (early layers fixed, `auto` precision) against the reference
-way (eager fp32, every layer trained, the reference's update order).
+way (eager fp32, every layer trained, the reference's update order), and with `--compile` the same
+fine-tune step with its four networks through `torch.compile` (the compile time is printed apart).
 
-    python benchmarks/train_step_speed.py [--steps 6]
+    python benchmarks/train_step_speed.py [--steps 6] [--compile]
     python benchmarks/train_step_speed.py --throughput [--processes 2] [--preset small --crop 64]
 
 `--throughput` reports training images/s in one process and in N data-parallel processes (the
@@ -36,13 +37,21 @@ from cyclegan_core.engine.runtime import cpu_class, cpu_has_native_bf16, resolve
 from cyclegan_core.training.config import PRESETS  # noqa: E402
 
 
-def seconds_per_step(preset: str, crop: int, precision: str, steps: int, freeze: str = "none") -> float:
+def seconds_per_step(preset: str, crop: int, precision: str, steps: int, freeze: str = "none",
+                     compiled: bool = False) -> float:
     """Seconds per `CycleGANTrainer.step` (the iteration `train()` runs), after one warm-up step.
     `freeze="early"` is a fine-tune's default (`TrainConfig.freeze`); the weights' values do not
-    change the time, so the generators are random here."""
+    change the time, so the generators are random here. `compiled`: the four networks run through
+    `torch.compile` (the warm-up steps compile them; their time is printed)."""
     config = TrainConfig(crop_size=crop, load_size=crop, precision=precision, freeze=freeze, **PRESETS[preset])
     trainer = CycleGANTrainer(CycleGAN(ModelConfig(ngf=config.ngf, n_blocks=config.n_blocks)), config)
     a, b = torch.rand(1, 3, crop, crop) * 2 - 1, torch.rand(1, 3, crop, crop) * 2 - 1
+    if compiled:
+        trainer.distribute(torch.compile)
+        start = time.perf_counter()
+        for _ in range(2):  # the first step compiles; the second may recompile (dynamic shapes)
+            trainer.step(a, b, trainer.config.lr)
+        print(f"  (torch.compile: the first two steps took {time.perf_counter() - start:.0f} s)", file=sys.stderr)
     trainer.step(a, b, trainer.config.lr)  # warm-up
     start = time.perf_counter()
     for _ in range(steps):
@@ -122,6 +131,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
     parser.add_argument("--crop", type=int, default=64)
+    parser.add_argument("--compile", action="store_true", help="also time the default fine-tune step compiled")
     args = parser.parse_args()
     print(f"machine: {cpu_class()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     if args.throughput:
@@ -146,6 +156,10 @@ def main() -> None:
     print(f"{'reference way (fp32, all layers)':34s} {fp32:8.3f} {1:8.2f}×")
     print(f"{f'default ({auto}, early layers fixed)':34s} {tuned:8.3f} {fp32 / tuned:8.2f}×   target {target}: "
           f"{'met' if fp32 / tuned >= 1.3 else 'MISSED'}")
+    if args.compile:
+        compiled = seconds_per_step("full", 128, "auto", args.steps, freeze="early", compiled=True)
+        print(f"{'default, torch.compile':34s} {compiled:8.3f} {fp32 / compiled:8.2f}×   "
+              f"({tuned / compiled:.2f}× the eager default)")
     print(f"\ntrain_step_speed: 9-block fine-tune at 128²: fp32 {fp32:.2f} s/step, bf16 {bf16:.2f} s/step "
           f"({fp32 / bf16:.2f}×); native bf16: {cpu_has_native_bf16()}; auto picks {auto} "
           f"({'the faster one' if right else 'NOT the faster one'}); default fine-tune step {tuned:.2f} s "

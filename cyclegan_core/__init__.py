@@ -20,8 +20,9 @@ Top level, lowest first:
     paths.py           where the model store lives (weights_dir)
     atomic.py          atomic file writes
     public_sources.py  what a visitor of a public app may name as a source: never a server path
+    export.py          one direction of a model as an ONNX file, with its metadata
     publish.py         publishing to the Hub: model card, the exact upload folder, push a model or the zoo
-    cli.py             `python -m cyclegan_core {convert,translate,train,fetch,push,push-zoo}` (__main__.py runs it)
+    cli.py             `python -m cyclegan_core {convert,translate,export,train,fetch,push,push-zoo}` (__main__.py runs it)
 
 Each room's __init__.py maps its modules.
 """

@@ -173,6 +173,8 @@ def add_push_options(p: argparse.ArgumentParser) -> None:
                                                           "visibility)")
     p.add_argument("--revision", metavar="BRANCH", help="publish to this branch (created from main if needed)")
     p.add_argument("--dry-run", action="store_true", help="prepare the upload folder and list it; upload nothing")
+    p.add_argument("--onnx", action="store_true", help="also upload each direction as an ONNX file (onnx/AtoB.onnx, "
+                                                       "onnx/BtoA.onnx: fp32, any image size)")
 
 
 def train_config(args) -> TrainConfig:
@@ -286,7 +288,7 @@ def run_fetch(args) -> int:
 
 def run_push(args) -> int:
     result = push_model(model_folder_for(args.model), args.repo, private=args.private, revision=args.revision,
-                        dry_run=args.dry_run)
+                        dry_run=args.dry_run, onnx=args.onnx)
     if args.dry_run:
         print_dry_run([result])
         return 0
@@ -300,7 +302,7 @@ def run_push(args) -> int:
 def run_push_zoo(args) -> int:
     names = args.only or list(ZOO)
     results = push_zoo(args.repo, private=args.private, revision=args.revision, names=names,
-                       dry_run=args.dry_run, progress=lambda line: print(line, file=sys.stderr))
+                       dry_run=args.dry_run, progress=lambda line: print(line, file=sys.stderr), onnx=args.onnx)
     if args.dry_run:
         print_dry_run(results)
         print(f"and README.md (the index of the {len(results)} model(s)) in {results[0].folder.parent}")

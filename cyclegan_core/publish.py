@@ -31,6 +31,7 @@ from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, Revi
 from PIL import Image
 
 from cyclegan_core.errors import CycleGANError, ModelNotFoundError, RunError
+from cyclegan_core.export import to_onnx
 from cyclegan_core.model.config import ModelConfig
 from cyclegan_core.model.folder import CONFIG_NAME, WEIGHTS_NAME, is_model_folder, load_model, read_config
 from cyclegan_core.nn.losses import LOSS_NAMES
@@ -48,6 +49,7 @@ PREVIEWS_IMAGE = "images/previews.png"
 BASE_TAGS = ("cyclegan", "image-to-image", "unpaired-image-translation")
 REFERENCE_LICENSE = {"license": "other", "license_name": "pytorch-cyclegan-and-pix2pix",
                      "license_link": "https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix/blob/master/LICENSE"}
+ONNX_FOLDER = "onnx"
 PREVIEWS_SHOWN = 3
 MIN_PREVIEW_CELL = 128  # px: previews of smaller crops are enlarged on the card
 
@@ -69,12 +71,12 @@ class PushResult:
 # --- the model card ---------------------------------------------------------------------------------
 
 def model_card(folder: Path | str, repo_id: str, *, subfolder: str | None = None, revision: str | None = None,
-               about: str | None = None, images: Collection[str] | None = None) -> str:
+               about: str | None = None, images: Collection[str] | None = None, onnx: bool = False) -> str:
     """The Hub model card (README.md) of the model folder `folder` published as `repo_id` (in
     `subfolder`, on branch `revision`): YAML metadata, then what it does, its architecture,
     provenance and licence, training (for a run) and how to load it. `about` is a description to
     put first (a zoo model's card); `images` the card images the upload holds (default: those
-    `training_images` makes for this folder)."""
+    `training_images` makes for this folder); `onnx`: the upload holds the ONNX files."""
     folder = Path(folder)
     config = read_config(folder)
     if images is None:
@@ -88,7 +90,8 @@ def model_card(folder: Path | str, repo_id: str, *, subfolder: str | None = None
                 "## Architecture\n\n" + architecture(config),
                 "## Provenance and licence\n\n" + provenance(config),
                 training_section(RunFolder(folder), images),
-                "## How to use it\n\n" + how_to_use(source, config)]
+                "## How to use it\n\n" + how_to_use(source, config),
+                onnx_section(config, subfolder) if onnx else ""]
     return metadata_block(card_metadata(config)) + "\n\n".join(s.strip() for s in sections if s) + "\n"
 
 
@@ -197,6 +200,20 @@ def how_to_use(source: str, config: ModelConfig) -> str:
             f"or from the command line:\n\n```bash\n{command}\n```")
 
 
+def onnx_section(config: ModelConfig, subfolder: str | None) -> str:
+    where = f"{subfolder}/{ONNX_FOLDER}" if subfolder else ONNX_FOLDER
+    files = "\n".join(f"- `{where}/{d}.onnx`: {config.domain_a if d == 'AtoB' else config.domain_b} → "
+                      f"{config.domain_b if d == 'AtoB' else config.domain_a}" for d in config.directions)
+    code = ("import numpy as np, onnxruntime\nfrom PIL import Image\n\n"
+            f"session = onnxruntime.InferenceSession(\"{config.directions[0]}.onnx\")\n"
+            "x = np.asarray(Image.open(\"photo.jpg\").convert(\"RGB\"), np.float32).transpose(2, 0, 1)[None] / 127.5 - 1\n"
+            "y = session.run(None, {\"image\": x})[0]\n"
+            "Image.fromarray(((y[0].transpose(1, 2, 0) + 1) * 127.5).clip(0, 255).round().astype(np.uint8)).save(\"out.png\")")
+    return (f"## ONNX\n\nThe generators as ONNX files (opset 17, fp32, any image size; input `image` and output "
+            f"`translated`, float32 N×3×H×W RGB in [-1, 1]) for onnxruntime, OpenVINO or onnxruntime-web:\n\n"
+            f"{files}\n\n```python\n{code}\n```")
+
+
 def table(rows: list[tuple[str, object]]) -> str:
     return "| | |\n| --- | --- |\n" + "\n".join(f"| {key} | {value} |" for key, value in rows)
 
@@ -285,13 +302,15 @@ def preview_sheet(previews: list[dict[str, Image.Image]], gap: int = 4) -> Image
 # --- the upload folder --------------------------------------------------------------------------------
 
 def prepare_upload(folder: Path | str, repo_id: str, out: Path | str | None = None, *,
-                   subfolder: str | None = None, revision: str | None = None, about: str | None = None) -> Path:
+                   subfolder: str | None = None, revision: str | None = None, about: str | None = None,
+                   onnx: bool = False) -> Path:
     """A folder holding exactly what publishing `folder` uploads: config.json, model.safetensors
-    (hard-linked where possible), README.md and, for a training run, images/*.png. The model is
+    (hard-linked where possible), README.md, for a training run images/*.png, and with `onnx` each
+    direction as `onnx/AtoB.onnx` (and `onnx/BtoA.onnx`; `export.to_onnx`, fp32). The model is
     loaded strictly first: a broken one raises here, before anything is written. `out` must be new
     or empty (default: a new temporary folder, which the caller owns)."""
     folder = Path(folder)
-    load_model(folder)  # strict: every key, every shape; a broken model is never published
+    model = load_model(folder)  # strict: every key, every shape; a broken model is never published
     out = Path(tempfile.mkdtemp(prefix="cyclegan-push-")) if out is None else empty_folder(Path(out))
     link_or_copy(folder / WEIGHTS_NAME, out / WEIGHTS_NAME)
     shutil.copyfile(folder / CONFIG_NAME, out / CONFIG_NAME)
@@ -299,7 +318,10 @@ def prepare_upload(folder: Path | str, repo_id: str, out: Path | str | None = No
     for name, image in images.items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         image.save(out / name)
-    card = model_card(folder, repo_id, subfolder=subfolder, revision=revision, about=about, images=list(images))
+    for direction in model.config.directions if onnx else ():
+        to_onnx(model, direction, "fp32", out / ONNX_FOLDER / f"{direction}.onnx")
+    card = model_card(folder, repo_id, subfolder=subfolder, revision=revision, about=about, images=list(images),
+                      onnx=onnx)
     (out / CARD_NAME).write_text(card, encoding="utf-8")
     return out
 
@@ -360,19 +382,21 @@ def zoo_folder(name: str) -> Path:
 
 def push_model(folder: Path | str, repo_id: str, *, token: str | None = None, private: bool = False,
                revision: str | None = None, path_in_repo: str | None = None, endpoint: str | None = None,
-               dry_run: bool = False) -> PushResult:
+               dry_run: bool = False, onnx: bool = False) -> PushResult:
     """Publish a model folder (or training run) to the Hub repo `repo_id` (created if needed; on
     branch `revision`, created from main if needed; into `path_in_repo`). The token is `token`,
-    else `HF_TOKEN`, else huggingface_hub's login. `dry_run` prepares the folder and uploads nothing."""
+    else `HF_TOKEN`, else huggingface_hub's login. `dry_run` prepares the folder and uploads nothing;
+    `onnx` adds the ONNX files (`prepare_upload`)."""
     check_repo_id(repo_id)
     endpoint = (endpoint or hub_endpoint()).rstrip("/")
     sub = path_in_repo.strip("/") if path_in_repo else None
     url = repo_url(endpoint, repo_id, revision, sub)
     if dry_run:
-        prepared = prepare_upload(folder, repo_id, subfolder=sub, revision=revision)
+        prepared = prepare_upload(folder, repo_id, subfolder=sub, revision=revision, onnx=onnx)
         return PushResult(repo_id, url, prepared, in_repo(upload_files(prepared), sub), None)
     with tempfile.TemporaryDirectory(prefix="cyclegan-push-") as staging:
-        prepared = prepare_upload(folder, repo_id, Path(staging) / "upload", subfolder=sub, revision=revision)
+        prepared = prepare_upload(folder, repo_id, Path(staging) / "upload", subfolder=sub, revision=revision,
+                                  onnx=onnx)
         files = in_repo(upload_files(prepared), sub)
         with hub_errors(endpoint, repo_id, revision, token):
             api = open_repo(endpoint, repo_id, token, private, revision)
@@ -383,7 +407,7 @@ def push_model(folder: Path | str, repo_id: str, *, token: str | None = None, pr
 
 def push_zoo(repo_id: str, *, token: str | None = None, private: bool = False, revision: str | None = None,
              names: Collection[str] | None = None, dry_run: bool = False,
-             progress: Callable[[str], None] | None = None) -> list[PushResult]:
+             progress: Callable[[str], None] | None = None, onnx: bool = False) -> list[PushResult]:
     """Publish zoo models (default: all of `ZOO`) into one repo, each in its subfolder `<name>/` with
     its card, plus a top-level README.md listing them, in one commit. Each model's folder is found the
     way `sources.load_zoo` finds it (fetched from upstream and converted if needed). `progress` is
@@ -399,7 +423,7 @@ def push_zoo(repo_id: str, *, token: str | None = None, private: bool = False, r
     endpoint = hub_endpoint()
     staging = Path(tempfile.mkdtemp(prefix="cyclegan-push-zoo-"))
     try:
-        prepared = prepare_zoo(repo_id, names, revision, staging, say)
+        prepared = prepare_zoo(repo_id, names, revision, staging, say, onnx)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -422,14 +446,14 @@ def push_zoo(repo_id: str, *, token: str | None = None, private: bool = False, r
 
 
 def prepare_zoo(repo_id: str, names: list[str], revision: str | None, staging: Path,
-                say: Callable[[str], None]) -> dict[str, tuple[str, ...]]:
+                say: Callable[[str], None], onnx: bool = False) -> dict[str, tuple[str, ...]]:
     """Prepare each zoo model in `staging/<name>/` and the index README.md; returns each model's files
     as paths in the repo."""
     prepared = {}
     for name in names:
         say(f"{name}: resolving the model folder")
         folder = prepare_upload(zoo_folder(name), repo_id, staging / name, subfolder=name, revision=revision,
-                                about=ZOO[name].card())
+                                about=ZOO[name].card(), onnx=onnx)
         prepared[name] = in_repo(upload_files(folder), name)
         say(f"{name}: prepared ({', '.join(prepared[name])})")
     (staging / CARD_NAME).write_text(zoo_index_card(repo_id, names, revision), encoding="utf-8")

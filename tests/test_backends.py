@@ -117,11 +117,11 @@ def test_a_forced_runtime_that_is_not_installed_falls_back_to_torch_with_one_lin
                                                                                    caplog):
     monkeypatch.setenv("CYCLEGAN_BACKEND", "openvino")
     monkeypatch.setattr(backends, "installed", lambda runtime: False)
-    backends._say_missing.cache_clear()
+    backends.say_missing.cache_clear()
     with caplog.at_level(logging.WARNING, logger="cyclegan_core.engine.backends"):
         first = tiny_model.translate_tensor(image, "AtoB", "fp32")
         tiny_model.translate_tensor(image, "AtoB", "fp32")
     lines = [r.getMessage() for r in caplog.records if r.name == "cyclegan_core.engine.backends"]
     assert len(lines) == 1 and "openvino is not installed: translating with torch" in lines[0]
     assert torch.equal(first, translate_tensor(tiny_model.G_AB, image, "fp32"))
-    backends._say_missing.cache_clear()
+    backends.say_missing.cache_clear()

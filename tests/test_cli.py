@@ -22,7 +22,7 @@ def photos(photo, tmp_path):
 def test_help_for_each_command(capsys):
     from cyclegan_core.cli import build_parser, main
     commands = re.search(r"\{([a-z,-]+)\}", build_parser().format_usage()).group(1).split(",")
-    assert commands == ["convert", "translate", "train", "fetch", "push", "push-zoo"]
+    assert commands == ["convert", "translate", "export", "train", "fetch", "push", "push-zoo"]
     for command in commands:
         with pytest.raises(SystemExit) as exit:
             main([command, "--help"])

@@ -366,3 +366,19 @@ def test_cli_push_errors_are_one_clear_line(tiny_model_dir, hub, capsys, monkeyp
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1 and "Traceback" not in err
     assert hub.requests == []
+
+
+def test_push_with_onnx_uploads_each_direction_that_runs_and_a_card_that_says_how(tiny_model, tiny_model_dir, hub,
+                                                                                    capsys):
+    import onnxruntime
+    assert main(["push", str(tiny_model_dir), "--repo", "owner/onnx", "--onnx"]) == 0
+    files = hub.repos["owner/onnx"]
+    assert sorted(files) == sorted([*MODEL_FILES, "onnx/AtoB.onnx", "onnx/BtoA.onnx"])
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 45, 30)).astype(np.float32)
+    for direction in ("AtoB", "BtoA"):
+        session = onnxruntime.InferenceSession(files[f"onnx/{direction}.onnx"], providers=["CPUExecutionProvider"])
+        ours = tiny_model.translate_tensor(torch.from_numpy(x), direction, "fp32").numpy()
+        assert np.abs(session.run(None, {"image": x})[0] - ours).max() < 1e-4
+    card = files["README.md"].decode()
+    assert "## ONNX" in card and "`onnx/BtoA.onnx`: orange → apple" in card
+    assert same_weights(cyclegan_core.load("owner/onnx"), tiny_model)  # loading still takes the model folder only

@@ -36,8 +36,8 @@ NOT_RUN = {
         "installs packages, then serves the app until stopped; tests/test_app_entry.py runs `python app.py`",
     ("README.md", "pip install -r requirements-dev.txt && python -m pytest"):
         "installs packages and runs this test suite, which a test cannot do; .ci/run does it in CI",
-    ("README.md", "demo → cli → publish | public_sources → teaching → training → sources → model → engine → "
-                  "nn → paths | atomic | errors"):
+    ("README.md", "demo → cli → publish | public_sources → teaching | export → training → sources → model → "
+                  "engine → nn → paths | atomic | errors"):
         "the layer diagram, not a command; lint-imports checks the contract in pyproject.toml",
     ("docs/app.md", "pip install -r requirements.txt && python app.py"):
         "installs packages, then serves the app until stopped; tests/test_app_entry.py runs `python app.py`",

@@ -7,8 +7,10 @@
     row_bands.py       streaming's stored activations as bands of rows, released once read
     tiling.py          beyond the streaming budget: tiles with a thumbnail's statistics
     compiled.py        optional torch.compile of the streaming window functions, off the request path
+    onnx_graph.py      a generator written as an ONNX graph (any size, our padding rule inside)
+    backends.py        OpenVINO and onnxruntime as backends of a whole pass, and which one runs
     kernels/           the fp32 convolution kernel and InstanceNorm of the CPU path
 
-Imports: `nn`, `errors`; inside, translation → tiling, compiled → streaming → row_bands, runtime,
-images → kernels.
+Imports: `nn`, `errors`; inside, translation → tiling, compiled, backends → streaming, onnx_graph
+→ row_bands, runtime, images → kernels.
 """

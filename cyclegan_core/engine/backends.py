@@ -60,7 +60,8 @@ def installed(runtime: str) -> bool:
 
 
 @functools.cache
-def _say_missing(runtime: str) -> None:
+def say_missing(runtime: str) -> None:
+    """The one log line (once per runtime and process) for a forced runtime that is not installed."""
     log.warning("CYCLEGAN_BACKEND=%s, but %s is not installed: translating with torch "
                 "(pip install -r requirements.txt installs it)", runtime, runtime)
 
@@ -76,7 +77,7 @@ def runtime_for(precision: str, device: torch.device) -> tuple[str, str] | None:
     if backend == "auto":
         return ("openvino", "bf16") if precision == "bf16" and installed("openvino") else None
     if not installed(backend):
-        _say_missing(backend)
+        say_missing(backend)
         return None
     if backend == "onnxruntime":
         return "onnxruntime", "fp32"  # its CPU kernels compute in fp32
@@ -186,7 +187,7 @@ def weights_key(generator: nn.Module) -> tuple | None:
     """Changes whenever a weight does (in-place updates bump a tensor's version); None where
     versions are not tracked (tensors made in inference mode): then nothing is reused."""
     try:
-        return tuple((p.data_ptr(), p._version) for p in generator.parameters())
+        return tuple((weight.data_ptr(), weight._version) for weight in generator.parameters())
     except RuntimeError:
         return None
 
