@@ -23,6 +23,7 @@ Per size, "fastest peer" compares our default with the fastest peer (target: wit
 from __future__ import annotations
 
 import argparse
+import gc
 import contextlib
 import os
 import sys
@@ -40,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cyclegan_core import CycleGAN, ModelConfig  # noqa: E402
 from cyclegan_core.engine.compiled import WindowCompiler  # noqa: E402
 from cyclegan_core.engine.kernels.winograd import conv3x3, transform_weight  # noqa: E402
-from cyclegan_core.engine.runtime import cpu_class, resolve_precision  # noqa: E402
+from cyclegan_core.engine.runtime import cpu_class, resolve_precision, return_free_memory  # noqa: E402
 from cyclegan_core.engine.streaming import CORE, spans, storage_for, translate_streamed  # noqa: E402
 from cyclegan_core.engine.translation import choose_path, stream_pixels, translate_whole  # noqa: E402
 from cyclegan_core.export import to_onnx  # noqa: E402
@@ -90,8 +91,9 @@ def interleaved(functions: dict, repeats: int, warm_up: bool) -> dict:
     times = {label: [] for label in functions}
     peaks = dict.fromkeys(functions, 0.0)
     outputs = {}
-    for _ in range(repeats):
-        for label, fn in functions.items():
+    order = list(functions.items())
+    for round_ in range(repeats):  # each round starts one further on: no label always follows the same one
+        for label, fn in order[round_ % len(order):] + order[:round_ % len(order)]:
             with PeakRSS() as rss:
                 start = time.perf_counter()
                 outputs[label] = fn()
@@ -242,6 +244,10 @@ def main() -> None:
                 functions.update({label: lambda x=x, fn=fn: fn(x) for label, fn in peers.functions.items()})
             else:
                 summary.append(f"{size}²: peers not run (a whole pass, over --peer-max-pixels)")
+                if peers.functions:  # their sessions hold memory that is not ours: free it before we are measured
+                    peers.functions.clear()
+                    gc.collect()
+                    return_free_memory()
         if paths[size].path == "whole":  # the streamed path too: larger images take it (linear in pixels?)
             choice = paths[size]
             functions["streamed"] = lambda x=x, choice=choice: translate_streamed(
@@ -319,11 +325,11 @@ def main() -> None:
               f"{peaks[key]:.0f} GFLOP/s")
     print(header)
     for size, label, seconds, best, ratio, quality, seam, rss in rows:
-        choice = paths[size] if label in ("ours", "compiled") else None
+        choice = paths[size] if label in ("ours", "compiled", "streamed") else None
         peak = peaks.get((choice.precision, choice.kernel), peak_fp32) if choice else peak_fp32
         path = choice.describe() if choice else "whole·fp32·onednn"
         if label == "streamed":
-            path = f"streamed·{paths[size].precision if paths[size].backend == 'torch' else 'bf16'}·onednn"
+            path = f"streamed·{choice.precision}·{choice.kernel}"
         elif label == "torch":
             torch_choice = torch_path_choice(size)
             path, peak = torch_choice.describe(), peaks.get((torch_choice.precision, torch_choice.kernel), peak_fp32)

@@ -125,3 +125,18 @@ def test_a_forced_runtime_that_is_not_installed_falls_back_to_torch_with_one_lin
     assert len(lines) == 1 and "openvino is not installed: translating with torch" in lines[0]
     assert torch.equal(first, translate_tensor(tiny_model.G_AB, image, "fp32"))
     backends.say_missing.cache_clear()
+
+
+def test_an_idle_openvino_model_gives_its_pass_memory_back_and_still_runs(tiny_model, image, monkeypatch):
+    monkeypatch.setenv("CYCLEGAN_BACKEND", "openvino")
+    monkeypatch.setattr(backends, "IDLE_RELEASE_SECONDS", 0.1)
+    released = []
+    original = backends.CompiledPass.release_memory
+    monkeypatch.setattr(backends.CompiledPass, "release_memory", lambda self: (released.append(self), original(self)))
+    for _ in range(2):  # back to back: the first pass's release is called off by the second
+        tiny_model.translate_tensor(image, "AtoB", "fp32")
+    assert released == []
+    time.sleep(0.5)
+    assert len(released) == 1  # once, after the idle time
+    reference = translate_whole(tiny_model.G_AB, image, "fp32")
+    assert psnr(tiny_model.translate_tensor(image, "AtoB", "fp32"), reference) >= 45

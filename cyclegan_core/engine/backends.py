@@ -44,6 +44,10 @@ RUNTIMES = ("openvino", "onnxruntime")
 # Peak memory of one whole pass per input pixel at ngf 64 (measured, benchmarks/README.md).
 PASS_BYTES = {("openvino", "bf16"): 520, ("openvino", "fp32"): 1000, ("onnxruntime", "fp32"): 1100}
 POLL_SECONDS = 0.05  # how often a running pass reports progress and looks for a Cancel
+# An OpenVINO model keeps its last pass's intermediate buffers (≈0.45 GB at 1024²) for the next one;
+# allocating them again costs ≈15 % of a 1024² pass. They are given back once it has been idle this long,
+# so a model kept in the app's cache holds little more than its weights between visitors.
+IDLE_RELEASE_SECONDS = 20.0
 SECONDS_PER_PIXEL_GUESS = 1e-6  # progress estimate before a compiled model has run once
 
 
@@ -97,13 +101,15 @@ def run(runtime: str, generator: nn.Module, x: torch.Tensor, precision: str,
     return torch.from_numpy(compiled.run(image, progress))
 
 
-class _Compiled:
+class CompiledPass:
     """One runtime's compiled generator. `run` reports progress while the pass runs; a progress
     callback that raises stops the pass (OpenVINO: cancelled; onnxruntime: terminated)."""
 
     def __init__(self, runtime: str, model_bytes: bytes, precision: str, threads: int):
         self.runtime = runtime
         self.seconds_per_pixel = SECONDS_PER_PIXEL_GUESS
+        self._lock = threading.Lock()  # one pass at a time; the idle release waits for it
+        self._release_timer: threading.Timer | None = None
         if runtime == "openvino":
             import openvino
             core = openvino.Core()
@@ -117,19 +123,39 @@ class _Compiled:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
             options.log_severity_level = 3
+            options.enable_cpu_mem_arena = False  # give a pass's memory back when it ends
             self.model = onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
     def run(self, image: np.ndarray, progress: Callable[[float], None] | None) -> np.ndarray:
         pixels = image.shape[-2] * image.shape[-1]
-        started = time.perf_counter()
-        if self.runtime == "openvino":
-            result = self._run_openvino(image, progress, pixels, started)
-        else:
-            result = self._run_onnxruntime(image, progress, pixels, started)
-        self.seconds_per_pixel = (time.perf_counter() - started) / pixels
+        with self._lock:
+            if self._release_timer is not None:
+                self._release_timer.cancel()
+            started = time.perf_counter()
+            try:
+                if self.runtime == "openvino":
+                    result = self._run_openvino(image, progress, pixels, started)
+                else:
+                    result = self._run_onnxruntime(image, progress, pixels, started)
+            finally:
+                if self.runtime == "openvino":
+                    self._release_timer = threading.Timer(IDLE_RELEASE_SECONDS, self.release_memory)
+                    self._release_timer.daemon = True
+                    self._release_timer.start()
+            self.seconds_per_pixel = (time.perf_counter() - started) / pixels
         if progress is not None:
             progress(1.0)
         return result
+
+    def release_memory(self, wait: bool = True) -> None:
+        """Give back the intermediate buffers OpenVINO keeps between passes (it allocates them again);
+        with `wait=False`, only if no pass is running now."""
+        if self.runtime != "openvino" or not self._lock.acquire(blocking=wait):
+            return
+        try:
+            self.model.release_memory()
+        finally:
+            self._lock.release()
 
     def _estimate(self, pixels: int, started: float) -> float:
         return min(0.95, (time.perf_counter() - started) / (self.seconds_per_pixel * pixels))
@@ -178,9 +204,18 @@ class _Compiled:
         return outcome["result"]
 
 
-_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # generator → {key: _Compiled}
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # generator → {key: CompiledPass}
 _LOCK = threading.Lock()
 KEEP = 4  # compiled models kept per generator (precisions × thread counts; older weights are dropped)
+
+
+def release_idle_memory() -> None:
+    """Every idle runtime model gives back its pass buffers now (before a large streamed translation,
+    which needs the memory)."""
+    with _LOCK:
+        compiled = [c for kept in _CACHE.values() for c in kept.values()]
+    for one in compiled:
+        one.release_memory(wait=False)
 
 
 def weights_key(generator: nn.Module) -> tuple | None:
@@ -192,7 +227,7 @@ def weights_key(generator: nn.Module) -> tuple | None:
         return None
 
 
-def _compiled(generator: nn.Module, runtime: str, precision: str, threads: int) -> _Compiled:
+def _compiled(generator: nn.Module, runtime: str, precision: str, threads: int) -> CompiledPass:
     weights = weights_key(generator)
     key = (weights, runtime, precision, threads)
     with _LOCK:
@@ -201,7 +236,7 @@ def _compiled(generator: nn.Module, runtime: str, precision: str, threads: int) 
     if found is not None:
         return found
     graph = generator_graph(generator, "fp32").SerializeToString()  # the runtime lowers precision itself
-    compiled = _Compiled(runtime, graph, precision, threads)
+    compiled = CompiledPass(runtime, graph, precision, threads)
     if weights is not None:
         with _LOCK:
             for old in [k for k in kept if k[0] != weights]:  # new weights: the old ones will not return

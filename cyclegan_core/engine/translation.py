@@ -60,6 +60,7 @@ def translate_tensor(generator: nn.Module, x: torch.Tensor, precision: str = "au
     if choice.path == "whole":
         return translate_whole(generator, x, choice.precision, choice.kernel, progress).to(x.device)
     storage = storage_for(precision, choice.precision)
+    backends.release_idle_memory()  # a large image: memory a runtime keeps between passes is better used here
     if choice.path == "tiled":
         return translate_tiled(generator, x, choice.precision, stats_pixels=stream_budget(storage),
                                storage=storage, runner=runner, progress=progress)
