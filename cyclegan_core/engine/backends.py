@@ -44,10 +44,11 @@ RUNTIMES = ("openvino", "onnxruntime")
 # Peak memory of one whole pass per input pixel at ngf 64 (measured, benchmarks/README.md).
 PASS_BYTES = {("openvino", "bf16"): 520, ("openvino", "fp32"): 1000, ("onnxruntime", "fp32"): 1100}
 POLL_SECONDS = 0.05  # how often a running pass reports progress and looks for a Cancel
-# An OpenVINO model keeps its last pass's intermediate buffers (≈0.45 GB at 1024²) for the next one;
-# allocating them again costs ≈15 % of a 1024² pass. They are given back once it has been idle this long,
-# so a model kept in the app's cache holds little more than its weights between visitors.
-IDLE_RELEASE_SECONDS = 20.0
+# An OpenVINO model keeps its last pass's intermediate buffers (≈0.45 GB at 1024², at most what a whole
+# pass may take: `translation.whole_pass_budget`) for the next one; allocating them again cost ≈15 % of a
+# 1024² pass. Only the model that ran last keeps them (a pass of another model, or a large image going to
+# the streamed path, has the others give them back), and only until it has been idle this long.
+IDLE_RELEASE_SECONDS = 600.0
 SECONDS_PER_PIXEL_GUESS = 1e-6  # progress estimate before a compiled model has run once
 
 
@@ -97,6 +98,7 @@ def run(runtime: str, generator: nn.Module, x: torch.Tensor, precision: str,
     """`generator` on the 1×3×H×W image `x` with `runtime` in `precision` (as `runtime_for` gave);
     float32 out, same size. The graph pads and crops itself (`onnx_graph`)."""
     compiled = _compiled(generator, runtime, precision, usable_cpus())
+    release_idle_memory(keep=compiled)  # only the model that runs keeps its buffers
     image = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
     return torch.from_numpy(compiled.run(image, progress))
 
@@ -110,6 +112,7 @@ class CompiledPass:
         self.seconds_per_pixel = SECONDS_PER_PIXEL_GUESS
         self._lock = threading.Lock()  # one pass at a time; the idle release waits for it
         self._release_timer: threading.Timer | None = None
+        self.holding = False  # whether it keeps a pass's buffers now
         if runtime == "openvino":
             import openvino
             core = openvino.Core()
@@ -138,7 +141,8 @@ class CompiledPass:
                 else:
                     result = self._run_onnxruntime(image, progress, pixels, started)
             finally:
-                if self.runtime == "openvino":
+                self.holding = self.runtime == "openvino"
+                if self.holding:
                     self._release_timer = threading.Timer(IDLE_RELEASE_SECONDS, self.release_memory)
                     self._release_timer.daemon = True
                     self._release_timer.start()
@@ -150,10 +154,11 @@ class CompiledPass:
     def release_memory(self, wait: bool = True) -> None:
         """Give back the intermediate buffers OpenVINO keeps between passes (it allocates them again);
         with `wait=False`, only if no pass is running now."""
-        if self.runtime != "openvino" or not self._lock.acquire(blocking=wait):
+        if self.runtime != "openvino" or not self.holding or not self._lock.acquire(blocking=wait):
             return
         try:
             self.model.release_memory()
+            self.holding = False
         finally:
             self._lock.release()
 
@@ -209,11 +214,11 @@ _LOCK = threading.Lock()
 KEEP = 4  # compiled models kept per generator (precisions × thread counts; older weights are dropped)
 
 
-def release_idle_memory() -> None:
-    """Every idle runtime model gives back its pass buffers now (before a large streamed translation,
-    which needs the memory)."""
+def release_idle_memory(keep: CompiledPass | None = None) -> None:
+    """Every idle runtime model but `keep` gives back its pass buffers now (before another model's pass,
+    or a large streamed translation, which needs the memory). Cheap for a model holding none."""
     with _LOCK:
-        compiled = [c for kept in _CACHE.values() for c in kept.values()]
+        compiled = [c for kept in _CACHE.values() for c in kept.values() if c is not keep]
     for one in compiled:
         one.release_memory(wait=False)
 
