@@ -85,6 +85,8 @@ def interleaved(functions: dict, repeats: int, warm_up: bool) -> dict:
     """Runs the functions in turn, `repeats` rounds, so that a shared machine's slow spells hit
     them alike. Per label: (median seconds, best seconds, last output, peak RSS MB during its
     calls). The median is what a user sees; the best, what the code does when nothing else runs."""
+    if not functions:
+        return {}
     if warm_up:
         for fn in functions.values():
             fn()

@@ -113,13 +113,13 @@ class CompiledPass:
         self._lock = threading.Lock()  # one pass at a time; the idle release waits for it
         self._release_timer: threading.Timer | None = None
         self.holding = False  # whether it keeps a pass's buffers now
+        self.request = None  # OpenVINO's infer request, made at the first pass
         if runtime == "openvino":
             import openvino
             core = openvino.Core()
             self.model = core.compile_model(core.read_model(model_bytes, b""), "CPU", {
                 "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
-                "INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
-                "ENABLE_CPU_PINNING": False})  # other work (a training run) shares these cores
+                "INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"})
         else:
             import onnxruntime
             options = onnxruntime.SessionOptions()
@@ -166,7 +166,11 @@ class CompiledPass:
         return min(0.95, (time.perf_counter() - started) / (self.seconds_per_pixel * pixels))
 
     def _run_openvino(self, image, progress, pixels, started) -> np.ndarray:
-        request = self.model.create_infer_request()
+        if self.request is None:  # one request, reused: a new one would allocate its buffers again
+            self.request = self.model.create_infer_request()
+        request = self.request
+        if progress is None:  # nothing to report and no one to cancel: a plain call
+            return request.infer({0: image}, share_inputs=True)[0].copy()
         # Shared: `image` stays alive here. (With a copied input, polling with `wait_for` returned
         # zeros in OpenVINO 2026.4; tests/test_backends.py compares every pass with ours.)
         request.start_async({0: image}, share_inputs=True)
