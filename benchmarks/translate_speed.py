@@ -230,7 +230,7 @@ def main() -> None:
     peak_fp32 = peak_conv_gflops("fp32")
     for size in args.sizes:
         x = photo_tensor(size)
-        repeats = 10 if size <= 256 else 3 if size <= 1024 else 1
+        repeats = 10 if size <= 256 else (5 if peers else 3) if size <= 1024 else 1
         functions = {}
         if size * size <= args.baseline_max_pixels:
             functions["baseline"] = lambda x=x: translate_whole(model.G_AB, x, "fp32")

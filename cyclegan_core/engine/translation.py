@@ -28,7 +28,7 @@ from cyclegan_core.engine.images import pad_to_multiple
 from cyclegan_core.engine.kernels.choice import conv2d, conv_kernel
 from cyclegan_core.engine.kernels.instance_norm import instance_norm_
 from cyclegan_core.engine.runtime import autocast, resolve_precision
-from cyclegan_core.engine.streaming import Runner, eager_runner, storage_for, translate_streamed
+from cyclegan_core.engine.streaming import TRIM_PIXELS, Runner, eager_runner, storage_for, translate_streamed
 from cyclegan_core.engine.tiling import translate_tiled
 
 Progress = Callable[[float], None]  # called with the fraction done, 0 → 1; may raise to cancel
@@ -60,7 +60,8 @@ def translate_tensor(generator: nn.Module, x: torch.Tensor, precision: str = "au
     if choice.path == "whole":
         return translate_whole(generator, x, choice.precision, choice.kernel, progress).to(x.device)
     storage = storage_for(precision, choice.precision)
-    backends.release_idle_memory()  # a large image: memory a runtime keeps between passes is better used here
+    if x.shape[-2] * x.shape[-1] >= TRIM_PIXELS:  # a large image: memory a runtime keeps is better used here
+        backends.release_idle_memory()
     if choice.path == "tiled":
         return translate_tiled(generator, x, choice.precision, stats_pixels=stream_budget(storage),
                                storage=storage, runner=runner, progress=progress)
