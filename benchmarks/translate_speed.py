@@ -82,8 +82,8 @@ class PeakRSS:
 
 
 def interleaved(functions: dict, repeats: int, warm_up: bool) -> dict:
-    """Runs the functions in turn, `repeats` rounds, so that a shared machine's slow spells hit
-    them alike. Per label: (median seconds, best seconds, last output, peak RSS MB during its
+    """Runs the functions in turn, `repeats` rounds in a shuffled order, so that a shared machine's
+    slow spells hit them alike. Per label: (median seconds, best seconds, last output, peak RSS MB during its
     calls). The median is what a user sees; the best, what the code does when nothing else runs."""
     if not functions:
         return {}
@@ -93,9 +93,12 @@ def interleaved(functions: dict, repeats: int, warm_up: bool) -> dict:
     times = {label: [] for label in functions}
     peaks = dict.fromkeys(functions, 0.0)
     outputs = {}
-    order = list(functions.items())
-    for round_ in range(repeats):  # each round starts one further on: no label always follows the same one
-        for label, fn in order[round_ % len(order):] + order[:round_ % len(order)]:
+    # A new order each round: no label always follows the same one (a long eager fp32 pass can slow
+    # what comes right after it).
+    order, shuffle = list(functions.items()), np.random.default_rng(0)
+    for _ in range(repeats):
+        for index in shuffle.permutation(len(order)):
+            label, fn = order[index]
             with PeakRSS() as rss:
                 start = time.perf_counter()
                 outputs[label] = fn()
