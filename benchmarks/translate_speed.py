@@ -41,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cyclegan_core import CycleGAN, ModelConfig  # noqa: E402
 from cyclegan_core.engine.compiled import WindowCompiler  # noqa: E402
 from cyclegan_core.engine.kernels.winograd import conv3x3, transform_weight  # noqa: E402
-from cyclegan_core.engine.runtime import cpu_class, resolve_precision, return_free_memory  # noqa: E402
+from cyclegan_core.engine.runtime import (cpu_class, cpu_has_native_bf16, resolve_precision,  # noqa: E402
+                                         return_free_memory)
 from cyclegan_core.engine.streaming import CORE, spans, storage_for, translate_streamed  # noqa: E402
 from cyclegan_core.engine.translation import choose_path, stream_pixels, translate_whole  # noqa: E402
 from cyclegan_core.export import to_onnx  # noqa: E402
@@ -162,16 +163,24 @@ class Peers:
             self.notes.append("onnxruntime not installed")
         try:
             import openvino
-            core = openvino.Core()
-            default = core.compile_model(str(path), "CPU")
-            fp32 = core.compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-            hint = str(default.get_property("INFERENCE_PRECISION_HINT")).lower().replace("<type: '", "").rstrip("'>")
-            self.functions[f"ov·{hint}"] = lambda x: torch.from_numpy(default({0: x.numpy()})[0].copy())
-            if hint != "f32":
-                self.functions["ov·f32"] = lambda x: torch.from_numpy(fp32({0: x.numpy()})[0].copy())
-            self.notes.append(f"OpenVINO {openvino.__version__} (its default precision here: {hint})")
         except ImportError:
             self.notes.append("openvino not installed")
+            return
+        core = openvino.Core()
+        fp32 = core.compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        self.functions["ov·f32"] = lambda x: torch.from_numpy(fp32({0: x.numpy()})[0].copy())
+        wants_bf16 = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        if wants_bf16 and not cpu_has_native_bf16():
+            # OpenVINO reads the CPU itself: held to an instruction set without bf16 (ONEDNN_MAX_CPU_ISA) it
+            # still asks oneDNN for bf16, which is emulated or refused. A CPU of that class has no bf16, and
+            # there OpenVINO's default is f32: the ov·f32 row.
+            self.notes.append(f"OpenVINO {openvino.__version__} (its default on this class is f32: the ov·f32 row)")
+            return
+        default = core.compile_model(str(path), "CPU")
+        hint = str(default.get_property("INFERENCE_PRECISION_HINT")).lower().replace("<type: '", "").rstrip("'>")
+        if hint != "f32":
+            self.functions[f"ov·{hint}"] = lambda x: torch.from_numpy(default({0: x.numpy()})[0].copy())
+        self.notes.append(f"OpenVINO {openvino.__version__} (its default precision here: {hint})")
 
 
 def seam_columns(size: int) -> torch.Tensor:

@@ -56,7 +56,8 @@ def test_onnxruntime_gives_our_fp32_translation_both_ways_at_every_size(affine_m
 def test_fp16_halves_the_file_and_a_one_way_model_exports_its_only_direction(tiny_config, tmp_path):
     torch.manual_seed(0)
     model = CycleGAN(tiny_config.replace(one_way=True, n_blocks=4))
-    full, half = to_onnx(model, "AtoB", "fp32", tmp_path / "g.onnx"), to_onnx(model, "AtoB", "fp16", tmp_path / "h.onnx")
+    full = to_onnx(model, "AtoB", "fp32", tmp_path / "g.onnx")
+    half = to_onnx(model, "AtoB", "fp16", tmp_path / "h.onnx")
     assert 0.45 < (tmp_path / "h.onnx").stat().st_size / (tmp_path / "g.onnx").stat().st_size < 0.6
     assert full.opset_import[0].version >= 17 and half.opset_import[0].version >= 17
     x = torch.rand(1, 3, 451, 300) * 2 - 1

@@ -15,8 +15,9 @@ A runtime's compiled model is kept per generator (weakly: it goes with the gener
 of weights and precision; new weights (a fine-tuning step) build a new one, which takes a fraction
 of a second. It always runs on all usable CPUs, whatever this thread's share (`runtime.CoreShare`):
 a runtime's bf16 sums are split by thread, so a different team would give pixels a level apart,
-and a translation in the app beside a training run must give what the CLI gives. A pass runs asynchronously so that progress can be reported (an
-estimate from the previous pass's speed) and a Cancel stops it.
+and a translation in the app beside a training run must give what the CLI gives. A pass that
+reports progress runs asynchronously, so that progress can be reported (an estimate from the
+previous pass's speed) and a Cancel stops it within a few milliseconds.
 """
 
 from __future__ import annotations
