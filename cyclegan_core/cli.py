@@ -330,13 +330,9 @@ def run_translate(args) -> int:
         print("error: no input files found", file=sys.stderr)
         return 1
     model = load(args.model, device=args.device)
+    args.direction = direction_for(model, args)
     if args.direction is None:
-        if not model.one_way:
-            print(f"error: {args.model} translates both ways: add --direction AtoB "
-                  f"({model.config.domain_a} → {model.config.domain_b}) or --direction BtoA "
-                  f"({model.config.domain_b} → {model.config.domain_a})", file=sys.stderr)
-            return 2
-        args.direction = "AtoB"
+        return 2
     if len(files) > 1 and should_compile(model.device):  # worth it for a batch; never waited for
         model.compiler = WindowCompiler()
     targets = [args.out] if single else output_names(files, args.out)
@@ -367,15 +363,22 @@ def run_translate(args) -> int:
     return 0 if done else 1
 
 
+def direction_for(model, args) -> str | None:
+    """`--direction` as given; for a one-way model, AtoB when left out. A two-way model without it: None,
+    after saying which two there are."""
+    if args.direction is not None or model.one_way:
+        return args.direction or "AtoB"
+    print(f"error: {args.model} translates both ways: add --direction AtoB "
+          f"({model.config.domain_a} → {model.config.domain_b}) or --direction BtoA "
+          f"({model.config.domain_b} → {model.config.domain_a})", file=sys.stderr)
+    return None
+
+
 def run_export(args) -> int:
     model = load(args.model, device="cpu")
+    args.direction = direction_for(model, args)
     if args.direction is None:
-        if not model.one_way:
-            print(f"error: {args.model} translates both ways: add --direction AtoB "
-                  f"({model.config.domain_a} → {model.config.domain_b}) or --direction BtoA "
-                  f"({model.config.domain_b} → {model.config.domain_a})", file=sys.stderr)
-            return 2
-        args.direction = "AtoB"
+        return 2
     to_onnx(model, args.direction, args.precision, args.out)
     size = args.out.stat().st_size / 2**20
     print(f"wrote {args.out} ({model.describe(args.direction)}, {args.precision}, {size:.1f} MB)")
