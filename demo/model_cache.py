@@ -2,11 +2,14 @@
 sources a visitor may name (`cyclegan_core.public_sources`): never server paths.
 
 Switching back to a recently used task is instant; at most `capacity` models stay in memory
-(a full 9-block model pair is ≈90 MB). Concurrent requests for the same source load it once.
+(a full 9-block model pair is ≈90 MB). Concurrent requests for the same source load it once. A
+loaded model warms up in the background (`CycleGAN.warm_up`: a runtime backend's compiled model),
+and `prefetch` loads one ahead of its first request (a task chosen, the page opened).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from typing import Callable
@@ -14,6 +17,8 @@ from typing import Callable
 from cyclegan_core import CycleGAN
 from cyclegan_core.engine.compiled import WindowCompiler, should_compile
 from cyclegan_core.public_sources import load_public
+
+log = logging.getLogger(__name__)
 
 
 class ModelCache:
@@ -24,6 +29,7 @@ class ModelCache:
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
         self._compiler: WindowCompiler | None = None  # shared: compiled windows serve every model
+        self._prefetching: threading.Thread | None = None  # one at a time: a burst of choices costs one load
 
     def get(self, source: str) -> CycleGAN:
         with self._lock:
@@ -47,7 +53,25 @@ class ModelCache:
                 self._models[source] = model
                 while len(self._models) > self.capacity:
                     self._models.popitem(last=False)
+            if isinstance(model, CycleGAN):
+                model.warm_up()
             return model
+
+    def prefetch(self, source: str) -> threading.Thread | None:
+        """Load `source` in the background (then it warms up), unless it is here or another prefetch
+        is under way; the caller has checked that nothing needs downloading. Returns the thread."""
+        with self._lock:
+            if source in self._models or (self._prefetching is not None and self._prefetching.is_alive()):
+                return None
+
+            def work():
+                try:
+                    self.get(source)
+                except Exception:  # noqa: BLE001 — ahead of time only: the request reports it
+                    log.exception("loading %s ahead of its first request failed", source)
+            self._prefetching = threading.Thread(target=work, name="cyclegan-prefetch", daemon=True)
+            self._prefetching.start()
+            return self._prefetching
 
     def forget(self, source: str) -> None:
         """Drop a source (e.g. after its folder was retrained) so the next get reloads it."""

@@ -269,6 +269,19 @@ class TranslateHandlers:
             return gr.skip(), gr.skip()
         return gr.update(value=str(pictures[index].path)), gr.update(value="", visible=False)
 
+    def prefetch(self, task_text: str, extra: list[dict] | None, token: str | None = None) -> None:
+        """The task's model loaded and warmed up in the background when it is here (nothing is downloaded:
+        a zoo model not fetched yet, or a Hub model, waits for Translate), so that the first Translate
+        does not wait for it. Wired to the page's opening and to each task chosen."""
+        try:
+            task = parse_task(task_text, _tasks(extra, token))
+            source = resolve(task.source, self.store, visible=lambda model: may_use(model, token))
+        except CycleGANError:
+            return
+        state = self.availability(task)
+        if source.kind != "hub" and (state is None or state.ready):
+            self.cache.prefetch(source.key)
+
     # --- translating ---
 
     def translate(self, payload, task_text: str, extra_tasks: list[dict] | None,
@@ -533,4 +546,7 @@ def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded,
           inputs=[hub_repo, extra, visitor], outputs=[task, extra, group, hub_status],
           api_name="load_model_page", api_visibility="private", concurrency_limit=1, concurrency_id="load")
     loaded.then(handlers.refresh, inputs=[task, extra, visitor], outputs=[task, group], api_visibility="private")
+    # The chosen task's model, loaded and warmed up while the visitor picks a picture.
+    task.change(handlers.prefetch, inputs=[task, extra, visitor], api_visibility="private", queue=False)
+    loaded.then(handlers.prefetch, inputs=[task, extra, visitor], api_visibility="private", queue=False)
     return task, extra

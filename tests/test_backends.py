@@ -148,3 +148,41 @@ def test_an_idle_openvino_model_gives_its_pass_memory_back_and_still_runs(tiny_m
     assert psnr(tiny_model.translate_tensor(image, "AtoB", "fp32"), reference) >= 45
     other = translate_tensor(tiny_model.G_BA, image, "fp32")  # another model's pass: the first gives its buffers back
     assert len(released) == 2 and psnr(other, translate_whole(tiny_model.G_BA, image, "fp32")) >= 45
+
+
+class CountedBuilds:
+    """`backends.CompiledPass` counting the models it builds (per runtime)."""
+
+    def __init__(self, monkeypatch):
+        self.built = []
+        real = backends.CompiledPass
+
+        def build(runtime, *args):
+            self.built.append(runtime)
+            time.sleep(0.2)  # a slower build: a request arriving meanwhile must wait for it, not build again
+            return real(runtime, *args)
+        monkeypatch.setattr(backends, "CompiledPass", build)
+
+
+def test_a_warmed_up_model_translates_without_building_and_a_request_during_the_build_waits(
+        tiny_model, image, monkeypatch):
+    monkeypatch.setenv("CYCLEGAN_BACKEND", "openvino")
+    builds = CountedBuilds(monkeypatch)
+    warming = tiny_model.warm_up("fp32")  # both directions, in the background
+    during = tiny_model.translate_tensor(image, "AtoB", "fp32")  # arrives while the first build runs
+    warming.join(timeout=60)
+    assert not warming.is_alive() and builds.built == ["openvino", "openvino"]  # one per direction, none twice
+    after = tiny_model.translate_tensor(image, "BtoA", "fp32")
+    assert builds.built == ["openvino", "openvino"]  # BtoA was ready
+    assert psnr(during, translate_whole(tiny_model.G_AB, image, "fp32")) >= 45
+    assert psnr(after, translate_whole(tiny_model.G_BA, image, "fp32")) >= 45
+
+
+def test_warm_up_has_nothing_to_build_where_torch_translates(tiny_model, monkeypatch):
+    builds = CountedBuilds(monkeypatch)
+    monkeypatch.setenv("CYCLEGAN_BACKEND", "torch")
+    assert translation.warm_up(tiny_model.G_AB, "bf16") is False
+    monkeypatch.setenv("CYCLEGAN_BACKEND", "auto")  # fp32: our Winograd path, whatever the CPU
+    assert translation.warm_up(tiny_model.G_AB, "fp32") is False
+    tiny_model.warm_up("fp32").join(timeout=60)
+    assert builds.built == []

@@ -55,3 +55,27 @@ def test_failed_load_is_not_cached():
         cache.get("x")
     assert "x" not in cache
     assert cache.get("x") == {"source": "x", "load": 2} and loads.calls == ["x", "x"]
+
+
+def test_a_loaded_model_warms_up_and_prefetch_loads_ahead_once(tiny_model, monkeypatch):
+    from cyclegan_core import CycleGAN
+    warmed = []
+    monkeypatch.setattr(CycleGAN, "warm_up", lambda self, precision="auto": warmed.append(self))
+    loads = Loads(delay=0.3)
+    cache = ModelCache(capacity=2, loader=lambda source: (loads(source), tiny_model)[1])
+    first = cache.prefetch("a")
+    assert first is not None and cache.prefetch("b") is None  # one prefetch at a time
+    first.join(timeout=10)
+    assert "a" in cache and loads.calls == ["a"] and warmed == [tiny_model]
+    assert cache.prefetch("a") is None  # here already: nothing to do
+    assert cache.get("a") is tiny_model and loads.calls == ["a"] and warmed == [tiny_model]
+    cache.get("c")
+    assert warmed == [tiny_model, tiny_model]  # every load warms up, the requested ones too
+
+
+def test_a_failed_prefetch_is_logged_and_the_request_loads_again(caplog):
+    loads = Loads(fail_first=True)
+    cache = ModelCache(loader=loads)
+    cache.prefetch("a").join(timeout=10)
+    assert "a" not in cache and "ahead of its first request failed" in caplog.text
+    assert cache.get("a") == {"source": "a", "load": 2}

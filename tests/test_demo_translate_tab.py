@@ -147,6 +147,23 @@ def test_offline_the_zoo_is_marked_unavailable_and_the_builtin_default_is_ready(
     assert handlers.choose_group("Fruit", "horse → zebra", [])["value"] == "apple → orange"
 
 
+def test_a_chosen_task_whose_model_is_here_is_loaded_ahead_and_nothing_is_downloaded(tiny_model, offline_sandbox):
+    from cyclegan_core import save_model
+    from demo.translate_tab import DEFAULT_TASK
+    save_model(tiny_model, offline_sandbox / "weights" / "horse2zebra")  # fetched earlier: here
+    loaded = []
+    cache = ModelCache(loader=lambda source: loaded.append(source) or tiny_model)
+    handlers = TranslateHandlers(cache, reach=FixedReach(None))
+    for task in ("summer → winter", "owner/not-here", "no such task"):  # downloads first, or not a task
+        handlers.prefetch(task, [])
+    for task, source in (("horse → zebra", "horse2zebra"), (DEFAULT_TASK, "vintage")):
+        handlers.prefetch(task, [])
+        deadline = time.monotonic() + 30
+        while handlers.usable(source, None) not in cache and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert loaded == ["horse2zebra", "vintage"]
+
+
 def test_choosing_a_task_shows_its_card_examples_of_its_input_and_no_cycle_for_one_way(tiny_model, offline_sandbox):
     from demo.example_pictures import ExamplePictures
     handlers = TranslateHandlers(ModelCache(loader=lambda source: tiny_model), reach=FixedReach("no network"))

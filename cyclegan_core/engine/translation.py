@@ -69,6 +69,18 @@ def translate_tensor(generator: nn.Module, x: torch.Tensor, precision: str = "au
                               kernel=choice.kernel, progress=progress)
 
 
+def warm_up(generator: nn.Module, precision: str = "auto") -> bool:
+    """Prepare what the first translation in `precision` would otherwise wait for: the compiled model
+    of a runtime backend (`backends.warm_up`, ≈1 s), where the choice for a whole pass on this machine
+    is one. True if there was something to prepare."""
+    device = next(generator.parameters()).device
+    runtime = backends.runtime_for(resolve_precision(precision, device), device)
+    if runtime is None:
+        return False
+    backends.warm_up(runtime[0], generator, runtime[1])
+    return True
+
+
 @dataclass(frozen=True)
 class PathChoice:
     """How one image is translated: "whole", "streamed" or "tiled"; the resolved compute precision;

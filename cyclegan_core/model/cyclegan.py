@@ -8,6 +8,8 @@ only exist during training and live in the training state, not in the model fold
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import NamedTuple
 
 import torch
@@ -17,12 +19,13 @@ from torch import nn
 from cyclegan_core.engine.compiled import WindowCompiler
 from cyclegan_core.engine.images import ImageInput, image_to_tensor, load_image, tensor_to_image
 from cyclegan_core.engine.streaming import eager_runner
-from cyclegan_core.engine.translation import Progress, translate_tensor
+from cyclegan_core.engine.translation import Progress, translate_tensor, warm_up
 from cyclegan_core.errors import OneWayModelError
 from cyclegan_core.model.config import ModelConfig
 from cyclegan_core.nn.networks import ResnetGenerator, init_weights
 
 DIRECTIONS = ("AtoB", "BtoA")
+log = logging.getLogger(__name__)
 
 
 class CycleResult(NamedTuple):
@@ -72,6 +75,21 @@ class CycleGAN(nn.Module):
         self.generator(direction)  # validates the direction
         src, dst = (self.config.domain_a, self.config.domain_b)[:: 1 if direction == "AtoB" else -1]
         return f"{src} → {dst}"
+
+    def warm_up(self, precision: str = "auto") -> threading.Thread:
+        """Prepare each direction's translation in the background (a runtime backend's compiled
+        model: `translation.warm_up`), so the first request does not wait for it; a request that
+        comes first waits for the build under way, never builds twice. Returns the thread (join it
+        to wait); a failure is logged, and the request then meets it itself."""
+        def work():
+            for direction in DIRECTIONS[: 1 if self.one_way else 2]:
+                try:
+                    warm_up(self.generator(direction), precision)
+                except Exception:  # noqa: BLE001 — a background nicety: the request reports it
+                    log.exception("warming up %s failed", self.describe(direction))
+        thread = threading.Thread(target=work, name="cyclegan-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def translate_tensor(self, x: torch.Tensor, direction: str, precision: str = "auto",
                          progress: Progress | None = None) -> torch.Tensor:
