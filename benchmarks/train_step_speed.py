@@ -8,7 +8,7 @@ the fine-tune step as the app runs it (early layers fixed, `auto` precision) aga
 way (eager fp32, every layer trained, the reference's update order), and with `--compile` the same
 fine-tune step with its four networks through `torch.compile` (the compile time is printed apart).
 
-    python benchmarks/train_step_speed.py [--steps 6] [--compile]
+    python benchmarks/train_step_speed.py [--steps 6] [--compile] [--fine-tune-only]
     python benchmarks/train_step_speed.py --throughput [--processes 2] [--preset small --crop 64]
 
 `--throughput` reports training images/s in one process and in N data-parallel processes (the
@@ -124,6 +124,24 @@ def throughput(processes: int, preset: str, crop: int, steps: int) -> None:
           f"({many / one:.2f}×, scaling efficiency {many / (processes * one):.0%}) on {device} ({backend})")
 
 
+def fine_tune(steps: int, compile_too: bool, fp32: float) -> float:
+    """The Train tab's main use: fine-tuning the zoo's 9-block model at 128². The reference way (`fp32`
+    s/step) trains every layer in eager fp32; the default keeps the early layers fixed (freeze="auto"
+    on a fine-tune: "early") and trains in `auto` precision. Prints the rows; returns the default's s/step."""
+    auto = resolve_precision("auto", torch.device("cpu"))
+    tuned = seconds_per_step("full", 128, "auto", steps, freeze="early")
+    target = "≥ 1.3×" + ("" if cpu_has_native_bf16() else " (no native bf16 here)")
+    print(f"\n{'fine-tune step, 9 blocks, 128²':34s} {'s/step':>8s} {'speed-up':>9s}")
+    print(f"{'reference way (fp32, all layers)':34s} {fp32:8.3f} {1:8.2f}×")
+    print(f"{f'default ({auto}, early layers fixed)':34s} {tuned:8.3f} {fp32 / tuned:8.2f}×   target {target}: "
+          f"{'met' if fp32 / tuned >= 1.3 else 'MISSED'}")
+    if compile_too:
+        compiled = seconds_per_step("full", 128, "auto", steps, freeze="early", compiled=True)
+        print(f"{'default, torch.compile':34s} {compiled:8.3f} {fp32 / compiled:8.2f}×   "
+              f"({tuned / compiled:.2f}× the eager default)")
+    return tuned
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=6)
@@ -132,12 +150,17 @@ def main() -> None:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
     parser.add_argument("--crop", type=int, default=64)
     parser.add_argument("--compile", action="store_true", help="also time the default fine-tune step compiled")
+    parser.add_argument("--fine-tune-only", action="store_true",
+                        help="only the fine-tune step (reference way, default, --compile): no precision table")
     args = parser.parse_args()
     print(f"machine: {cpu_class()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     if args.throughput:
         throughput(args.processes, args.preset, args.crop, args.steps)
         return
     results = {}
+    if args.fine_tune_only:
+        fine_tune(args.steps, args.compile, seconds_per_step("full", 128, "fp32", args.steps))
+        return
     print(f"{'setting':28s} {'fp32 s/step':>12s} {'bf16 s/step':>12s} {'bf16 speed-up':>14s}")
     for preset, crop in (("full", 128), ("small", 64)):
         fp32 = seconds_per_step(preset, crop, "fp32", args.steps)
@@ -147,19 +170,7 @@ def main() -> None:
     fp32, bf16 = results[("full", 128)]
     auto = resolve_precision("auto", torch.device("cpu"))
     right = (auto == "bf16") == (bf16 < fp32)
-    # The Train tab's main use: fine-tuning the zoo's 9-block model at 128². The reference way trains
-    # every layer in eager fp32; the default keeps the early layers fixed (freeze="auto" on a fine-tune:
-    # "early") and trains in `auto` precision.
-    tuned = seconds_per_step("full", 128, "auto", args.steps, freeze="early")
-    target = "≥ 1.3×" + ("" if cpu_has_native_bf16() else " (no native bf16 here)")
-    print(f"\n{'fine-tune step, 9 blocks, 128²':34s} {'s/step':>8s} {'speed-up':>9s}")
-    print(f"{'reference way (fp32, all layers)':34s} {fp32:8.3f} {1:8.2f}×")
-    print(f"{f'default ({auto}, early layers fixed)':34s} {tuned:8.3f} {fp32 / tuned:8.2f}×   target {target}: "
-          f"{'met' if fp32 / tuned >= 1.3 else 'MISSED'}")
-    if args.compile:
-        compiled = seconds_per_step("full", 128, "auto", args.steps, freeze="early", compiled=True)
-        print(f"{'default, torch.compile':34s} {compiled:8.3f} {fp32 / compiled:8.2f}×   "
-              f"({tuned / compiled:.2f}× the eager default)")
+    tuned = fine_tune(args.steps, args.compile, fp32)
     print(f"\ntrain_step_speed: 9-block fine-tune at 128²: fp32 {fp32:.2f} s/step, bf16 {bf16:.2f} s/step "
           f"({fp32 / bf16:.2f}×); native bf16: {cpu_has_native_bf16()}; auto picks {auto} "
           f"({'the faster one' if right else 'NOT the faster one'}); default fine-tune step {tuned:.2f} s "
