@@ -18,9 +18,16 @@ provenance and licence go into the file's metadata (`metadata_props`), readable 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
 
 from cyclegan_core.atomic import atomic_path
 from cyclegan_core.engine.onnx_graph import INPUT, OUTPUT, OPSET, PRECISIONS, generator_graph
@@ -71,4 +78,88 @@ def read_metadata(path: Path | str) -> dict[str, str]:
     return {prop.key: prop.value for prop in onnx.load(str(path), load_external_data=False).metadata_props}
 
 
-__all__ = ["FORMATS", "OPSET", "read_metadata", "to_onnx"]
+BROWSER_MIN_PSNR = 40.0  # fp16 is sent to browsers only where it keeps this much against our fp32
+KEEP_EXPORTS = 8  # files kept in an export folder (the least recently used go first)
+_EXPORTING = threading.Lock()  # one export at a time: two visitors asking for one file make it once
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    """An ONNX file made once per set of weights (`exported`): its path, the SHA-256 of its bytes
+    (a browser keeps it under this name), its precision and that precision's PSNR against our fp32
+    on a probe picture."""
+
+    path: Path
+    sha256: str
+    precision: str
+    psnr: float
+    bytes: int
+
+
+def weights_fingerprint(model: CycleGAN, direction: str) -> str:
+    """SHA-256 of one direction's generator: its config and every weight, bit for bit."""
+    digest = hashlib.sha256(json.dumps([FORMAT_VERSION, OPSET, direction, model.config.to_json()]).encode())
+    for name, tensor in model.generator(direction).state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu").contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def probe_psnr(model: CycleGAN, direction: str, path: Path, size: int = 256) -> float:
+    """PSNR of the ONNX file at `path` run by onnxruntime against our fp32 translation, on a smooth
+    synthetic picture with edges (the same for every model)."""
+    import onnxruntime
+    from cyclegan_core.engine.translation import translate_whole
+    ys, xs = np.meshgrid(np.linspace(-1, 1, size), np.linspace(-1, 1, size), indexing="ij")
+    picture = np.stack([np.sin(3 * xs + ys), np.cos(4 * ys) * 0.8, np.sign(xs * ys) * 0.5 + 0.3 * xs])
+    x = torch.from_numpy(picture[None].astype(np.float32)).clamp(-1, 1)
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    theirs = session.run(None, {INPUT: x.numpy()})[0]
+    generator = model.generator(direction).eval()
+    with torch.inference_mode():
+        ours = translate_whole(generator, x.to(next(generator.parameters()).device), "fp32").cpu().numpy()
+    mse = float((((theirs.astype(np.float64) - ours) * 127.5) ** 2).mean())
+    return float("inf") if mse == 0 else float(10 * np.log10(255 ** 2 / mse))
+
+
+def exported(model: CycleGAN, direction: str, folder: Path | str) -> ExportedFile:
+    """The ONNX file of `direction` for a browser (onnxruntime-web): fp16 where it keeps ≥
+    `BROWSER_MIN_PSNR` against our fp32 (measured once with onnxruntime), else fp32. Made once per set
+    of weights and kept in `folder` (named by `weights_fingerprint`; at most `KEEP_EXPORTS` files)."""
+    folder = Path(folder)
+    name = weights_fingerprint(model, direction)[:32]
+    record = folder / f"{name}.json"
+    with _EXPORTING:
+        if record.is_file():
+            facts = json.loads(record.read_text())
+            path = folder / facts["file"]
+            if path.is_file():
+                os.utime(record)  # recently used
+                return ExportedFile(path, facts["sha256"], facts["precision"], facts["psnr"], path.stat().st_size)
+        folder.mkdir(parents=True, exist_ok=True)
+        for precision in ("fp16", "fp32"):
+            path = folder / f"{name}-{precision}.onnx"
+            to_onnx(model, direction, precision, path)
+            quality = probe_psnr(model, direction, path)
+            if quality >= BROWSER_MIN_PSNR or precision == "fp32":
+                break
+            path.unlink()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        facts = {"file": path.name, "sha256": digest, "precision": precision, "psnr": round(quality, 2)}
+        with atomic_path(record) as tmp:
+            tmp.write_text(json.dumps(facts))
+        _forget_old(folder)
+        return ExportedFile(path, digest, precision, facts["psnr"], path.stat().st_size)
+
+
+def _forget_old(folder: Path) -> None:
+    records = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in records[KEEP_EXPORTS:]:
+        for file in folder.glob(f"{old.stem}-*.onnx"):
+            file.unlink(missing_ok=True)
+        old.unlink(missing_ok=True)
+
+
+__all__ = ["FORMATS", "OPSET", "ExportedFile", "exported", "read_metadata", "to_onnx", "weights_fingerprint"]

@@ -4,6 +4,7 @@
     door.py           the one door: every route's requests and every event's inputs checked, fair shares
     uploads.py        the upload cache: unused uploads expire, a byte budget, uploads refused when full
     translate_tab.py  the Translate tab: TranslateHandlers and their wiring
+    device.py         translating on the visitor's device: the model file, onnxruntime-web, static/device.js
     progress.py       long translations: preview sizes, measured speed, time left, the worker a Cancel stops
     train_tab.py      the Train tab: TrainHandlers and their wiring
     learn_tab.py      the Learn tab: the cycle, hidden information, the discriminator, lessons, live training

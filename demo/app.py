@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from cyclegan_core import ModelStore
 from cyclegan_core.engine.runtime import CoreShare, configure_threads
 
+from .device import head_html, static_paths
 from .learn_tab import build_learn_tab
 from .model_cache import ModelCache
 from .train_tab import build_train_tab
@@ -33,6 +34,7 @@ THEME = gr.themes.Default(font=("ui-sans-serif", "system-ui", "sans-serif"),
 
 def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
     configure_threads()  # a Space's container may see the host's cores but own only two
+    gr.set_static_paths(static_paths())  # onnxruntime-web's files, when they are here (device.py)
     cache = cache or ModelCache(capacity=4)
     slot = TrainingSlot()
     share = CoreShare()  # training and translations size their CPU threads to their share
@@ -102,7 +104,8 @@ def launch_options() -> dict:
     """Options for `demo.launch()`; host and port come from GRADIO_SERVER_NAME/PORT when set."""
     # No run history: its routes would keep visitors' inputs and results and fetch assets for them, a
     # second door this app does not need (each visitor's own results are on their page).
-    return {"theme": THEME, "css": CSS, "max_file_size": "100mb", "show_error": True, "run_history": False,
+    return {"theme": THEME, "css": CSS, "head": head_html(), "max_file_size": "100mb", "show_error": True,
+            "run_history": False,
             "enable_monitoring": False,  # no /monitoring: visitors' timings are not a page for strangers
             "app_kwargs": {"dependencies": [Depends(RouteDoor()), Depends(UploadGate())],  # every route
                            "exception_handlers": {RequestValidationError: clean_validation_error},

@@ -32,6 +32,8 @@ from cyclegan_core.public_sources import resolve
 from cyclegan_core.sources.availability import Availability, Reachability, packaged_availability, zoo_availability
 from cyclegan_core.sources.packaged import PACKAGED
 
+from . import device
+from .device import WHERE_DEVICE, WHERE_SERVER, max_device_pixels
 from .errors import error_box, error_update, user_errors, visitor_message
 from .example_pictures import ExamplePictures
 from .model_cache import ModelCache
@@ -177,6 +179,13 @@ class TranslateHandlers:
         self.reach = reach or Reachability()
         self.speeds = SpeedRecord()  # sizes the next preview to arrive in about a second
         self.clock, self.poll_seconds = clock, poll_seconds  # the time left; how often the progress box updates
+
+    image_source = staticmethod(image_source)  # for the device path (device.py), which has no page of its own
+
+    @staticmethod
+    def parse_task(task_text: str, extra: list[dict] | None, token: str | None = None) -> Task:
+        """This visitor's task named `task_text` (or `CycleGANError`)."""
+        return parse_task(task_text, _tasks(extra, token))
 
     def usable(self, source: str, token: str | None) -> str:
         """The model cache's key (`PublicSource.key`) of `source` as this visitor names it, if they may
@@ -481,7 +490,12 @@ def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded,
             status = gr.Markdown(first[0], elem_id="task-status")
             show_cycle = gr.Checkbox(label=first[3].get("label", CYCLE_LABEL), value=False, elem_id="show-cycle",
                                      interactive=first[3].get("interactive", True))
+            where = gr.Radio([WHERE_DEVICE, WHERE_SERVER], value=WHERE_DEVICE if max_device_pixels() else WHERE_SERVER,
+                             label="Where it runs", elem_id="translate-where",
+                             info="On this device: your browser translates (the model is downloaded once); "
+                                  "large pictures, and browsers that cannot, use the server.")
             run = gr.Button("Translate", variant="primary", elem_id="translate-button")
+            run_server = gr.Button("Translate on the server", visible="hidden", elem_id="translate-server")
             examples = gr.Gallery(value=first[2].get("value"), label=first[2].get("label"),
                                   visible=first[2].get("visible", False), columns=4, height="auto", interactive=False,
                                   object_fit="contain", allow_preview=False, show_label=True, buttons=[],
@@ -510,7 +524,8 @@ def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded,
     # own progress box replaces Gradio's overlay); API clients call `translate` (errors as errors).
     by_name = {"image": image_out, "details": details, "error": error, "cycle": cycle_out, "info": info,
                "progress": progress, "cancel": cancel}
-    shown = run.click(handlers.translate_on_page, inputs=[image_in, task, extra, visitor],
+    device.wire(handlers, where, run, image_in, task, extra, visitor, show_cycle, by_name)
+    shown = run_server.click(handlers.translate_on_page, inputs=[image_in, task, extra, visitor],
                       outputs=[by_name[name] for name in PAGE_OUTPUTS], preprocess=False, show_progress="hidden",
                       api_visibility="private", concurrency_limit=1, concurrency_id="translate")
     # Cancel closes the running generator, which stops its worker thread within one progress call. The

@@ -117,6 +117,30 @@ def test_a_visitors_runs_are_listed_and_usable_only_by_them(tiny_model, offline_
     assert handlers.translate(photo, "alices:AtoB", [], "bob")[0].size == (301, 157)
 
 
+def test_the_device_path_sends_a_visitors_run_only_to_them_and_a_refusal_sends_nothing(tiny_model, offline_sandbox,
+                                                                                      photo, tmp_path):
+    from cyclegan_core import ModelStore, TrainConfig, save_model
+    from demo.device import DeviceModels
+    from demo.visitors import visitor_id
+
+    store = ModelStore()
+    run = store.new_run("alices")
+    save_model(tiny_model, run.path)
+    run.write_record(TrainConfig(), "a", "b", owner=visitor_id("alice"))
+    models = DeviceModels(TranslateHandlers(ModelCache(loader=lambda source: tiny_model), store, reach=FixedReach(None)))
+    photo.save(tmp_path / "p.png")
+    assert list(models.model_on_page(str(tmp_path / "p.png"), "alices:AtoB", [], "alice"))[-1][0].endswith(".onnx")
+    path, info = models.model_for("alices:AtoB", [], "alice")
+    assert path.endswith(".onnx") and info["bytes"] > 0 and len(info["sha256"]) == 64
+    assert info["flops_per_pixel"] > 0 and info["precision"] in ("fp16", "fp32")
+    for text in ("alices:AtoB", "../../etc/passwd:AtoB", "/etc:AtoB"):
+        with pytest.raises(CycleGANError):
+            models.model_for(text, [], "bob")
+    steps = list(models.model_on_page(str(tmp_path / "p.png"), "alices:AtoB", [], "bob"))
+    assert steps[-1][0] is None and steps[-1][1] is None  # no file, no facts: nothing runs in the page
+    assert "not a model this app offers" in steps[-1][2]["value"]
+
+
 class FixedReach:
     """Stands in for `availability.Reachability`: the zoo's sources answer, or not."""
 

@@ -1,6 +1,8 @@
 """ONNX export: the file onnxruntime runs gives our fp32 translation (≥ 45 dB in fp32, ≥ 40 dB in fp16)
 at 256², 1024² and an odd size, for a two-way and a one-way model; metadata; the CLI."""
 
+import hashlib
+
 import numpy as np
 import onnx
 import onnxruntime
@@ -113,3 +115,32 @@ def test_the_cli_exports_and_says_what_it_wrote(affine_model, tmp_path):
     assert read_metadata(tmp_path / "x.onnx")["direction"] == "BtoA"
     result = run_cli("export", tmp_path / "nowhere", "--direction", "AtoB", "--out", tmp_path / "y.onnx")
     assert result.returncode == 1 and "error:" in result.stderr and not (tmp_path / "y.onnx").exists()
+
+
+def test_the_browser_file_is_made_once_per_set_of_weights_in_the_precision_that_keeps_40_db(tiny_model, tmp_path,
+                                                                                           monkeypatch):
+    from cyclegan_core import export
+    made = []
+    real = export.to_onnx
+    monkeypatch.setattr(export, "to_onnx", lambda *args, **kwargs: made.append(args[2]) or real(*args, **kwargs))
+    first = export.exported(tiny_model, "AtoB", tmp_path)
+    assert first.precision == "fp16" and first.psnr >= 40 and made == ["fp16"]
+    assert first.path.is_file() and first.bytes == first.path.stat().st_size
+    assert first.sha256 == hashlib.sha256(first.path.read_bytes()).hexdigest()
+    assert export.exported(tiny_model, "AtoB", tmp_path) == first and made == ["fp16"]  # kept: not made again
+    other = export.exported(tiny_model, "BtoA", tmp_path)
+    assert other.path != first.path
+    with torch.no_grad():
+        tiny_model.G_AB.model[1].weight.mul_(1.5)  # new weights: a new file
+    changed = export.exported(tiny_model, "AtoB", tmp_path)
+    assert changed.sha256 != first.sha256 and len(made) == 3
+
+    monkeypatch.setattr(export, "BROWSER_MIN_PSNR", 1000.0)  # fp16 never good enough: fp32 is sent
+    with torch.no_grad():
+        tiny_model.G_AB.model[1].weight.mul_(1.5)
+    assert export.exported(tiny_model, "AtoB", tmp_path).precision == "fp32" and made[-2:] == ["fp16", "fp32"]
+    monkeypatch.setattr(export, "KEEP_EXPORTS", 2)
+    with torch.no_grad():
+        tiny_model.G_AB.model[1].weight.mul_(1.5)
+    export.exported(tiny_model, "AtoB", tmp_path)
+    assert len(list(tmp_path.glob("*.json"))) == 2 and len(list(tmp_path.glob("*.onnx"))) == 2

@@ -1,0 +1,280 @@
+// CycleGAN Studio: translate on the visitor's own device with onnxruntime-web (demo/device.py).
+//
+// The server sends the model once as an ONNX file; the browser keeps it in its Cache Storage under
+// the SHA-256 of its bytes, so a class downloads each model once per device. The generator runs as
+// one whole-image pass (InstanceNorm statistics of the whole picture, as on the server) with WebGPU
+// where the browser has it, else WebAssembly (threads when the page is cross-origin isolated).
+// Everything here is reached through `window.cycleganDevice`; the settings come from
+// `window.CYCLEGAN_DEVICE` (written by the server: where onnxruntime-web is, its integrity hash,
+// the largest picture a device translates).
+(() => {
+  "use strict";
+  const CACHE = "cyclegan-studio-models-v1";
+  const settings = () => window.CYCLEGAN_DEVICE || {};
+  const state = { ort: null, loading: null, sessions: new Map(), backend: null };
+
+  function loadScript(src, integrity) {
+    return new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = src;
+      if (integrity) {
+        script.integrity = integrity;
+        script.crossOrigin = "anonymous";
+      }
+      script.onload = () => resolve();
+      script.onerror = () => reject(new Error(`onnxruntime-web could not be loaded from ${src}`));
+      document.head.appendChild(script);
+    });
+  }
+
+  async function runtime() {
+    if (state.ort) return state.ort;
+    if (!state.loading) {
+      const s = settings();
+      state.loading = loadScript(s.script, s.integrity).then(() => {
+        const ort = window.ort;
+        ort.env.wasm.wasmPaths = s.base;
+        ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
+        ort.env.logLevel = "error";
+        state.ort = ort;
+        return ort;
+      });
+      state.loading.catch(() => { state.loading = null; });
+    }
+    return state.loading;
+  }
+
+  async function chooseBackend() {
+    if (state.backend) return state.backend;
+    let backend = "wasm";
+    if (settings().webgpu !== false && navigator.gpu) {
+      try {
+        if (await navigator.gpu.requestAdapter()) backend = "webgpu";
+      } catch (e) { /* no adapter: WebAssembly */ }
+    }
+    state.backend = backend;
+    return backend;
+  }
+
+  function hex(buffer) {
+    return Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  async function download(url, size, onProgress) {
+    const response = await fetch(url, { credentials: "same-origin" });
+    if (!response.ok) throw new Error(`the model could not be downloaded (HTTP ${response.status})`);
+    const total = size || Number(response.headers.get("content-length")) || 0;
+    if (!response.body || !total) return new Uint8Array(await response.arrayBuffer());
+    const bytes = new Uint8Array(total);
+    const reader = response.body.getReader();
+    let received = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (received + value.length > total) throw new Error("the model's download is larger than announced");
+      bytes.set(value, received);
+      received += value.length;
+      onProgress(received / total);
+    }
+    return bytes.subarray(0, received);
+  }
+
+  // The model's bytes: from this browser's cache when it holds them, else downloaded (and kept).
+  async function modelBytes(info, onProgress) {
+    const key = new Request(`${location.origin}/cyclegan-studio-model/${info.sha256}.onnx`);
+    let cache = null;
+    try { cache = await caches.open(CACHE); } catch (e) { /* no Cache Storage (not a secure context) */ }
+    if (cache) {
+      const hit = await cache.match(key);
+      if (hit) return { bytes: new Uint8Array(await hit.arrayBuffer()), downloaded: false };
+    }
+    const bytes = await download(info.url, info.bytes, onProgress);
+    if (crypto.subtle) {
+      const digest = hex(await crypto.subtle.digest("SHA-256", bytes));
+      if (digest !== info.sha256) throw new Error("the downloaded model does not match its checksum");
+    }
+    if (cache) {
+      try {
+        await cache.put(key, new Response(bytes, { headers: { "content-type": "application/octet-stream" } }));
+      } catch (e) { /* full: it is downloaded again next time */ }
+    }
+    return { bytes, downloaded: true };
+  }
+
+  async function session(info, onProgress) {
+    const backend = await chooseBackend();
+    const key = `${info.sha256}:${backend}`;
+    if (state.sessions.has(key)) return { session: state.sessions.get(key), backend, downloaded: false };
+    const ort = await runtime();
+    const { bytes, downloaded } = await modelBytes(info, onProgress);
+    let made;
+    try {
+      made = await ort.InferenceSession.create(bytes, { executionProviders: [backend], graphOptimizationLevel: "all" });
+    } catch (e) {
+      if (backend === "wasm") throw e;
+      state.backend = "wasm";  // WebGPU could not take this model: WebAssembly from now on
+      return session(info, onProgress);
+    }
+    state.sessions.set(key, made);
+    return { session: made, backend, downloaded };
+  }
+
+  // The picture as the server reads it: EXIF orientation applied, no colour management, RGB.
+  async function picture(url) {
+    const blob = await (await fetch(url, { credentials: "same-origin" })).blob();
+    const bitmap = await createImageBitmap(blob, { imageOrientation: "from-image", colorSpaceConversion: "none",
+                                                   premultiplyAlpha: "none" });
+    const canvas = document.createElement("canvas");
+    canvas.width = bitmap.width;
+    canvas.height = bitmap.height;
+    const context = canvas.getContext("2d", { willReadFrequently: true });
+    context.drawImage(bitmap, 0, 0);
+    return context.getImageData(0, 0, bitmap.width, bitmap.height);
+  }
+
+  function toTensor(ort, image) {
+    const { width, height, data } = image;
+    const plane = width * height;
+    const values = new Float32Array(3 * plane);
+    for (let i = 0; i < plane; i++) {
+      values[i] = data[4 * i] / 127.5 - 1;
+      values[plane + i] = data[4 * i + 1] / 127.5 - 1;
+      values[2 * plane + i] = data[4 * i + 2] / 127.5 - 1;
+    }
+    return new ort.Tensor("float32", values, [1, 3, height, width]);
+  }
+
+  async function toPng(values, width, height) {
+    const plane = width * height;
+    const pixels = new ImageData(width, height);
+    const rgba = pixels.data;
+    for (let i = 0; i < plane; i++) {
+      for (let c = 0; c < 3; c++) {
+        rgba[4 * i + c] = Math.min(255, Math.max(0, Math.round((values[c * plane + i] + 1) * 127.5)));
+      }
+      rgba[4 * i + 3] = 255;
+    }
+    const canvas = document.createElement("canvas");
+    canvas.width = width;
+    canvas.height = height;
+    canvas.getContext("2d").putImageData(pixels, 0, 0);
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+    return await new Promise((resolve) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(reader.result);
+      reader.readAsDataURL(blob);
+    });
+  }
+
+  // What this device is asked to do at most: pixels (a whole pass needs about 1 kB per pixel).
+  function maxPixels() {
+    const value = settings().maxPixels;
+    return typeof value === "number" ? value : 2000000;
+  }
+
+  // This device's speed (floating-point operations per second) with a backend: measured by earlier
+  // translations here (kept by the browser), else a cautious guess.
+  function speedKey(backend) { return `cyclegan-studio-device-flops:${backend}`; }
+  function deviceFlops(backend, threads) {
+    const measured = Number(localStorage.getItem(speedKey(backend)));
+    if (measured > 0) return measured;
+    return backend === "webgpu" ? 2e11 : 6e9 * threads;
+  }
+
+  function expectedSeconds(info, pixels, backend, threads) {
+    return (info.flops_per_pixel || 1.5e6) * pixels / deviceFlops(backend, threads);
+  }
+
+  async function translate(imageUrl, info, onProgress) {
+    const started = performance.now();
+    const image = await picture(imageUrl);
+    const pixels = image.width * image.height;
+    if (pixels > maxPixels()) {
+      return { fallback: `${image.width}×${image.height} is more than this device translates (${maxPixels()} pixels)` };
+    }
+    const guessBackend = await chooseBackend();
+    const threads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
+    const expected = expectedSeconds(info, pixels, guessBackend, threads);
+    if (expected > (settings().maxSeconds || 20)) {
+      return { fallback: `about ${Math.round(expected)} s expected on this device (${guessBackend}): the server is faster` };
+    }
+    const progress = onProgress || (() => {});
+    const { session: made, backend, downloaded } = await session(info, (f) => progress("download", f));
+    progress("run", 0);
+    const ort = state.ort;
+    const ran = performance.now();
+    const output = await made.run({ [made.inputNames[0]]: toTensor(ort, image) });
+    const result = output[made.outputNames[0]];
+    const values = result.data instanceof Float32Array ? result.data : Float32Array.from(result.data);
+    const seconds = (performance.now() - ran) / 1000;
+    if (pixels >= 16384 && seconds > 0) {  // large enough to time: this device's speed, for next time
+      try { localStorage.setItem(speedKey(backend), String((info.flops_per_pixel || 1.5e6) * pixels / seconds)); } catch (e) { /* private mode */ }
+    }
+    return { png: await toPng(values, image.width, image.height), width: image.width, height: image.height,
+             backend, threads: backend === "wasm" ? ort.env.wasm.numThreads : null, downloaded,
+             seconds, total: (performance.now() - started) / 1000 };
+  }
+
+  // --- the page (demo/device.py wires these) ---
+
+  const update = (fields) => Object.assign({ __type__: "update" }, fields || {});
+
+  function escapeText(text) {
+    return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+  }
+
+  function showProgress(title, fraction) {
+    const box = document.querySelector("#translate-progress .translate-progress-text");
+    if (!box || !box.parentElement) return;
+    const percent = Math.round(Math.max(0, Math.min(1, fraction)) * 100);
+    box.parentElement.innerHTML = `<div class="translate-progress-text">${escapeText(title)}` +
+      (fraction === null ? "" : `: <strong>${percent} %</strong>`) + "</div>" +
+      (fraction === null ? "<progress></progress>" : `<progress max="100" value="${percent}">${percent} %</progress>`);
+  }
+
+  function serverInstead(why) {
+    console.warn(`CycleGAN Studio: translating on the server instead (${why})`);
+    const button = document.getElementById("translate-server");
+    if (button) button.click();
+    return [update(), update(), update(), update(), update()];
+  }
+
+  // The Translate button's device path: (image, model file, model facts) from the page → the outputs
+  // (result image, facts, progress box, error box, cycle image). Anything it cannot do goes to the server.
+  async function runOnPage(image, file, info) {
+    if (!image || !image.url || !file || !file.url || !info || !info.sha256) return [update(), update(), update(), update(), update()];
+    let result;
+    try {
+      const megabytes = (info.bytes / 1e6).toFixed(1);
+      result = await translate(image.url, { ...info, url: file.url }, (stage, fraction) => {
+        if (stage === "download") showProgress(`Downloading the model once for this device (${megabytes} MB)`, fraction);
+        else showProgress("Translating on this device", null);
+      });
+    } catch (e) {
+      return serverInstead(e && e.message ? e.message : String(e));
+    }
+    if (result.fallback) return serverInstead(result.fallback);
+    const where = result.backend === "webgpu" ? "WebGPU" : `WebAssembly, ${result.threads} thread${result.threads === 1 ? "" : "s"}`;
+    const model = result.downloaded ? `model downloaded once (${(info.bytes / 1e6).toFixed(1)} MB, kept by this browser)`
+                                    : "model from this browser's cache";
+    const facts = `**${escapeText(info.what)}** · ${result.width}×${result.height} px · ` +
+      `${result.seconds.toFixed(2)} s **on this device** (${where}, ${info.precision} model) · ${model}. ` +
+      "The server only sent files.";
+    const png = { url: result.png, path: "translated.png", orig_name: "translated.png", mime_type: "image/png",
+                  meta: { _type: "gradio.FileData" } };
+    return [update({ value: png, label: "Translated on this device (PNG, full resolution)" }), facts,
+            update({ value: "", visible: false }), update({ value: "", visible: false }),
+            update({ value: null, visible: false })];
+  }
+
+  // Whether this browser translates the picture shown in `preview` (an <img>, or nothing): it can run
+  // onnxruntime-web, and the picture is not larger than a device is asked to take.
+  function capable(preview) {
+    if (typeof WebAssembly !== "object" || typeof createImageBitmap !== "function" || !settings().script) return false;
+    if (!(maxPixels() > 0)) return false;
+    const pixels = preview && preview.naturalWidth ? preview.naturalWidth * preview.naturalHeight : 0;
+    return pixels <= maxPixels();
+  }
+
+  window.cycleganDevice = { capable, translate, runOnPage, runtime, chooseBackend, maxPixels };
+})();
