@@ -112,3 +112,51 @@ def test_a_visitor_translates_on_their_device_and_the_server_only_sends_files(de
     assert psnr(on_server, third) >= 40
     page.locator("#translate-info", has_text="s (").wait_for()
     assert "on this device" not in page.inner_text("#translate-info")
+
+
+@pytest.fixture
+def device_path_off(monkeypatch):
+    monkeypatch.setenv("CYCLEGAN_DEVICE_MAX_PIXELS", "0")
+
+
+def test_with_the_browser_path_off_the_server_translates_as_before(device_path_off, device_app, browser_page, photo,
+                                                                    tiny_model, tmp_path):
+    url, calls = device_app
+    page = browser_page
+    odd = tmp_path / "odd.png"
+    photo.save(odd)
+    page.goto(url)
+    assert page.locator("#translate-where input:checked").get_attribute("value") == WHERE_SERVER
+    page.click("#translate-where label:has-text('On this device')")  # asked for, but this app does not offer it
+    result = translate(page, odd)
+    assert psnr(result, tiny_model.translate(odd, "AtoB")) >= 40
+    assert calls == ["translate_on_page"] and model_downloads(page) == 0
+    page.locator("#translate-info", has_text="s (").wait_for()
+    assert "on this device" not in page.inner_text("#translate-info")
+
+
+def test_the_page_loads_onnxruntime_web_from_the_app_or_from_the_pinned_cdn_checked_by_its_hash(monkeypatch,
+                                                                                                tmp_path):
+    import base64 as b64
+    import hashlib
+    import json
+
+    from demo import device
+    local = ort_web_dir()
+    if local is not None:  # the pinned hash is the pinned version's: what the CDN serves is what CI tested
+        digest = hashlib.sha384((local / "ort.min.js").read_bytes()).digest()
+        assert device.ORT_WEB_INTEGRITY == "sha384-" + b64.b64encode(digest).decode()
+        assert (local / ".version").read_text().strip() == device.ORT_WEB_VERSION
+        settings = device.device_settings()
+        assert settings["source"] == "local" and settings["integrity"] is None
+        assert settings["script"] == f"/gradio_api/file={local.as_posix()}/ort.min.js"
+        assert device.static_paths() == [local]
+    monkeypatch.setenv("CYCLEGAN_ORT_WEB_DIR", str(tmp_path))  # an empty folder: not usable
+    settings = device.device_settings()
+    assert settings["source"] == "cdn" and device.static_paths() == []
+    assert settings["script"] == f"https://cdn.jsdelivr.net/npm/onnxruntime-web@{device.ORT_WEB_VERSION}/dist/ort.min.js"
+    assert settings["integrity"] == device.ORT_WEB_INTEGRITY and settings["maxPixels"] == 2_000_000
+    monkeypatch.setenv("CYCLEGAN_DEVICE_MAX_PIXELS", "0")
+    head = device.head_html()
+    assert json.dumps(device.device_settings()) in head and "window.cycleganDevice" in head
+    assert '"maxPixels": 0' in head
