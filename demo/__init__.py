@@ -5,6 +5,7 @@
     uploads.py        the upload cache: unused uploads expire, a byte budget, uploads refused when full
     translate_tab.py  the Translate tab: TranslateHandlers and their wiring
     device.py         translating on the visitor's device: the model file, onnxruntime-web, static/device.js
+    zerogpu.py        ZeroGPU Spaces: the functions that need a GPU, each under `spaces.GPU` with its estimate
     progress.py       long translations: preview sizes, measured speed, time left, the worker a Cancel stops
     train_tab.py      the Train tab: TrainHandlers and their wiring
     learn_tab.py      the Learn tab: the cycle, hidden information, the discriminator, lessons, live training

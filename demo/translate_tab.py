@@ -42,6 +42,7 @@ from .progress import (SpeedRecord, Worker, message_html, preview_size, progress
                        time_left_text)
 from .tasks import HUB_GROUP, TASK_GROUPS, Task, all_tasks, model_tasks, parse_task
 from .visitors import may_use
+from .zerogpu import on_gpu, translation_seconds
 
 ALL_GROUPS = "All tasks"
 DEFAULT_TASK = "modern photo → vintage photo"  # built in: works offline, on the first click
@@ -293,6 +294,15 @@ class TranslateHandlers:
 
     # --- translating ---
 
+    @staticmethod
+    def gpu_seconds(payload, *rest) -> int:
+        """The GPU loan a translation asks for on ZeroGPU (`zerogpu.on_gpu`), from the picture's size."""
+        try:
+            size = picture_size(image_source(payload))
+        except Exception:  # noqa: BLE001 — the translation itself says what is wrong with it
+            size = None
+        return translation_seconds(size[0] * size[1] if size else None)
+
     def translate(self, payload, task_text: str, extra_tasks: list[dict] | None,
                   token: str | None = None) -> tuple[Image.Image, dict]:
         """(uploaded image, task) → (translated image, facts for `describe`)."""
@@ -473,6 +483,8 @@ def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded,
     page-load event that sets `visitor`). Returns the task list and the session's extra tasks,
     which the Train tab updates when a model is made."""
     handlers = TranslateHandlers(cache, share=share)
+    on_page = on_gpu(handlers.translate_on_page, handlers.gpu_seconds)  # ZeroGPU: a GPU per translation
+    for_api = on_gpu(handlers.translate, handlers.gpu_seconds)
     extra = gr.State([])  # Hub models loaded in this browser session (dicts of Task)
     details = gr.State({})
     first = handlers.choose(DEFAULT_TASK, [])  # the built-in default: nothing is probed or loaded
@@ -525,7 +537,7 @@ def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded,
     by_name = {"image": image_out, "details": details, "error": error, "cycle": cycle_out, "info": info,
                "progress": progress, "cancel": cancel}
     device.wire(handlers, where, run, image_in, task, extra, visitor, show_cycle, by_name)
-    shown = run_server.click(handlers.translate_on_page, inputs=[image_in, task, extra, visitor],
+    shown = run_server.click(on_page, inputs=[image_in, task, extra, visitor],
                       outputs=[by_name[name] for name in PAGE_OUTPUTS], preprocess=False, show_progress="hidden",
                       api_visibility="private", concurrency_limit=1, concurrency_id="translate")
     # Cancel closes the running generator, which stops its worker thread within one progress call. The
@@ -537,7 +549,7 @@ def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded,
     shown.then(user_errors(handlers.describe), inputs=[image_out, details, show_cycle], outputs=[cycle_out, info],
                api_visibility="private", concurrency_limit=1, concurrency_id="translate")
     api = gr.Button(visible=False, elem_id="translate-api")
-    event = api.click(user_errors(handlers.translate), inputs=[image_in, task, extra, visitor],
+    event = api.click(user_errors(for_api), inputs=[image_in, task, extra, visitor],
                       outputs=[image_out, details],
                       api_name="translate", preprocess=False, concurrency_limit=1, concurrency_id="translate")
     event.success(user_errors(handlers.describe), inputs=[image_out, details, show_cycle], outputs=[cycle_out, info],
