@@ -24,7 +24,7 @@ from cyclegan_core.publish import PushResult, load_id, model_folder_for, push_mo
 from cyclegan_core.sources.resolve import default_device, load
 from cyclegan_core.sources.zoo import ZOO
 from cyclegan_core.training.config import FREEZE, PRESETS, TrainConfig
-from cyclegan_core.training.distributed import from_environment, shutdown
+from cyclegan_core.training.distributed import from_environment, in_a_group, shutdown
 from cyclegan_core.training.loop import CheckpointSaved, Finished, Started, StepDone, train
 from cyclegan_core.training.runs import RunFolder
 from cyclegan_core.training.store import ModelStore
@@ -192,6 +192,8 @@ def train_config(args) -> TrainConfig:
 def run_train(args) -> int:
     """One process, or one rank of a torchrun group (then rank 0 alone prints and writes the run)."""
     device = args.device or default_device()
+    if args.init and not args.resume and in_a_group():
+        load(args.init, device="cpu")  # each rank fetches it now, outside the group's timeout; the loop finds it here
     dist = from_environment(device)
     try:
         return _run_train(args, dist.device(device) if dist else torch.device(device), dist)

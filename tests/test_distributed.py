@@ -209,3 +209,52 @@ def test_a_killed_rank_ends_the_run_in_bounded_time_and_the_checkpoint_is_intact
     assert done >= 3 and load_model(out).config.ngf == 8
     run(1, "--resume", out, "--steps", done + 2)  # the state resumes
     assert log_steps(out)[-1] == done + 2
+
+
+def test_the_mean_and_the_stop_flag_come_from_the_reduced_tensor_when_the_backend_copies(monkeypatch):
+    """NCCL reduces a CUDA copy of the values: the result must be read from that copy, not from the
+    CPU tensor it was made from (on gloo both are one tensor, so a run on CPUs cannot tell)."""
+    from cyclegan_core.training.distributed import Distributed
+
+    other_rank = torch.tensor([3.0, 5.0, 1.0], dtype=torch.float64)  # its losses, and it asks to stop
+    monkeypatch.setattr(torch.Tensor, "cuda", lambda self, *a, **k: self.clone())  # a copy, as a GPU's is
+    monkeypatch.setattr(torch.distributed, "all_reduce", lambda t, op=None: t.add_(other_rank))
+    dist = Distributed(rank=0, world_size=2, local_rank=0, backend="nccl")
+    means, stop = dist.mean_and_stop({"G_AB": 1.0, "cycle_A": 2.0}, stop=False)
+    assert means == {"G_AB": 2.0, "cycle_A": 3.5} and stop is True
+
+
+@pytest.mark.parametrize("requested, local_rank, expected", [
+    ("cuda", 1, "cuda:1"), ("cuda:0", 1, "cuda:1"), ("cuda:0", 0, "cuda:0"), ("cuda:3", 2, "cuda:2"), ("cpu", 1, "cpu"),
+])
+def test_each_rank_takes_the_gpu_of_its_local_rank_whatever_index_was_asked(requested, local_rank, expected):
+    """`--device cuda:0` under torchrun: one process per GPU, never every rank on GPU 0 (NCCL refuses
+    two ranks on one device)."""
+    from cyclegan_core.training.distributed import Distributed, rank_device
+
+    assert rank_device(requested, local_rank) == torch.device(expected)
+    assert Distributed(rank=local_rank, world_size=4, local_rank=local_rank, backend="gloo").device(requested) \
+        == torch.device(expected)
+
+
+def test_the_init_model_is_fetched_before_the_group_is_joined(monkeypatch, tmp_path):
+    """Every rank downloading `--init` inside the group's setup would count against its timeout
+    (120 s): the download comes first, outside it."""
+    from cyclegan_core import cli
+
+    order = []
+
+    class Joined(Exception):
+        pass
+
+    def join(device):
+        order.append("join")
+        raise Joined
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(cli, "load", lambda source, device=None: order.append(f"load {source}"))
+    monkeypatch.setattr(cli, "from_environment", join)
+    with pytest.raises(Joined):
+        cli.main(["train", "--data-a", str(tmp_path), "--data-b", str(tmp_path), "--out", str(tmp_path / "run"),
+                  "--init", "summer2winter", "--device", "cpu"])
+    assert order == ["load summer2winter", "join"]

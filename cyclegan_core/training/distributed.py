@@ -44,11 +44,8 @@ class Distributed:
         return self.rank == 0
 
     def device(self, requested: str) -> torch.device:
-        """`requested` ("cuda" or "cpu") for this rank: cuda:LOCAL_RANK on a GPU node."""
-        device = torch.device(requested)
-        if device.type == "cuda" and device.index is None:
-            return torch.device("cuda", self.local_rank)
-        return device
+        """`requested` ("cuda", "cuda:N" or "cpu") for this rank: cuda:LOCAL_RANK on a GPU node."""
+        return rank_device(requested, self.local_rank)
 
     def wrap(self, module: nn.Module, device: torch.device) -> nn.Module:
         """`module` in DistributedDataParallel: rank 0's weights are copied to every rank here, and each
@@ -59,9 +56,9 @@ class Distributed:
     def mean_and_stop(self, losses: dict[str, float], stop: bool) -> tuple[dict[str, float], bool]:
         """Each loss averaged over the ranks, and whether any rank asked to stop: one all-reduce."""
         names = list(losses)
-        values = torch.tensor([*(losses[n] for n in names), float(stop)], dtype=torch.float64)
-        torch_dist.all_reduce(self._on_backend(values))
-        values = values.cpu() if values.device.type != "cpu" else values
+        values = self._on_backend(torch.tensor([*(losses[n] for n in names), float(stop)], dtype=torch.float64))
+        torch_dist.all_reduce(values)  # NCCL reduces a GPU copy: the result is read from that copy
+        values = values.cpu()
         means = {n: float(v) / self.world_size for n, v in zip(names, values[:-1].tolist())}
         return means, bool(values[-1] > 0)
 
@@ -90,12 +87,29 @@ class Distributed:
         return tensor.cuda() if self.backend == "nccl" else tensor
 
 
+def rank_device(requested: str, local_rank: int) -> torch.device:
+    """The device of the rank with `local_rank` on its node: any CUDA device asked for ("cuda",
+    "cuda:0") becomes cuda:LOCAL_RANK, one process per GPU (NCCL refuses two ranks on one GPU, and
+    "cuda:0" taken literally would put every rank there); a CPU stays a CPU."""
+    device = torch.device(requested)
+    return torch.device("cuda", local_rank) if device.type == "cuda" else device
+
+
+def in_a_group() -> bool:
+    """Whether torchrun (or srun with the same variables) started this process as one of several.
+    What must happen before the group is joined (fetching `--init`: a download may take longer than
+    the group's timeout) checks this first."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
 def from_environment(device: str = "cpu") -> Distributed | None:
     """Join the process group torchrun (or srun with the same variables) set up, or None when this
-    process runs alone (no WORLD_SIZE, or WORLD_SIZE 1)."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
+    process runs alone (no WORLD_SIZE, or WORLD_SIZE 1). The group's timeout
+    (`CYCLEGAN_DIST_TIMEOUT`, 120 s) bounds every collective from here on, so a slow download
+    belongs before this call (the CLI fetches `--init` first)."""
+    if not in_a_group():
         return None
+    world_size = int(os.environ["WORLD_SIZE"])
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     backend = "nccl" if torch.device(device).type == "cuda" and torch.cuda.is_available() else "gloo"
     if backend == "nccl":
