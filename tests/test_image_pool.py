@@ -44,3 +44,20 @@ def test_state_round_trip_and_size_zero():
     assert empty.images == []
     later = torch.rand(4, 2, 4, 4)
     assert torch.equal(ImagePool(0).query(later), later)
+
+
+def test_a_restored_pool_follows_the_device_and_dtype_of_the_images_it_is_given():
+    """A resume restores the pool from the state file (CPU, float32); the generated images may live on
+    a GPU (here the `meta` device stands in for it) or be float64: the pool moves to them."""
+    torch.manual_seed(0)
+    restored = ImagePool(2)
+    restored.load_state(torch.rand(2, 3, 4, 4))
+    out = restored.query(torch.zeros(6, 3, 4, 4, device="meta"))
+    assert out.device.type == "meta" and out.shape == (6, 3, 4, 4)
+    assert all(image.device.type == "meta" for image in restored.images)
+    restored = ImagePool(2)
+    restored.load_state(torch.rand(2, 3, 4, 4))
+    kept = restored.state().double()
+    out = restored.query(torch.full((6, 3, 4, 4), 7.0, dtype=torch.float64))
+    assert out.dtype == torch.float64 and all(image.dtype == torch.float64 for image in restored.images)
+    assert any(torch.equal(row, kept[i:i + 1]) for row in out.split(1) for i in range(2))  # old images came back

@@ -19,6 +19,7 @@ class ImagePool:
         """A batch of the same shape: a mix of `images` and earlier images from the pool."""
         if self.size == 0:
             return images
+        self.follow(images)
         out = []
         for image in images.detach():
             image = image.unsqueeze(0)
@@ -38,4 +39,11 @@ class ImagePool:
         return torch.cat(self.images, 0) if self.images else torch.zeros(0)
 
     def load_state(self, stacked: torch.Tensor) -> None:
+        """Restore `state()`'s images (read from a file: on the CPU; `follow` moves them on the next query)."""
         self.images = [row.unsqueeze(0).clone() for row in stacked] if stacked.numel() else []
+
+    def follow(self, images: torch.Tensor) -> None:
+        """Keep the stored images on the device and in the dtype of the generated ones (a resumed GPU
+        run restores them on the CPU). Nothing moves when they already match."""
+        if self.images and (self.images[0].device != images.device or self.images[0].dtype != images.dtype):
+            self.images = [image.to(device=images.device, dtype=images.dtype) for image in self.images]
