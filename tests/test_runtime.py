@@ -92,3 +92,37 @@ def test_free_heap_memory_goes_back_to_the_system():
     return_free_memory()
     assert before - _resident_mb() > 200
     assert len(keep) == 100_000
+
+
+def test_queued_gpu_work_is_waited_for_only_on_a_gpu(monkeypatch):
+    """Progress is reported when the work is done, not when it is queued: a CUDA device is
+    synchronised first (so a Cancel stops at once); a CPU has nothing queued."""
+    from cyclegan_core.engine.runtime import finish_queued_work
+    waited = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: waited.append(device))
+    finish_queued_work(torch.device("cpu"))
+    assert waited == []
+    finish_queued_work(torch.device("cuda", 1))
+    assert waited == [torch.device("cuda", 1)]
+
+
+@pytest.mark.parametrize("precision, device, fixed, expected", [
+    ("fp32", "cuda", True, {"cudnn.allow_tf32": False, "matmul.allow_tf32": False, "cudnn.benchmark": True}),
+    ("fp32", "cpu", True, {"cudnn.allow_tf32": False, "matmul.allow_tf32": False}),
+    ("bf16", "cuda", True, {"cudnn.benchmark": True}),
+    ("bf16", "cuda", False, {}),
+    ("auto", "cpu", False, {}),
+])
+def test_gpu_math_settings(precision, device, fixed, expected):
+    """fp32 asked for is fp32 (no TF32); fixed-size work on CUDA lets cuDNN pick its fastest algorithm."""
+    from cyclegan_core.engine.runtime import gpu_math_settings
+    assert gpu_math_settings(precision, torch.device(device), fixed_shapes=fixed) == expected
+
+
+def test_gpu_math_sets_and_restores(monkeypatch):
+    from cyclegan_core.engine.runtime import gpu_math
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    with gpu_math("fp32", torch.device("cuda"), fixed_shapes=True):
+        assert not torch.backends.cudnn.allow_tf32 and torch.backends.cudnn.benchmark
+    assert torch.backends.cudnn.allow_tf32 and not torch.backends.cudnn.benchmark

@@ -71,9 +71,13 @@ def test_statistics_are_the_whole_images(tiny_model):
         torch.testing.assert_close(var, true_var, atol=1e-5, rtol=1e-4)
 
 
-def test_fp16_storage_falls_back_to_fp32_when_values_overflow():
+@pytest.mark.parametrize("gpu_schedule", [False, True])
+def test_fp16_storage_falls_back_to_fp32_when_values_overflow(gpu_schedule, monkeypatch):
     """Raw conv outputs of 1e6 do not fit in fp16; the translation is redone with fp32 storage
-    instead of returning inf or NaN (InstanceNorm makes the output independent of that scale)."""
+    instead of returning inf or NaN (InstanceNorm makes the output independent of that scale).
+    `gpu_schedule`: the checks read once per pass, as on a GPU (no wait per window)."""
+    from cyclegan_core.engine.streaming import StreamedTranslation
+    monkeypatch.setattr(StreamedTranslation, "per_row", gpu_schedule)
     torch.manual_seed(2)
     model = CycleGAN(ModelConfig(ngf=8, n_blocks=1))
     g = model.G_AB
@@ -118,3 +122,63 @@ def test_real_generator_real_photo_many_windows(trained_model, psnr_fn):
     assert np.abs(fp32.astype(int) - whole).max() <= 1
     assert psnr_fn(streamed("fp32", "fp16"), whole) >= 60
     assert psnr_fn(streamed("bf16"), whole) >= 45  # ≈55–60 dB measured
+
+
+def _affine_generator_on(device: str):
+    model = CycleGAN(ModelConfig(ngf=8, n_blocks=1, norm="instance_affine"))
+    return model.G_AB.to(device)
+
+
+def test_statistics_and_affine_norms_stay_on_the_activations_device():
+    """On a GPU every window's moments, the merged statistics and an affine norm's scale and shift
+    must live where the activations do (the `meta` device stands in for a GPU here: no CPU copy of
+    it can be made, so any statistic summed on the CPU fails)."""
+    from cyclegan_core.engine.streaming import Moments, norm_affine
+
+    moments = Moments(8)
+    for _ in range(2):
+        moments.add(torch.empty(1, 8, 5, 6, device="meta"))
+    mean, var = moments.statistics()
+    assert mean.device.type == var.device.type == "meta" and mean.shape == (1, 8, 1, 1)
+    norm = torch.nn.InstanceNorm2d(8, affine=True).to("meta")
+    scale, shift = norm_affine(norm, moments)
+    assert scale.device.type == shift.device.type == "meta" and scale.dtype == torch.float32
+    x = torch.empty(1, 3, 45, 70, device="meta")
+    out = translate_streamed(_affine_generator_on("meta"), x, "fp32", storage="fp32", core=5)
+    assert out.device.type == "meta" and out.shape == x.shape
+
+
+def test_the_streamed_result_comes_back_on_the_inputs_device(tiny_model, monkeypatch):
+    """The other paths return their result on the input's device; so does the streamed one (a GPU's
+    output is copied back to the CPU tensor's device, not left on the GPU)."""
+    from cyclegan_core.engine import streaming
+
+    moved = []
+
+    class OnTheGPU:  # the streamed output as a GPU would hold it
+        def to(self, device):
+            moved.append(torch.device(device))
+            return self
+
+    monkeypatch.setattr(streaming.StreamedTranslation, "run", lambda self: OnTheGPU())
+    assert isinstance(translate_streamed(tiny_model.G_AB, torch.zeros(1, 3, 16, 16), "fp32"), OnTheGPU)
+    assert moved == [torch.device("cpu")]
+
+
+def test_on_a_gpu_progress_comes_once_per_row_of_windows_after_the_work_is_done(tiny_model, monkeypatch):
+    """A GPU's schedule: the host waits for the queued kernels once per row of windows, then reports;
+    same result as the CPU's window-by-window schedule."""
+    from cyclegan_core.engine import streaming
+    x = torch.rand(1, 3, 40, 48) * 2 - 1
+    per_window = []
+    expected = translate_streamed(tiny_model.G_AB, x, "fp32", core=4, progress=per_window.append)
+    events = []
+    monkeypatch.setattr(streaming.StreamedTranslation, "per_row", True)
+    monkeypatch.setattr(streaming, "finish_queued_work", lambda device: events.append("wait"))
+    out = translate_streamed(tiny_model.G_AB, x, "fp32", core=4, progress=lambda f: events.append(f))
+    assert torch.equal(out, expected)
+    reports = [e for e in events if e != "wait"]
+    rows, columns = 3, 3  # 10 × 12 quarter-resolution pixels in windows of 4
+    assert len(per_window) == len(reports) * columns and reports[-1] == pytest.approx(1.0)
+    assert all(events[i - 1] == "wait" for i, e in enumerate(events) if e != "wait")  # each after a wait
+    assert len(reports) % rows == 0

@@ -64,3 +64,15 @@ def test_translate_switches_to_tiles_above_the_streaming_budget(tiny_model, phot
     tiled = np.asarray(tiny_model.translate(photo, "AtoB", precision="fp32"))
     assert tiled.shape == whole.shape and psnr_fn(tiled, whole) >= 30
     assert not np.array_equal(tiled, whole)  # it really took the tiled path
+
+
+def test_tiles_use_statistics_and_weights_on_the_generators_device():
+    """The thumbnail's statistics are applied to the tiles' activations where they are: on a GPU, not
+    summed on the CPU and subtracted from GPU tensors (the `meta` device stands in for a GPU: nothing
+    on it can be copied to the CPU). The result is on the input's device."""
+    from cyclegan_core import CycleGAN, ModelConfig
+
+    generator = CycleGAN(ModelConfig(ngf=8, n_blocks=1, norm="instance_affine")).G_AB.to("meta")
+    x = torch.empty(1, 3, 70, 90, device="meta")
+    out = translate_tiled(generator, x, "fp32", tile=32, overlap=8, context=8, stats_pixels=40 * 50, storage="fp32")
+    assert out.device.type == "meta" and out.shape == x.shape

@@ -76,6 +76,48 @@ def autocast(precision: str, device: torch.device):
     return contextlib.nullcontext()
 
 
+def gpu_math_settings(precision: str, device: torch.device, fixed_shapes: bool = False) -> dict[str, bool]:
+    """The backend settings a piece of work needs, apart from torch's defaults: "fp32" asked for is
+    IEEE fp32, the reference's maths, so no TF32 (cuDNN runs fp32 convolutions in TF32 by default on
+    Ampere and later: about 10 bits of mantissa); work whose shapes never change (training crops)
+    on CUDA lets cuDNN time its algorithms once per shape and keep the fastest (`cudnn.benchmark`).
+    Neither changes anything on a CPU."""
+    settings = {}
+    if precision == "fp32":
+        settings.update({"cudnn.allow_tf32": False, "matmul.allow_tf32": False})
+    if fixed_shapes and device.type == "cuda":
+        settings["cudnn.benchmark"] = True
+    return settings
+
+
+_SETTINGS = {"cudnn.allow_tf32": (torch.backends.cudnn, "allow_tf32"),
+             "matmul.allow_tf32": (torch.backends.cuda.matmul, "allow_tf32"),
+             "cudnn.benchmark": (torch.backends.cudnn, "benchmark")}
+
+
+@contextlib.contextmanager
+def gpu_math(precision: str, device: torch.device, fixed_shapes: bool = False):
+    """`gpu_math_settings` in force while inside, the previous values restored after (they are
+    process-wide: the app's other work keeps its own)."""
+    settings = gpu_math_settings(precision, device, fixed_shapes)
+    before = {name: getattr(*_SETTINGS[name]) for name in settings}
+    try:
+        for name, value in settings.items():
+            setattr(*_SETTINGS[name], value)
+        yield
+    finally:
+        for name, value in before.items():
+            setattr(*_SETTINGS[name], value)
+
+
+def finish_queued_work(device: torch.device) -> None:
+    """Wait for the work queued on a CUDA device (kernels run asynchronously); nothing on a CPU.
+    Progress is reported after this, so the bar follows work done, not work queued, and a Cancel
+    raised from the callback leaves nothing queued behind it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def usable_cpus(cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
     """CPUs this process may really use: its affinity, further limited by a cgroup CPU quota
     (containers such as Hugging Face Spaces often see the host's cores but may use only two)."""

@@ -42,7 +42,7 @@ from cyclegan_core.engine.images import pad_to_multiple
 from cyclegan_core.engine.kernels.instance_norm import centred_m2, merge_moments
 from cyclegan_core.engine.kernels.winograd import cached, conv3x3
 from cyclegan_core.engine.row_bands import RowBands
-from cyclegan_core.engine.runtime import return_free_memory
+from cyclegan_core.engine.runtime import finish_queued_work, return_free_memory
 from cyclegan_core.nn.networks import ResnetGenerator
 
 # Window core, in 1/4-resolution pixels (256 px at full resolution). With the Winograd kernel too,
@@ -71,7 +71,8 @@ class _Overflow(Exception):
 
 class Moments:
     """Per-channel mean and (biased) variance of everything added: each window's mean and squared
-    deviations from it in float32, windows merged in float64 with Chan's update (`merge_moments`)."""
+    deviations from it in float32, windows merged in float64 with Chan's update (`merge_moments`).
+    They stay on the activations' device: on a GPU no window waits for a copy to the host."""
 
     def __init__(self, channels: int):
         self.count = 0
@@ -79,8 +80,10 @@ class Moments:
         self.m2 = torch.zeros(channels, dtype=torch.float64)
 
     def add(self, t: torch.Tensor) -> None:
-        """Add a 1×C×h×w tensor (any dtype and layout; summed in float32)."""
+        """Add a 1×C×h×w tensor (any dtype, layout and device; summed in float32)."""
         n = t.shape[2] * t.shape[3]
+        if self.mean.device != t.device:  # the first window: the merged moments live where it does
+            self.mean, self.m2 = self.mean.to(t.device), self.m2.to(t.device)
         if t.stride(1) != 1:  # NCHW: each channel's plane
             values = t[0].to(torch.float32, copy=True).flatten(1)  # C×hw fp32, a copy
             sums = values.sum(dim=1).double()
@@ -92,21 +95,23 @@ class Moments:
             sums = values.sum(dim=1).sum(dim=0).double()  # rows first: much faster than flat
             centre = (sums / n).float()
             squares = values.sub_(centre).square_().sum(dim=1).sum(dim=0).double()
-        mean, m2 = centred_m2(sums.cpu(), squares.cpu(), centre.double().cpu(), n)
+        mean, m2 = centred_m2(sums, squares, centre.double(), n)
         self.count, self.mean, self.m2 = merge_moments(self.count, self.mean, self.m2, n, mean, m2)
 
     def statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mean, var) as 1×C×1×1 float32, the shape `tiling.fixed_norm_statistics` takes."""
+        """(mean, var) as 1×C×1×1 float32 on the activations' device, the shape
+        `tiling.fixed_norm_statistics` takes."""
         return self.mean.float().view(1, -1, 1, 1), (self.m2 / self.count).float().view(1, -1, 1, 1)
 
 
 def norm_affine(norm: nn.InstanceNorm2d, moments: Moments) -> tuple[torch.Tensor, torch.Tensor]:
-    """InstanceNorm with known statistics is a per-channel affine map: y = x·scale + shift."""
+    """InstanceNorm with known statistics is a per-channel affine map: y = x·scale + shift (float32,
+    on the statistics' device, where the norm's own weight and bias are brought)."""
     mean, var = moments.statistics()
     scale = torch.rsqrt(var + norm.eps)
     shift = -mean * scale
     if norm.affine:
-        weight, bias = norm.weight.detach().float().view(1, -1, 1, 1), norm.bias.detach().float().view(1, -1, 1, 1)
+        weight, bias = (p.detach().to(scale.device, torch.float32).view(1, -1, 1, 1) for p in (norm.weight, norm.bias))
         scale, shift = scale * weight, shift * weight + bias
     return scale, shift
 
@@ -215,7 +220,8 @@ def translate_streamed(generator: ResnetGenerator, x: torch.Tensor, precision: s
                        storage: str | None = None, runner: Runner = eager_runner, core: int | None = None,
                        return_statistics: bool = False, kernel: str = "onednn",
                        progress: Callable[[float], None] | None = None):
-    """1×3×H×W in [-1, 1] → same size (float32), equal to `generator(x)` (whole-image statistics).
+    """1×3×H×W in [-1, 1] → same size (float32, on `x`'s device), equal to `generator(x)`
+    (whole-image statistics).
 
     `precision` is the compute dtype ("fp32" or "bf16"); `storage` the dtype of the activations
     kept between passes (default: `storage_for(precision, precision)`; "fp16" falls back to fp32 if
@@ -238,6 +244,7 @@ def translate_streamed(generator: ResnetGenerator, x: torch.Tensor, precision: s
     if result is None:  # a stored value overflowed fp16
         result = _attempt(StreamedTranslation(generator, x, storage=torch.float32, **options))
     out, statistics = result
+    out = out.to(x.device)  # as the other paths: the result where the input was
     return (out, statistics) if return_statistics else out
 
 
@@ -267,11 +274,19 @@ class StreamedTranslation:
         self.runner, self.core = runner, core
         self.winograd, self.progress, self.done = winograd, progress, 0.0
         self.device = next(generator.parameters()).device
+        self.overflow: torch.Tensor | None = None  # a GPU's pending fp16 range check (`check_fits_fp16`)
         self.padded, (self.height, self.width) = pad_to_multiple(x.to(self.device))
         self.hq, self.wq = self.padded.shape[-2] // 4, self.padded.shape[-1] // 4  # the 1/4-resolution grid
         self.statistics: list = []
         passes = [name for name in self.PLAN if name != "conv3"] + ["conv3"] * (2 * len(generator.blocks))
         self.total = sum(self.pass_cost(name) for name in passes) * self.hq * self.wq
+
+    @property
+    def per_row(self) -> bool:
+        """On a GPU the host waits once per row of windows (progress) and once per pass (the fp16
+        range), not several times per window: kernels queue up while the host walks the windows.
+        On a CPU the work is done when a window returns: progress after each, checks at once."""
+        return self.device.type == "cuda"
 
     def pass_cost(self, name: str) -> float:
         """Multiply-adds per 1/4-resolution pixel of one pass of window function `name`."""
@@ -299,10 +314,10 @@ class StreamedTranslation:
         a0 = self.run_pass("enc1", self.padded, 4, 4, w0, norm=n0)
         d128 = self.buffer(c1.out_channels, 2)
         a1 = self.run_pass("enc2", self.padded, 4, 2, (*w0, *self.on_the_fly(a0), *w1), norm=n1, store=d128)
-        _normalise_relu_(d128, a1)
+        self.normalise_relu_(d128, a1)
         stream = self.buffer(c2.out_channels, 1)
         a2 = self.run_pass("down", d128, 2, 1, w2, norm=n2, store=stream, release=True)
-        _normalise_relu_(stream, a2)
+        self.normalise_relu_(stream, a2)
         return stream
 
     def residual_blocks(self, stream: RowBands) -> None:
@@ -313,12 +328,13 @@ class StreamedTranslation:
             inner = self.buffer(stream.channels, 1)
             a1 = self.run_pass("conv3", stream, 1, 1, self.block_weights(block.conv1), norm=block.norm1,
                                store=inner, halo=0, extend=1)
-            _normalise_relu_(inner, a1)
+            self.normalise_relu_(inner, a1)
             second = self.buffer(stream.channels, 1)
             a2 = self.run_pass("conv3", inner, 1, 1, self.block_weights(block.conv2), norm=block.norm2,
                                store=second, halo=0, extend=1, release=True)
             del inner
-            _add_normalised_(stream, second, a2)
+            _add_normalised_(stream, second, a2, self.check_fits_fp16)
+            self.raise_if_overflowed()
             del second
 
     def decode(self, stream: RowBands) -> RowBands:
@@ -331,7 +347,7 @@ class StreamedTranslation:
         v0, v1, v2 = self.weights(u0), self.weights(u1), self.weights(head)
         u128 = self.buffer(u0.out_channels, 2)
         d0 = self.run_pass("up", stream, 1, 2, v0, norm=m0, store=u128, release=True)
-        _normalise_relu_(u128, d0)
+        self.normalise_relu_(u128, d0)
         d1 = self.run_pass("up", u128, 2, 4, v1, norm=m1)
         out = RowBands(head.out_channels, self.hq * 4, self.wq * 4, torch.float32, self.device)
         self.run_pass("head", u128, 2, 4, (*v1, *self.on_the_fly(d1), *v2), store=out, release=True)
@@ -362,18 +378,39 @@ class StreamedTranslation:
                     moments.add(owned)
                 if store is not None:
                     if store.dtype is torch.float16:
-                        _check_fits_fp16(owned)
+                        self.check_fits_fp16(owned)
                     store.write(window.oy0 * out_scale, window.ox0 * out_scale, owned)
                 if self.progress is not None:
                     self.done += self.pass_cost(name) * (window.oy1 - window.oy0) * (window.ox1 - window.ox0)
-                    self.progress(min(1.0, self.done / self.total))
+                    if not self.per_row:
+                        self.progress(min(1.0, self.done / self.total))
             if release:
                 source.release_above(self.unread_rows(rows, index, extend, source_scale) * source_scale)
+            if self.progress is not None and self.per_row:
+                finish_queued_work(self.device)  # done, not queued: the bar is honest and a Cancel stops here
+                self.progress(min(1.0, self.done / self.total))
+        self.raise_if_overflowed()
         self.trim()  # the windows' temporaries, freed, would otherwise stay resident
         if norm is None:
             return None
         self.statistics.append(moments.statistics())
         return tuple(v.to(self.device) for v in norm_affine(norm, moments))
+
+    def check_fits_fp16(self, t: torch.Tensor) -> None:
+        """Raise _Overflow if `t` does not fit fp16: at once on a CPU; on a GPU the check is queued
+        with the work and read once, at the end of the pass (`raise_if_overflowed`)."""
+        if not self.per_row:
+            _check_fits_fp16(t)
+            return
+        low, high = torch.aminmax(t)
+        bad = ~((low >= -FP16_MAX) & (high <= FP16_MAX))  # NaN compares false: flagged too
+        self.overflow = bad if self.overflow is None else self.overflow | bad
+
+    def raise_if_overflowed(self) -> None:
+        """Raise _Overflow if a queued fp16 check of this pass failed (one wait per pass)."""
+        overflow, self.overflow = self.overflow, None
+        if overflow is not None and bool(overflow):
+            raise _Overflow
 
     def unread_rows(self, rows: list, index: int, extend: int, source_scale: int) -> int:
         """The first 1/4-resolution row that windows after row `index` of `rows` still read: those
@@ -416,6 +453,11 @@ class StreamedTranslation:
             return cached(conv), conv.bias.detach().to(self.compute)
         return self.weights(conv)
 
+    def normalise_relu_(self, buffer: RowBands, affine: tuple[torch.Tensor, torch.Tensor]) -> None:
+        """`_normalise_relu_` with this translation's fp16 range check."""
+        _normalise_relu_(buffer, affine, self.check_fits_fp16)
+        self.raise_if_overflowed()
+
     def on_the_fly(self, affine: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """A norm's affine map as arguments of a window function that recomputes its layer."""
         return tuple(v.to(self.compute) for v in affine)
@@ -425,19 +467,21 @@ class StreamedTranslation:
         return RowBands(channels, self.hq * scale, self.wq * scale, self.storage, self.device, CHANNELS_LAST)
 
 
-def _normalise_relu_(buffer: RowBands, affine: tuple[torch.Tensor, torch.Tensor]) -> None:
-    """buffer ← relu(norm(buffer)), in place: a stored activation's norm (as its affine map) and ReLU."""
+def _normalise_relu_(buffer: RowBands, affine: tuple[torch.Tensor, torch.Tensor], check=None) -> None:
+    """buffer ← relu(norm(buffer)), in place: a stored activation's norm (as its affine map) and ReLU.
+    `check` tests fp16 results (default: `_check_fits_fp16`)."""
     for band in buffer.allocated():
-        _pointwise(band, lambda v, rows: _affine_relu_(v, affine))
+        _pointwise(band, lambda v, rows: _affine_relu_(v, affine), check=check)
 
 
-def _add_normalised_(stream: RowBands, inner: RowBands, affine: tuple[torch.Tensor, torch.Tensor]) -> None:
+def _add_normalised_(stream: RowBands, inner: RowBands, affine: tuple[torch.Tensor, torch.Tensor],
+                     check=None) -> None:
     """stream ← stream + norm(inner), in place: a residual block's second norm and skip connection
     (the two are banded alike: same shape and dtype)."""
     scale, shift = affine
     for band, inner_band in zip(stream.allocated(), inner.allocated(), strict=True):
         _pointwise(band, lambda v, rows, inner_band=inner_band:
-                   v.addcmul_(inner_band[..., rows, :].float(), scale).add_(shift))
+                   v.addcmul_(inner_band[..., rows, :].float(), scale).add_(shift), check=check)
 
 
 def _affine_relu_(v: torch.Tensor, affine: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
@@ -456,9 +500,10 @@ def _check_fits_fp16(t: torch.Tensor) -> None:
         raise _Overflow
 
 
-def _pointwise(buffer: torch.Tensor, fn, elements: int = BAND_ELEMENTS) -> None:
+def _pointwise(buffer: torch.Tensor, fn, elements: int = BAND_ELEMENTS, check=None) -> None:
     """buffer ← fn(buffer, rows), computed in float32 a band of rows at a time (in cache, and no
-    full-size float32 temporary); fp16 results are checked for overflow."""
+    full-size float32 temporary); fp16 results are checked for overflow by `check` (default
+    `_check_fits_fp16`)."""
     rows = max(1, elements // (buffer.shape[1] * buffer.shape[3]))
     for r in range(0, buffer.shape[-2], rows):
         band_rows = slice(r, r + rows)
@@ -468,5 +513,5 @@ def _pointwise(buffer: torch.Tensor, fn, elements: int = BAND_ELEMENTS) -> None:
             continue
         value = fn(band.float(), band_rows)
         if buffer.dtype is torch.float16:
-            _check_fits_fp16(value)
+            (check or _check_fits_fp16)(value)
         band.copy_(value)

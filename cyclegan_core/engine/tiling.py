@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cyclegan_core.engine.images import pad_to_multiple
-from cyclegan_core.engine.runtime import autocast
+from cyclegan_core.engine.runtime import autocast, finish_queued_work
 from cyclegan_core.engine.streaming import Runner, eager_runner, translate_streamed
 
 
@@ -34,9 +34,10 @@ def fixed_norm_statistics(generator: nn.Module, stats: list):
 
     def make_hook(mean, var):
         def hook(module, inputs, output):
-            y = (inputs[0].float() - mean) * torch.rsqrt(var + module.eps)
+            x = inputs[0].float()
+            y = (x - mean.to(x.device)) * torch.rsqrt(var.to(x.device) + module.eps)  # where the activation is
             if module.affine:
-                y = y * module.weight.view(1, -1, 1, 1) + module.bias.view(1, -1, 1, 1)
+                y = y * module.weight.float().view(1, -1, 1, 1) + module.bias.float().view(1, -1, 1, 1)
             return y.to(output.dtype)
         return hook
 
@@ -88,10 +89,12 @@ def translate_tiled(generator: nn.Module, x: torch.Tensor, precision: str, tile:
     most `stats_pixels` pixels (default, or when the image is no larger: the whole image, and then
     tiling is exact up to float rounding), streamed with `storage` (see `translate_streamed`).
     Tiles, overlap and context are kept multiples of 4. `progress(fraction)` is reported through
-    the thumbnail's streamed pass and after every tile (weighted by pixels); it may raise to stop."""
+    the thumbnail's streamed pass and after every tile (weighted by pixels); it may raise to stop.
+    The tiles run on the generator's device; they are blended into a result on `x`'s device (a
+    huge image's output stays in host memory when `x` is there)."""
     tile, overlap, context = (max(8, v - v % 4) if v else 0 for v in (tile, overlap, context))
     overlap = min(overlap, tile // 2)
-    device = next(generator.parameters()).device
+    device, home = next(generator.parameters()).device, x.device
     x = x.to(device)
     height, width = x.shape[-2:]
     thumbnail = min(stats_pixels or height * width, height * width)
@@ -100,8 +103,8 @@ def translate_tiled(generator: nn.Module, x: torch.Tensor, precision: str, tile:
                                  None if progress is None else lambda done: progress(share * done))
     rows, cols = _starts(height, tile, tile - overlap), _starts(width, tile, tile - overlap)
     tiles_done, tiles = 0, len(rows) * len(cols)
-    out = torch.zeros(1, 3, height, width)
-    total = torch.zeros(1, 1, height, width)
+    out = torch.zeros(1, 3, height, width, device=home)
+    total = torch.zeros(1, 1, height, width, device=home)
     with fixed_norm_statistics(generator, stats):
         for i, top in enumerate(rows):
             for j, left in enumerate(cols):
@@ -112,15 +115,16 @@ def translate_tiled(generator: nn.Module, x: torch.Tensor, precision: str, tile:
                 padded, _ = pad_to_multiple(x[..., y0:y1, x0:x1])
                 with autocast(precision, device):
                     y = generator(padded)
-                piece = y[..., top - y0:bottom - y0, left - x0:right - x0].float().cpu()
+                piece = y[..., top - y0:bottom - y0, left - x0:right - x0].float().to(home)
                 # Fade only towards neighbouring tiles; image borders keep full weight.
                 weight = (_ramp(bottom - top, overlap if i > 0 else 0, overlap if i < len(rows) - 1 else 0)
                           .view(-1, 1)
                           * _ramp(right - left, overlap if j > 0 else 0, overlap if j < len(cols) - 1 else 0)
-                          .view(1, -1))
+                          .view(1, -1)).to(home)
                 out[..., top:bottom, left:right] += piece * weight
                 total[..., top:bottom, left:right] += weight
                 tiles_done += 1
                 if progress is not None:
+                    finish_queued_work(device)  # the tile done, not queued (a Cancel stops here)
                     progress(share + (1 - share) * tiles_done / tiles)
     return out / total
