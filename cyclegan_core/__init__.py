@@ -28,8 +28,8 @@ Each room's __init__.py maps its modules.
 """
 
 from cyclegan_core.engine.images import load_image
-from cyclegan_core.errors import (CycleGANError, DataError, ImageError, ModelFormatError, ModelNotFoundError, OneWayModelError,
-                     RunError, SourceRefused)
+from cyclegan_core.errors import (CycleGANError, DataError, DeviceMemoryError, ImageError, ModelFormatError,
+                                  ModelNotFoundError, OneWayModelError, RunError, SourceRefused)
 from cyclegan_core.model.config import ModelConfig
 from cyclegan_core.model.convert import convert_official
 from cyclegan_core.model.cyclegan import DIRECTIONS, CycleGAN, CycleResult
@@ -44,8 +44,8 @@ from cyclegan_core.training.store import ModelStore
 from cyclegan_core.training.trainer import CycleGANTrainer
 
 __all__ = [
-    "CycleGAN", "CycleGANError", "CycleGANTrainer", "CycleResult", "DIRECTIONS", "DataError", "ImageError",
-    "ModelConfig", "ModelFormatError", "ModelNotFoundError", "ModelStore", "OneWayModelError", "RunError", "RunFolder", "SourceRefused",
+    "CycleGAN", "CycleGANError", "CycleGANTrainer", "CycleResult", "DIRECTIONS", "DataError", "DeviceMemoryError",
+    "ImageError", "ModelConfig", "ModelFormatError", "ModelNotFoundError", "ModelStore", "OneWayModelError", "RunError", "RunFolder", "SourceRefused",
     "TrainConfig",
     "ZOO", "convert_official", "is_model_folder", "load", "load_image", "load_model", "save_model", "train",
     "weights_dir",

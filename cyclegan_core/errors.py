@@ -41,3 +41,7 @@ class SourceRefused(ModelNotFoundError):
 class OneWayModelError(CycleGANError):
     """A one-way model (G only) was asked for its reverse direction, a cycle or training of both
     generators."""
+
+
+class DeviceMemoryError(CycleGANError):
+    """The device (a GPU, or the CPU's memory) ran out of memory for this translation or training step."""

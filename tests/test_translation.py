@@ -146,3 +146,113 @@ def test_the_winograd_path_gives_the_same_pixels_with_one_or_two_threads(tiny_mo
     finally:
         torch.set_num_threads(before)
     assert np.array_equal(pictures[0], pictures[1])
+
+
+GIB = 2**30
+
+
+def test_the_32_bit_index_cap_depends_on_the_shape_and_the_channels():
+    """CUDA kernels refuse tensors of 2³¹ elements or more; a whole pass's largest activation is the
+    64-channel reflection padding at full resolution (the image padded to a multiple of 4, then 3
+    pixels on every side)."""
+    from cyclegan_core.engine.translation import within_index_cap
+    assert within_index_cap(4096, 4096, 64)  # 64 × 4102² ≈ 1.08 G elements
+    assert within_index_cap(5780, 5780, 64)  # 64 × 5786² ≈ 2.1426 G
+    assert not within_index_cap(5800, 5800, 64)  # 64 × 5806² ≈ 2.1574 G > 2³¹ ≈ 2.1475 G
+    assert not within_index_cap(8192, 8192, 64)  # 67 MP
+    assert within_index_cap(8192, 8192, 16)  # a narrow generator: a quarter of the elements
+    assert not within_index_cap(2, 40_000_000, 64)  # the shape counts, not only the pixels
+
+
+def _fake_gpu(monkeypatch, free, reserved=0, allocated=0):
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free, 140 * GIB))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: reserved)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: allocated)
+
+
+def test_a_big_gpu_takes_the_tiled_path_above_the_index_cap(monkeypatch):
+    """On a GPU with ~140 GB free a 67 MP whole pass fits in memory, but not in 32-bit indexing."""
+    from cyclegan_core.engine.translation import choose_path
+    monkeypatch.delenv("CYCLEGAN_STREAM_PIXELS", raising=False)
+    _fake_gpu(monkeypatch, free=140 * GIB)
+    gpu = torch.device("cuda", 0)
+    assert choose_path(4096 * 4096, 64, "bf16", gpu, shape=(4096, 4096)).path == "whole"
+    assert choose_path(8192 * 8192, 64, "bf16", gpu, shape=(8192, 8192)).path == "tiled"
+    assert choose_path(8192 * 8192, 64, "bf16", gpu).path == "tiled"  # no shape: a square of that many pixels
+
+
+def test_the_free_memory_estimate_counts_what_the_allocator_holds_unused():
+    """PyTorch's caching allocator keeps freed blocks reserved: the driver does not count them as
+    free, yet the next pass may use them."""
+    from cyclegan_core.engine.translation import free_device_bytes
+    assert free_device_bytes(free=1 * GIB, reserved=20 * GIB, allocated=1 * GIB) == 20 * GIB
+    assert free_device_bytes(free=3 * GIB, reserved=0, allocated=0) == 3 * GIB
+
+
+def test_a_gpu_whose_allocator_holds_free_memory_still_takes_the_whole_pass(monkeypatch):
+    from cyclegan_core.engine.translation import choose_path
+    _fake_gpu(monkeypatch, free=1 * GIB, reserved=20 * GIB, allocated=1 * GIB)  # 20 GB usable at once
+    assert choose_path(4096 * 4096, 64, "bf16", torch.device("cuda", 0)).path == "whole"  # ≈10 GB in bf16
+
+
+def _tf32_flags():
+    return torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+
+
+@pytest.mark.parametrize("path", ["whole", "streamed"])
+def test_fp32_means_fp32_on_a_gpu_tf32_is_off_during_the_translation(tiny_model, monkeypatch, path):
+    """`precision="fp32"`: no TF32 convolutions or matrix products while it runs (the GPU's default
+    for cuDNN convolutions), and the settings as they were afterwards; `auto` leaves them alone."""
+    monkeypatch.setenv("CYCLEGAN_WHOLE_PASS_MB", "1024" if path == "whole" else "0")
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", True)
+    seen = []
+    target = "translate_whole" if path == "whole" else "translate_streamed"
+    monkeypatch.setattr(translation, target, lambda generator, x, *a, **k: seen.append(_tf32_flags()) or x)
+    translate_tensor(tiny_model.G_AB, torch.zeros(1, 3, 32, 32), "fp32")
+    assert seen == [(False, False)] and _tf32_flags() == (True, True)
+    monkeypatch.setattr(translation, "resolve_precision", lambda requested, device: "fp32")
+    translate_tensor(tiny_model.G_AB, torch.zeros(1, 3, 32, 32), "auto")
+    assert seen[-1] == (True, True)
+
+
+def _out_of_memory(*args, **kwargs):
+    raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+
+def test_out_of_memory_in_a_whole_pass_falls_back_to_streaming(tiny_model, monkeypatch):
+    """The whole-pass estimate can be wrong (other processes on the GPU): streamed instead, same result."""
+    monkeypatch.setenv("CYCLEGAN_WHOLE_PASS_MB", "1024")
+    x = torch.rand(1, 3, 40, 36) * 2 - 1
+    expected = translate_whole(tiny_model.G_AB, x)
+    monkeypatch.setattr(translation, "translate_whole", _out_of_memory)
+    torch.testing.assert_close(translate_tensor(tiny_model.G_AB, x, "fp32"), expected, atol=2e-5, rtol=0)
+
+
+def test_out_of_memory_everywhere_is_a_clear_error(tiny_model, monkeypatch):
+    """Not "Something went wrong (OutOfMemoryError…)": a CycleGANError that says what to do."""
+    from cyclegan_core.errors import CycleGANError, DeviceMemoryError
+    monkeypatch.setenv("CYCLEGAN_WHOLE_PASS_MB", "1024")
+    monkeypatch.setattr(translation, "translate_whole", _out_of_memory)
+    monkeypatch.setattr(translation, "translate_streamed", _out_of_memory)
+    with pytest.raises(DeviceMemoryError) as caught:
+        translate_tensor(tiny_model.G_AB, torch.zeros(1, 3, 48, 40), "fp32")
+    assert isinstance(caught.value, CycleGANError)
+    assert "out of memory" in str(caught.value) and "40×48" in str(caught.value)
+    assert caught.value.public and "smaller" in caught.value.public
+
+
+def test_a_whole_fp16_pass_that_overflows_is_redone_in_fp32(monkeypatch):
+    """A GPU without bf16 runs fp16, whose range ends at 65504: a non-finite result is redone in fp32
+    (CPU autocast runs the same fp16 maths here)."""
+    from cyclegan_core import CycleGAN, ModelConfig
+    from cyclegan_core.engine.translation import PathChoice
+    torch.manual_seed(0)
+    generator = CycleGAN(ModelConfig(ngf=8, n_blocks=1)).G_AB
+    with torch.no_grad():
+        generator.stem[0].weight.mul_(3e5)  # c7s1-64's outputs beyond fp16's range
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert not torch.isfinite(translate_whole(generator, x, "fp16")).all()
+    monkeypatch.setattr(translation, "choose_path", lambda *a, **k: PathChoice("whole", "fp16", "onednn"))
+    out = translate_tensor(generator, x, "auto")
+    assert torch.equal(out, translate_whole(generator, x, "fp32"))

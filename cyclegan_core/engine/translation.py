@@ -15,6 +15,7 @@ arithmetic done) to an optional callback, which may raise to cancel.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,9 +28,10 @@ from cyclegan_core.engine import backends
 from cyclegan_core.engine.images import pad_to_multiple
 from cyclegan_core.engine.kernels.choice import conv2d, conv_kernel
 from cyclegan_core.engine.kernels.instance_norm import instance_norm_
-from cyclegan_core.engine.runtime import autocast, resolve_precision
+from cyclegan_core.engine.runtime import autocast, finish_queued_work, gpu_math, resolve_precision
 from cyclegan_core.engine.streaming import TRIM_PIXELS, Runner, eager_runner, storage_for, translate_streamed
 from cyclegan_core.engine.tiling import translate_tiled
+from cyclegan_core.errors import DeviceMemoryError
 
 Progress = Callable[[float], None]  # called with the fraction done, 0 → 1; may raise to cancel
 
@@ -52,13 +54,59 @@ def translate_tensor(generator: nn.Module, x: torch.Tensor, precision: str = "au
     `streaming.storage_for`). `runner` evaluates the streamed window functions (compiled ones from
     `compiled.py`, or eager). `progress(fraction)` is called as the work advances; an exception it
     raises stops the translation (that is how a Cancel frees the CPU at once).
+
+    On a GPU, "fp32" runs without TF32 (`runtime.gpu_math`); a whole pass that runs out of memory
+    after all (the estimate cannot see other processes) is redone streamed or tiled; out of memory
+    there too is a `DeviceMemoryError` that says what to do. The result is on `x`'s device.
     """
     device = next(generator.parameters()).device
-    choice = choose_path(x.shape[-2] * x.shape[-1], generator_width(generator), precision, device)
+    height, width = x.shape[-2:]
+    ngf = generator_width(generator)
+    choice = choose_path(height * width, ngf, precision, device, shape=(height, width))
+    with gpu_math(precision, device):
+        done = _unless_out_of_memory(generator, x, choice, precision, runner, progress)
+        if done is None and choice.path == "whole":
+            _release_cached_memory(device)
+            choice = choose_path(height * width, ngf, precision, device, shape=(height, width), allow_whole=False)
+            done = _unless_out_of_memory(generator, x, choice, precision, runner, progress)
+    if done is None:
+        _release_cached_memory(device)
+        where = "the GPU" if device.type == "cuda" else "this machine"
+        raise DeviceMemoryError(
+            f"{where} ran out of memory translating this {width}×{height} image ({choice.describe()}); try a "
+            f"smaller image, or free memory on {device} (other processes may be using it)",
+            public="The server ran out of memory for this picture: try a smaller one, or again in a moment.")
+    return done[0]
+
+
+def _unless_out_of_memory(generator: nn.Module, x: torch.Tensor, choice: "PathChoice", precision: str,
+                          runner: Runner, progress: Progress | None) -> tuple[torch.Tensor] | None:
+    """(`run_path`'s result,), or None if the device ran out of memory (returned, not retried inside
+    the `except`, so the failed attempt's tensors are gone before another allocates its own)."""
+    try:
+        return (run_path(generator, x, choice, precision, runner, progress),)
+    except torch.OutOfMemoryError:
+        return None
+
+
+def _release_cached_memory(device: torch.device) -> None:
+    """Hand the CUDA allocator's cached blocks back after an out-of-memory error."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def run_path(generator: nn.Module, x: torch.Tensor, choice: "PathChoice", precision: str,
+             runner: Runner = eager_runner, progress: Progress | None = None) -> torch.Tensor:
+    """Translate `x` on the path `choice` names (`precision`: the one asked for, which decides the
+    storage between streamed passes), the result on `x`'s device. A whole fp16 pass (a GPU without
+    bf16) whose result is not finite overflowed fp16's range (65504) somewhere: it is redone in fp32."""
     if choice.backend != "torch":
         return backends.run(choice.backend, generator, x, choice.precision, progress).to(x.device)
     if choice.path == "whole":
-        return translate_whole(generator, x, choice.precision, choice.kernel, progress).to(x.device)
+        y = translate_whole(generator, x, choice.precision, choice.kernel, progress)
+        if choice.precision == "fp16" and not bool(torch.isfinite(y).all()):
+            y = translate_whole(generator, x, "fp32", choice.kernel, progress)
+        return y.to(x.device)
     storage = storage_for(precision, choice.precision)
     if x.shape[-2] * x.shape[-1] >= TRIM_PIXELS:  # a large image: memory a runtime keeps is better used here
         backends.release_idle_memory()
@@ -97,10 +145,13 @@ class PathChoice:
         return f"{self.path}·{self.precision}·{self.backend if self.backend != 'torch' else self.kernel}"
 
 
-def choose_path(pixels: int, ngf: int, precision: str, device: torch.device) -> PathChoice:
-    """The fastest exact path that fits in memory, decided from the hardware and the size.
+def choose_path(pixels: int, ngf: int, precision: str, device: torch.device, shape: tuple[int, int] | None = None,
+                allow_whole: bool = True) -> PathChoice:
+    """The fastest exact path that fits in memory, decided from the hardware and the size
+    (`shape`: the image's height and width, else a square of `pixels`).
 
-    - GPU: one whole-image pass when it fits in free memory, else streamed (fp32 compute).
+    - GPU: one whole-image pass when it fits in free memory (`device_free_bytes`) and in 32-bit
+      indexing (`within_index_cap`), else streamed (fp32 compute), tiled beyond the stream budget.
     - CPU with native bf16 (AMX, AVX512-BF16): OpenVINO's whole bf16 pass while it fits
       `whole_pass_budget()` and OpenVINO is installed (about twice as fast: `backends.py`);
       otherwise streamed in bf16. Its cache-sized channels-last windows ran faster than torch's
@@ -109,14 +160,16 @@ def choose_path(pixels: int, ngf: int, precision: str, device: torch.device) -> 
       in one whole-image pass while that fits `whole_pass_budget()` (streaming's extra passes and
       copies make it slower there), streamed above; tiled beyond `stream_pixels()` in either case.
     - `CYCLEGAN_BACKEND` forces a runtime for the whole passes that fit, or torch (`backends.py`).
+    - `allow_whole=False`: never one whole pass (a whole pass that ran out of memory after all).
     """
     resolved = resolve_precision(precision, device)
     runtime = backends.runtime_for(resolved, device)
-    if runtime is not None and backends.pass_bytes(*runtime, pixels, ngf) <= 0.8 * whole_pass_budget():
+    if allow_whole and runtime is not None and backends.pass_bytes(*runtime, pixels, ngf) <= 0.8 * whole_pass_budget():
         return PathChoice("whole", runtime[1], "onednn", backend=runtime[0])
     if device.type == "cuda":
-        free = torch.cuda.mem_get_info(device)[0]
-        if whole_pass_fits(pixels, ngf, resolved, free):
+        height, width = shape or (math.isqrt(pixels - 1) + 1,) * 2
+        if (allow_whole and whole_pass_fits(pixels, ngf, resolved, device_free_bytes(device))
+                and within_index_cap(height, width, ngf)):
             return PathChoice("whole", resolved, "onednn")
         resolved = "fp32" if resolved == "fp16" else resolved
         kernel = "onednn"
@@ -124,7 +177,7 @@ def choose_path(pixels: int, ngf: int, precision: str, device: torch.device) -> 
         kernel = "onednn"
     else:
         resolved, kernel = "fp32", conv_kernel(device, pixels)
-        if whole_pass_fits(pixels, ngf, "fp32", whole_pass_budget()):
+        if allow_whole and whole_pass_fits(pixels, ngf, "fp32", whole_pass_budget()):
             return PathChoice("whole", "fp32", kernel)
     storage = storage_for(precision, resolved)
     return PathChoice("tiled" if pixels > stream_budget(storage) else "streamed", resolved, kernel)
@@ -150,6 +203,30 @@ WHOLE_PASS_BYTES = {"fp32": 1100, "bf16": 600, "fp16": 600}  # peak per input pi
 def generator_width(generator: nn.Module) -> int:
     """ngf: the channels of the generator's first convolution."""
     return next(m for m in generator.modules() if isinstance(m, nn.Conv2d)).out_channels
+
+
+def free_device_bytes(free: int, reserved: int, allocated: int) -> int:
+    """Memory a pass may take on a CUDA device: what the driver reports free plus what PyTorch's
+    caching allocator holds reserved but unused (freed tensors' blocks, kept for reuse)."""
+    return free + max(0, reserved - allocated)
+
+
+def device_free_bytes(device: torch.device) -> int:
+    """`free_device_bytes` of a CUDA device now."""
+    return free_device_bytes(torch.cuda.mem_get_info(device)[0], torch.cuda.memory_reserved(device),
+                             torch.cuda.memory_allocated(device))
+
+
+INDEX_CAP = 2**31  # CUDA kernels index a tensor's elements with 32-bit integers
+
+
+def within_index_cap(height: int, width: int, channels: int) -> bool:
+    """Whether a whole pass's largest activation stays below 2³¹ elements: the ngf-channel reflection
+    padding at full resolution (c7s1-64's input after the stem, and c7s1-3's), of the image padded
+    to a multiple of 4 and then by 3 pixels on every side. Above it (≈33 MP at ngf 64) CUDA kernels
+    refuse the tensor, however much memory is free."""
+    padded_height, padded_width = -(-height // 4) * 4 + 6, -(-width // 4) * 4 + 6
+    return channels * padded_height * padded_width < INDEX_CAP
 
 
 def whole_pass_fits(pixels: int, ngf: int, precision: str, free_bytes: int) -> bool:
@@ -196,6 +273,7 @@ class LayerByLayer:
     def run(self, x: torch.Tensor) -> torch.Tensor:
         def report(index: int) -> None:
             if self.progress is not None:
+                finish_queued_work(x.device)  # the layer done, not queued: a Cancel stops here
                 self.progress(self.done_after[index])
         if self.channels_last(x):
             x = x.contiguous(memory_format=torch.channels_last)
