@@ -179,3 +179,44 @@ def test_the_gpu_paths_run_on_a_cpu_too_channels_last_and_amp():
         assert t.scaler_G.is_enabled() == (precision == "fp16") and t.scaler_D.is_enabled() == (precision == "fp16")
         if precision == "fp16":
             assert t.scaler_G.get_scale() > 1  # losses were scaled up before their backward
+
+
+def test_a_step_reads_its_losses_back_in_one_transfer(monkeypatch):
+    """Each `float(loss)` waits for the GPU: a step gathers its eight losses into one tensor and
+    reads them with one `.tolist()` (the same values: they are the float32 losses either way)."""
+    torch.manual_seed(0)
+    trainer = CycleGANTrainer.create(TrainConfig(**{**TINY, "pool_size": 0}))
+    reads = []
+    real_float, real_tolist = torch.Tensor.__float__, torch.Tensor.tolist
+    monkeypatch.setattr(torch.Tensor, "__float__", lambda self: reads.append("float") or real_float(self))
+    monkeypatch.setattr(torch.Tensor, "tolist", lambda self: reads.append(f"tolist{tuple(self.shape)}")
+                        or real_tolist(self))
+    losses = trainer.step(*batch(3), lr=1e-3)
+    assert reads == [f"tolist({len(LOSS_NAMES)},)"] and tuple(losses) == LOSS_NAMES
+
+
+def test_out_of_memory_in_a_step_is_a_clear_error(trainer, monkeypatch):
+    """Not "Something went wrong (OutOfMemoryError…)": a CycleGANError naming the step and what to try."""
+    from cyclegan_core.errors import DeviceMemoryError
+
+    def out_of_memory(*args):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB")
+
+    monkeypatch.setattr(trainer, "generator_step", out_of_memory)
+    with pytest.raises(DeviceMemoryError) as caught:
+        trainer.step(*batch(1), lr=1e-3)
+    assert isinstance(caught.value, CycleGANError) and "out of memory" in str(caught.value)
+    assert "step 1" in str(caught.value) and "--batch-size" in str(caught.value) and caught.value.public
+    assert trainer.steps_done == 0
+
+
+def test_an_fp32_step_runs_without_tf32(monkeypatch):
+    """`precision="fp32"` trains in fp32 on a GPU too: TF32 off during the step, restored after."""
+    torch.manual_seed(0)
+    trainer = CycleGANTrainer.create(TrainConfig(**TINY))
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    seen = []
+    real = trainer.generator_step
+    monkeypatch.setattr(trainer, "generator_step", lambda *a: seen.append(torch.backends.cudnn.allow_tf32) or real(*a))
+    trainer.step(*batch(1), lr=1e-3)
+    assert seen == [False] and torch.backends.cudnn.allow_tf32

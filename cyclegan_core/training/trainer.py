@@ -14,8 +14,8 @@ import itertools
 
 import torch
 
-from cyclegan_core.engine.runtime import autocast, resolve_precision
-from cyclegan_core.errors import CycleGANError
+from cyclegan_core.engine.runtime import autocast, gpu_math, resolve_precision
+from cyclegan_core.errors import CycleGANError, DeviceMemoryError
 from cyclegan_core.model.config import ModelConfig
 from cyclegan_core.model.cyclegan import CycleGAN
 from cyclegan_core.nn.image_pool import ImagePool
@@ -149,15 +149,41 @@ class CycleGANTrainer:
         return {"G_AB": self.G_AB, "G_BA": self.G_BA, "D_A": self.D_A, "D_B": self.D_B}
 
     def step(self, real_A: torch.Tensor, real_B: torch.Tensor, lr: float) -> dict[str, float]:
-        """One iteration at learning rate `lr`: the generators, then the discriminators."""
-        real_A = real_A.to(self.device, memory_format=self.memory_format)
-        real_B = real_B.to(self.device, memory_format=self.memory_format)
+        """One iteration at learning rate `lr`: the generators, then the discriminators. On a GPU:
+        fp32 without TF32, cuDNN's fastest algorithms for the fixed crop size (`runtime.gpu_math`),
+        the losses read back in one transfer; out of memory is a `DeviceMemoryError`."""
+        real_A, real_B = self.to_device(real_A), self.to_device(real_B)
         for group in (*self.opt_G.param_groups, *self.opt_D.param_groups):
             group["lr"] = lr
-        losses, fake_A, fake_B = self.generator_step(real_A, real_B)
-        losses.update(self.discriminator_step(real_A, real_B, fake_A, fake_B))
+        try:
+            with gpu_math(self.precision, self.device, fixed_shapes=True):
+                losses, fake_A, fake_B = self.generator_step(real_A, real_B)
+                losses.update(self.discriminator_step(real_A, real_B, fake_A, fake_B))
+        except torch.OutOfMemoryError:
+            losses = None  # raised below, once this frame's tensors are no longer held by the exception
+        if losses is None:
+            raise self.out_of_memory()
         self.steps_done += 1
-        return {name: float(value) for name, value in losses.items()}
+        values = torch.stack([value.float() for value in losses.values()]).tolist()  # one wait, not eight
+        return dict(zip(losses, values))
+
+    def to_device(self, batch: torch.Tensor) -> torch.Tensor:
+        """A batch on this trainer's device in its memory format. To a GPU it is copied from pinned
+        host memory without waiting (`non_blocking`): the copy queues behind the work before it."""
+        if self.device.type == "cuda" and batch.device.type == "cpu":
+            return batch.pin_memory().to(self.device, memory_format=self.memory_format, non_blocking=True)
+        return batch.to(self.device, memory_format=self.memory_format)
+
+    def out_of_memory(self) -> DeviceMemoryError:
+        """The error for a step that ran out of device memory (its cached blocks handed back first)."""
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        c, where = self.config, "the GPU" if self.device.type == "cuda" else "this machine"
+        return DeviceMemoryError(
+            f"{where} ran out of memory at step {self.steps_done + 1} (batch size {c.batch_size}, {c.crop_size}² "
+            f"crops, {self.precision}, {self.device}); a smaller --batch-size or --crop-size needs less, or free "
+            f"the device of other work",
+            public="The server ran out of memory for this training run: try a smaller crop size or batch size.")
 
     def generator_losses(self, real_A: torch.Tensor, real_B: torch.Tensor):
         """Eq. 3 plus identity, term by term, with the current weights: (losses, F(b), G(a)). Updates
