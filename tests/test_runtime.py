@@ -119,6 +119,12 @@ def test_gpu_math_settings(precision, device, fixed, expected):
     assert gpu_math_settings(precision, torch.device(device), fixed_shapes=fixed) == expected
 
 
+def test_no_cudnn_benchmark_when_deterministic_algorithms_are_asked_for(monkeypatch):
+    from cyclegan_core.engine.runtime import gpu_math_settings
+    monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: True)
+    assert gpu_math_settings("bf16", torch.device("cuda"), fixed_shapes=True) == {}
+
+
 def test_gpu_math_sets_and_restores(monkeypatch):
     from cyclegan_core.engine.runtime import gpu_math
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)

@@ -80,12 +80,13 @@ def gpu_math_settings(precision: str, device: torch.device, fixed_shapes: bool =
     """The backend settings a piece of work needs, apart from torch's defaults: "fp32" asked for is
     IEEE fp32, the reference's maths, so no TF32 (cuDNN runs fp32 convolutions in TF32 by default on
     Ampere and later: about 10 bits of mantissa); work whose shapes never change (training crops)
-    on CUDA lets cuDNN time its algorithms once per shape and keep the fastest (`cudnn.benchmark`).
-    Neither changes anything on a CPU."""
+    on CUDA lets cuDNN time its algorithms once per shape and keep the fastest (`cudnn.benchmark`),
+    unless deterministic algorithms were asked for (`torch.use_deterministic_algorithms`: timing may
+    pick another algorithm in another run, with other rounding). Neither changes anything on a CPU."""
     settings = {}
     if precision == "fp32":
         settings.update({"cudnn.allow_tf32": False, "matmul.allow_tf32": False})
-    if fixed_shapes and device.type == "cuda":
+    if fixed_shapes and device.type == "cuda" and not torch.are_deterministic_algorithms_enabled():
         settings["cudnn.benchmark"] = True
     return settings
 
