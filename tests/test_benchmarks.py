@@ -1,5 +1,6 @@
 """benchmarks/: every script still imports what it measures (its --help runs)."""
 
+import os
 import subprocess
 import sys
 
@@ -19,3 +20,12 @@ def test_benchmark_script_starts(script):
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage:")
+
+
+def test_the_gpu_check_says_there_is_nothing_to_check_without_a_gpu():
+    """benchmarks/gpu_check.py on a CPU-only machine (or with the GPUs hidden): a clear message, exit 0."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py")], capture_output=True,
+                            text=True, cwd=ROOT, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("no GPU: nothing to check")
