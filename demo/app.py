@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import gradio as gr
+import torch
 from fastapi import Depends
 from fastapi.exceptions import RequestValidationError
 
@@ -21,6 +22,7 @@ from .translate_tab import build_translate_tab
 from .door import EventGuard, RouteDoor, WorkLedger, clean_validation_error
 from .uploads import UploadGate, UploadJanitor, janitor_lifespan
 from .visitors import Identities, app_secret
+from .zerogpu import main_cpus
 
 INTRO = """# CycleGAN Studio
 Unpaired image-to-image translation with **CycleGAN** (Zhu et al., ICCV 2017): two generators learn
@@ -34,10 +36,12 @@ THEME = gr.themes.Default(font=("ui-sans-serif", "system-ui", "sans-serif"),
 
 def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
     configure_threads()  # a Space's container may see the host's cores but own only two
+    if main_cpus() == 1:
+        torch.set_num_threads(1)  # ZeroGPU: GPU calls are forked from this process (`zerogpu.main_cpus`)
     gr.set_static_paths(static_paths())  # onnxruntime-web's files, when they are here (device.py)
     cache = cache or ModelCache(capacity=4)
     slot = TrainingSlot()
-    share = CoreShare()  # training and translations size their CPU threads to their share
+    share = CoreShare(main_cpus())  # training and translations size their CPU threads to their share
     # Uploads and results in Gradio's cache are deleted once they are CYCLEGAN_APP_CACHE_SECONDS old.
     keep = int(os.environ.get("CYCLEGAN_APP_CACHE_SECONDS", "3600"))
     with gr.Blocks(title="CycleGAN Studio", analytics_enabled=False, delete_cache=(min(600, keep), keep)) as demo:

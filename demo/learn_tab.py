@@ -55,6 +55,7 @@ from .training import TrainingSlot
 from .tasks import Task, all_tasks, parse_task
 from .translate_tab import task_options, visitor_image
 from .visitors import may_use, new_token, visitor_id
+from .zerogpu import on_device, on_gpu
 
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 MAX_SIDE = 256  # pictures are shown and computed at ≤ 256 px: every view answers in seconds on 2 cores
@@ -387,9 +388,10 @@ class LearnHandlers:
         # Room first, in the disk that visitors' runs and spaces share.
         self.store.make_room(discriminators_bytes(), runs_max_bytes(), keep=[chosen.keep, *self.slot.holding()],
                              what="keeping these discriminators", advice="try again later")
-        G_AB, G_BA = model_translator(chosen.model, "AtoB"), model_translator(chosen.model, "BtoA")
+        model = on_device(chosen.model)  # on ZeroGPU: this call's GPU, where D trains too
+        G_AB, G_BA = model_translator(model, "AtoB"), model_translator(model, "BtoA")
         trained = train_discriminators(
-            G_AB, G_BA, images_a, images_b, seconds=seconds,
+            G_AB, G_BA, images_a, images_b, seconds=seconds, device=model.device,
             progress=lambda p: progress(min(1.0, p.seconds / seconds),
                                         desc=f"step {p.step}: D_A loss {p.loss_A:.3f}, D_B loss {p.loss_B:.3f}"))
         save_discriminators(trained, chosen.keep)
@@ -782,7 +784,8 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
     d_outputs = [d_maps, d_text, d_train]
     page_and_api([d_button.click], handlers.discriminator, inputs=inputs, outputs=d_outputs, box=d_message,
                  api_name="learn_discriminator", **views)
-    page_and_api([d_train.click], handlers.train_discriminator, inputs=inputs, outputs=[*d_outputs, visitor],
+    d_training = on_gpu(handlers.train_discriminator, lambda *args, **kwargs: int(d_training_seconds()) + 30)
+    page_and_api([d_train.click], d_training, inputs=inputs, outputs=[*d_outputs, visitor],
                  box=d_message, api_name="learn_train_discriminator", api=api, concurrency_limit=1,
                  concurrency_id="learn-train")
     # The list is made without the queue (a look at the store, and a probe the Translate tab's list has

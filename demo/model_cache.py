@@ -9,6 +9,7 @@ and `prefetch` loads one ahead of its first request (a task chosen, the page ope
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections import OrderedDict
@@ -18,13 +19,18 @@ from cyclegan_core import CycleGAN
 from cyclegan_core.engine.compiled import WindowCompiler, should_compile
 from cyclegan_core.public_sources import load_public
 
+from .zerogpu import model_device, on_zerogpu
+
 log = logging.getLogger(__name__)
 
 
 class ModelCache:
-    def __init__(self, capacity: int = 4, loader: Callable[[str], CycleGAN] = load_public):
+    def __init__(self, capacity: int = 4, loader: Callable[[str], CycleGAN] | None = None):
+        """`loader`: source → model (default: `load_public`, on the CPU on ZeroGPU, where models move to
+        the GPU inside each GPU call, `zerogpu.on_device`, and nothing warms up in the main process)."""
         self.capacity = capacity
-        self.loader = loader
+        self.loader = loader or functools.partial(load_public, device=model_device())
+        self.warm = not on_zerogpu()
         self._models: OrderedDict[str, CycleGAN] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
@@ -53,7 +59,7 @@ class ModelCache:
                 self._models[source] = model
                 while len(self._models) > self.capacity:
                     self._models.popitem(last=False)
-            if isinstance(model, CycleGAN):
+            if isinstance(model, CycleGAN) and self.warm:
                 model.warm_up()
             return model
 

@@ -28,11 +28,10 @@ from cyclegan_core.nn.losses import LOSS_NAMES
 from cyclegan_core.public_sources import resolve
 from cyclegan_core.sources.availability import Reachability, packaged_availability, zoo_availability
 from cyclegan_core.sources.packaged import PACKAGED
-from cyclegan_core.sources.resolve import default_device
 from cyclegan_core.sources.zoo import nearest_zoo_model
 from cyclegan_core.teaching.doctor import RECENT_PREVIEWS
 from cyclegan_core.training.config import PRESETS
-from cyclegan_core.training.loop import CheckpointSaved, Event, Finished, Preview, Started, StepDone, train
+from cyclegan_core.training.loop import CheckpointSaved, Event, Finished, Preview, Started, StepDone
 from cyclegan_core.training.runs import expected_run_bytes
 from cyclegan_core.training.store import StoredModel, runs_max_bytes
 
@@ -43,6 +42,7 @@ from .training import (Speedometer, TrainingSlot, doctor_text, download_path, et
                        max_images, upload_bytes)
 from .translate_tab import task_options
 from .visitors import may_use, new_token, shared_runs, visitor_id
+from .zerogpu import main_cpus, training_runner, work_device
 
 SMALL_PRESET = "small model from scratch (ngf 32, 6 blocks)"
 MAX_LR = 0.01  # Adam above this only diverges; the paper's rate is TrainConfig.lr (0.0002)
@@ -97,10 +97,11 @@ class TrainHandlers:
                  clock: Callable[[], float] = time.monotonic, reach: Reachability | None = None,
                  share: CoreShare | None = None):
         self.cache, self.slot = cache, slot
-        self.share = share or CoreShare()  # the CPUs, shared with the Translate tab's work
+        self.share = share or CoreShare(main_cpus())  # the CPUs, shared with the Translate tab's work
         self.store = store or ModelStore()
         self.reach = reach or Reachability()  # whether zoo models not here yet can be fetched
         self.clock = clock  # times the steps (the time left) and paces the plot's updates
+        self.train = training_runner()  # `train`, or on ZeroGPU the run in GPU loans (`zerogpu`)
 
     # --- what this visitor may use ---
 
@@ -197,7 +198,7 @@ class TrainHandlers:
         try:
             with self.slot.hold(run.path, owner, run.name) as stop:
                 data_a, data_b = run.keep_data("A", files_a), run.keep_data("B", files_b)
-                events = train(config, data_a, data_b, run.path, stop=stop, owner=owner, device=default_device())
+                events = self.train(config, data_a, data_b, run.path, stop=stop, owner=owner, device=work_device())
                 yield from self.stream(events, run, extra_tasks, token, progress)
         except BaseException:
             run.delete_if_untrained()  # nothing was trained: drop the copied uploads
@@ -215,8 +216,8 @@ class TrainHandlers:
         steps = max(int(n_steps), run.read_record().config.steps if run.is_resumable() else 0)
         record = run.resume_record(steps=steps)
         with self.slot.hold(run.path, visitor_id(token), run.name) as stop:
-            events = train(record.config, record.data_a, record.data_b, run.path, resume=True, stop=stop,
-                           device=default_device())
+            events = self.train(record.config, record.data_a, record.data_b, run.path, resume=True, stop=stop,
+                           device=work_device())
             yield from self.stream(events, run, extra_tasks, token, progress)
 
     def continue_owners(self, model: StoredModel, n_steps, extra_tasks, token, progress) -> Iterator[tuple]:
@@ -241,8 +242,8 @@ class TrainHandlers:
         try:
             with self.slot.hold(run.path, owner, run.name) as stop:
                 source.copy_to(run, owner)
-                events = train(record.config, record.data_a, record.data_b, run.path, resume=True, stop=stop,
-                               device=default_device())
+                events = self.train(record.config, record.data_a, record.data_b, run.path, resume=True, stop=stop,
+                               device=work_device())
                 yield from self.stream(events, run, extra_tasks, token, progress, note)
         except BaseException:
             if _steps_done(run) <= start:

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -19,6 +20,7 @@ from cyclegan_core.teaching.doctor import diagnose, summary
 from cyclegan_core.training.data import Domain, load_domain
 
 DOWNLOADS = Path(tempfile.gettempdir()) / "cyclegan-studio-downloads"
+STOPS = Path(tempfile.gettempdir()) / "cyclegan-studio-stops"
 KEEP_DOWNLOADS_SECONDS = 600  # Gradio copies a returned file into its own cache at once
 DEFAULT_MAX_UPLOAD_BYTES = 1 << 30  # per run, both domains together
 DEFAULT_MAX_IMAGES = 1000  # per domain
@@ -45,27 +47,50 @@ def upload_bytes(*domains: list[str]) -> int:
     return total
 
 
+class StopFlag:
+    """A Stop request that reaches the run wherever its steps are taken: in this process, or in the
+    process a ZeroGPU Space forks for each GPU call (`zerogpu.train_in_loans`), which holds a copy of
+    this flag (it is pickled there): `set()` also leaves a file, and `is_set()` looks for it. As
+    `threading.Event` for `training.loop.train`; `discard()` removes the file."""
+
+    def __init__(self, folder: Path = STOPS):
+        self.path = Path(folder) / uuid.uuid4().hex
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.touch()
+
+    def is_set(self) -> bool:
+        return self._set or self.path.exists()
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
 class TrainingSlot:
     """The CPU trains one run at a time. `hold()` claims the slot (or says that it is taken) and
-    hands out the stop flag that `request_stop()` sets, for the run's own visitor only. The run it
-    holds (`active`) is kept whenever room is made on disk (`ModelStore.make_room(keep=…)`)."""
+    hands out the stop flag (`StopFlag`) that `request_stop()` sets, for the run's own visitor only.
+    The run it holds (`active`) is kept whenever room is made on disk (`ModelStore.make_room(keep=…)`)."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self.active: Path | None = None
         self.owner: str | None = None
         self.name: str | None = None  # the run as its visitor calls it (its folder may say more)
-        self.stop = threading.Event()
+        self.stop = StopFlag()
 
     @contextlib.contextmanager
-    def hold(self, run_dir: Path, owner: str | None = None, name: str | None = None) -> Iterator[threading.Event]:
+    def hold(self, run_dir: Path, owner: str | None = None, name: str | None = None) -> Iterator[StopFlag]:
         if not self._lock.acquire(blocking=False):
             raise CycleGANError("a training run is already using this machine's CPU; wait for it to finish "
                                 "(or stop it, if it is yours)")
-        self.active, self.owner, self.name, self.stop = run_dir, owner, name or Path(run_dir).name, threading.Event()
+        self.active, self.owner, self.name, self.stop = run_dir, owner, name or Path(run_dir).name, StopFlag()
         try:
             yield self.stop
         finally:
+            self.stop.discard()
             self.active = self.owner = self.name = None
             self._lock.release()
 

@@ -42,7 +42,7 @@ from .progress import (SpeedRecord, Worker, message_html, preview_size, progress
                        time_left_text)
 from .tasks import HUB_GROUP, TASK_GROUPS, Task, all_tasks, model_tasks, parse_task
 from .visitors import may_use
-from .zerogpu import on_gpu, translation_seconds
+from .zerogpu import main_cpus, on_device, on_gpu, translation_seconds
 
 ALL_GROUPS = "All tasks"
 DEFAULT_TASK = "modern photo → vintage photo"  # built in: works offline, on the first click
@@ -174,12 +174,14 @@ class TranslateHandlers:
                  reach: Reachability | None = None, clock: Callable[[], float] = time.monotonic,
                  poll_seconds: float = 0.5, share: CoreShare | None = None):
         self.cache = cache
-        self.share = share or CoreShare()  # the CPUs, shared with a training run (each job sizes its threads)
+        self.share = share or CoreShare(main_cpus())  # the CPUs, shared with a training run (each job sizes its threads)
         self.store = store or ModelStore()
         self.examples = examples or ExamplePictures()
         self.reach = reach or Reachability()
         self.speeds = SpeedRecord()  # sizes the next preview to arrive in about a second
         self.clock, self.poll_seconds = clock, poll_seconds  # the time left; how often the progress box updates
+        self.back_again = on_gpu(self._back_again, lambda key, picture, direction: translation_seconds(
+            picture.width * picture.height))  # the cycle view's F(G(x)): on ZeroGPU, a GPU call of its own
 
     image_source = staticmethod(image_source)  # for the device path (device.py), which has no page of its own
 
@@ -309,7 +311,7 @@ class TranslateHandlers:
         chosen = parse_task(task_text, _tasks(extra_tasks, token))
         source = image_source(payload)
         key = self.usable(chosen.source, token)
-        return self.full_resolution(self.cache.get(key), chosen, source, key=key)
+        return self.full_resolution(on_device(self.cache.get(key)), chosen, source, key=key)
 
     def full_resolution(self, model, chosen: Task, source: str | bytes,
                         progress: Callable[[float], None] | None = None,
@@ -356,7 +358,7 @@ class TranslateHandlers:
         yield named(PAGE_OUTPUTS, image=gr.update(value=None, label=RESULT_LABEL), details={}, info="",
                    error=gr.update(value="", visible=False), cycle=gr.update(visible=False, value=None),
                    progress=gr.update(value=message_html(starting), visible=True), cancel=gr.update(visible=True))
-        model = self.cache.get(key)
+        model = on_device(self.cache.get(key))  # on ZeroGPU: to this call's GPU
         speed_key = (key, str(model.device))
         upright = picture_size(source)  # None: unreadable, and decoding it in full says why
         full = fitted_size(upright, app_max_pixels()) if upright else None
@@ -401,6 +403,12 @@ class TranslateHandlers:
                           visible=True), gr.update(visible=False),
                 gr.update(label="Preview only (cancelled)" if shown else RESULT_LABEL))
 
+    def _back_again(self, key: str, picture: Image.Image, direction: str) -> Image.Image:
+        """`picture` translated in `direction` by the cached model `key` (the cycle view's way back)."""
+        model = on_device(self.cache.get(key))
+        with self.share.job():
+            return model.translate(picture, direction)
+
     def describe(self, translated: Image.Image | None, facts: dict, cycle: bool):
         """Timing, model facts and, if `cycle`, the reconstruction F(G(x)) beside the result."""
         if not facts:
@@ -414,8 +422,7 @@ class TranslateHandlers:
             model = self.cache.get(facts.get("key") or facts["source"])
             back = "BtoA" if facts["direction"] == "AtoB" else "AtoB"
             start = time.perf_counter()
-            with self.share.job():
-                back_again = model.translate(translated, back)
+            back_again = self.back_again(facts.get("key") or facts["source"], translated, back)
             reconstruction = gr.update(visible=True, value=back_again,
                                        label=f"Back again ({model.describe(back)}): should look like your image")
             lines.append(f"Cycle: {model.describe(back)} in {time.perf_counter() - start:.2f} s. The cycle-"

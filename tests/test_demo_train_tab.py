@@ -1,6 +1,6 @@
 """demo/train_tab.py and demo/training.py: the Train tab's handlers, called directly (no server)."""
 
-import threading
+import pickle
 import time
 import zipfile
 
@@ -14,7 +14,7 @@ from cyclegan_core.training.loop import Finished, Preview, Started, StepDone, pr
 from cyclegan_core.training.trainer import CycleGANTrainer
 from demo.model_cache import ModelCache
 from demo.train_tab import MIN_PLOT_STEPS, OUTPUTS, SMALL_PRESET, TrainHandlers, showing_errors
-from demo.training import Speedometer, TrainingSlot, eta_text, loss_rows
+from demo.training import Speedometer, StopFlag, TrainingSlot, eta_text, loss_rows
 from demo.visitors import visitor_id
 
 STATUS, PLOT, GALLERY, DOWNLOAD, DOCTOR, TASK, RUNS, VISITOR, STOP, ERROR, CYCLE_PLOT = (
@@ -227,7 +227,13 @@ def test_one_run_at_a_time(tmp_path):
         assert slot.request_stop("a") == "Stopping first after the current step…"
     assert slot.request_stop("a") == "No training run of yours is active."
     with slot.hold(tmp_path / "third") as stop:
-        assert isinstance(stop, threading.Event) and not stop.is_set()
+        assert isinstance(stop, StopFlag) and not stop.is_set()
+        assert slot.request_stop() == "Stopping third after the current step…"
+        assert stop.is_set() and stop.path.exists()  # a forked copy of the flag sees it too
+        copy = pickle.loads(pickle.dumps(stop))
+        copy._set = False  # as pickled before Stop: only the file tells
+        assert copy.is_set()
+    assert not stop.path.exists()  # the run's flag goes with the run
 
 
 def test_each_visitors_runs_are_their_own(handlers, uploads, tiny_in_store, monkeypatch, photo):

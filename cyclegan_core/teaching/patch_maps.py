@@ -209,26 +209,27 @@ def train_discriminators(G_AB: Callable, G_BA: Callable, images_a: Sequence[Imag
                          images_b: Sequence[Image.Image], *, seconds: float = 60.0, max_steps: int | None = None,
                          crop: int = 128, batch_size: int = 4, ndf: int = 64, n_layers: int = 3, lr: float = 2e-4,
                          seed: int = 0, progress: Callable[[DiscriminatorProgress], None] | None = None,
-                         stop: Callable[[], bool] | None = None) -> Discriminators:
+                         stop: Callable[[], bool] | None = None, device: str | torch.device = "cpu") -> Discriminators:
     """Fresh PatchGANs trained alone (Eq. 1, D's side, halved; Adam β₁ 0.5 as in the paper) for at
     most `seconds` (or `max_steps`) while the generators stay frozen. Needs real pictures of both
-    domains: `images_a` feed D_A's reals and G's inputs, `images_b` D_B's reals and F's inputs."""
+    domains: `images_a` feed D_A's reals and G's inputs, `images_b` D_B's reals and F's inputs.
+    `device`: where D trains (the crops go there); the result is on the CPU, ready to save."""
     if not images_a or not images_b:
         raise ValueError("training discriminators needs at least one real picture of each domain")
     torch.manual_seed(seed)
     rng = random.Random(seed)
     (reals_a, fakes_a), (reals_b, fakes_b) = training_pairs(G_AB, G_BA, images_a, images_b)
-    D_A, D_B = (init_weights(net).train() for net in _networks(ndf, n_layers))
+    D_A, D_B = (init_weights(net).to(device).train() for net in _networks(ndf, n_layers))
     optimiser = torch.optim.Adam([*D_A.parameters(), *D_B.parameters()], lr=lr, betas=(0.5, 0.999))
     start, step = time.perf_counter(), 0
     while (max_steps is None or step < max_steps) and time.perf_counter() - start < seconds:
         if stop is not None and stop():
             break
         optimiser.zero_grad(set_to_none=True)
-        loss_A = discriminator_loss(D_A(_crops(reals_a, batch_size, crop, rng)),
-                                    D_A(_crops(fakes_a, batch_size, crop, rng)))
-        loss_B = discriminator_loss(D_B(_crops(reals_b, batch_size, crop, rng)),
-                                    D_B(_crops(fakes_b, batch_size, crop, rng)))
+        loss_A = discriminator_loss(D_A(_crops(reals_a, batch_size, crop, rng).to(device)),
+                                    D_A(_crops(fakes_a, batch_size, crop, rng).to(device)))
+        loss_B = discriminator_loss(D_B(_crops(reals_b, batch_size, crop, rng).to(device)),
+                                    D_B(_crops(fakes_b, batch_size, crop, rng).to(device)))
         (loss_A + loss_B).backward()
         optimiser.step()
         step += 1
@@ -237,7 +238,7 @@ def train_discriminators(G_AB: Callable, G_BA: Callable, images_a: Sequence[Imag
     elapsed = time.perf_counter() - start
     origin = (f"trained for this model in {elapsed:.0f} s ({step} steps) on {len(images_a)} + {len(images_b)} "
               f"pictures, against its frozen generators")
-    return Discriminators(D_A.eval(), D_B.eval(), origin, ndf, n_layers)
+    return Discriminators(D_A.cpu().eval(), D_B.cpu().eval(), origin, ndf, n_layers)
 
 
 # --- what D sees ---

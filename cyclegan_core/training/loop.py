@@ -81,6 +81,7 @@ class Finished:
     total_steps: int
     path: Path
     stopped: bool
+    paused: bool = False  # `pause_after` steps done before the last: a resumable state to go on from
 
 
 Event = Union[Started, StepDone, Preview, CheckpointSaved, Finished]
@@ -88,10 +89,12 @@ Event = Union[Started, StepDone, Preview, CheckpointSaved, Finished]
 
 def train(config: TrainConfig, data_a: Source, data_b: Source, out: Path | str, *, resume: bool = False,
           stop: threading.Event | None = None, device: str = "cpu", owner: str | None = None,
-          dist: Distributed | None = None) -> Iterator[Event]:
+          dist: Distributed | None = None, pause_after: int | None = None) -> Iterator[Event]:
     """Train (or, with `resume=True`, continue) a CycleGAN in the run folder `out`, yielding events.
     `owner` (a fresh run's) is recorded for apps that keep each visitor's runs apart. `dist`: this
-    process's rank in a torch.distributed group (`distributed.from_environment()`), or None."""
+    process's rank in a torch.distributed group (`distributed.from_environment()`), or None.
+    `pause_after`: end after this many steps of this call, saved (`Finished.paused`), for a caller
+    that trains in loans of a machine and resumes (a ZeroGPU Space); the run's schedule is unchanged."""
     run = RunFolder(out)
     main, rank, world = (True, 0, 1) if dist is None else (dist.is_main, dist.rank, dist.world_size)
     torch.manual_seed(config.seed + 1_000_003 * rank)
@@ -136,8 +139,9 @@ def train(config: TrainConfig, data_a: Source, data_b: Source, out: Path | str, 
     first_step = trainer.steps_done + 1  # previewed at once: what the (initial) model does, within seconds
     saved_step = trainer.steps_done
     timer, seconds_per_step, stopped, diverged, stop_asked = time.perf_counter(), 0.0, False, False, False
+    until = total if pause_after is None else min(total, trainer.steps_done + max(1, int(pause_after)))
     try:
-        while trainer.steps_done < total:
+        while trainer.steps_done < until:
             if stop_asked if dist is not None else (stop is not None and stop.is_set()):
                 stopped = True
                 break
@@ -160,7 +164,7 @@ def train(config: TrainConfig, data_a: Source, data_b: Source, out: Path | str, 
             yield StepDone(step, total, losses, lr, seconds_per_step)
             if main and (step % config.preview_every == 0 or step == total or step == first_step):
                 yield preview(trainer, run, preview_a, preview_b)
-            if step % config.checkpoint_every == 0 and step < total:
+            if step % config.checkpoint_every == 0 and step < until:
                 saved_step = trainer.steps_done
                 if main:
                     yield CheckpointSaved(step, run.save(trainer, log))
@@ -171,7 +175,7 @@ def train(config: TrainConfig, data_a: Source, data_b: Source, out: Path | str, 
             yield CheckpointSaved(trainer.steps_done, run.save(trainer, log))
         if dist is not None:
             dist.barrier()
-        yield Finished(trainer.steps_done, total, run.path, stopped)
+        yield Finished(trainer.steps_done, total, run.path, stopped, paused=not stopped and trainer.steps_done < total)
     finally:
         if main and saved_step != trainer.steps_done and not diverged:  # closed, interrupted or failed: keep it
             run.save(trainer, log)
