@@ -390,10 +390,10 @@ def wait_for_queue_idle(page, timeout: float = 60_000) -> None:
 
 
 @pytest.fixture
-def browser_page():
+def browser_page(request):
     """A page in Debian's headless Chromium driven by playwright. Outside CI a missing browser
     skips; in CI (CI=true) it fails. Every URL the page requests is recorded in `page.requested`, and its
-    queued events as `watch_queue` records them."""
+    queued events as `watch_queue` records them. `@pytest.mark.chromium_args([...])` adds arguments."""
     if not os.path.exists(CHROMIUM) or __import__("importlib").util.find_spec("playwright") is None:
         if os.environ.get("CI"):
             pytest.fail(f"browser tests need {CHROMIUM} and playwright (.ci/run installs both)")
@@ -402,7 +402,8 @@ def browser_page():
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        extra = request.node.get_closest_marker("chromium_args")
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + (extra.args[0] if extra else []))
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         watch_queue(page)
         page.requested = []

@@ -114,6 +114,41 @@ def test_a_visitor_translates_on_their_device_and_the_server_only_sends_files(de
     assert "on this device" not in page.inner_text("#translate-info")
 
 
+# Chromium's software WebGPU adapter (SwiftShader): a browser that offers both WebGPU and WebAssembly.
+SOFTWARE_WEBGPU = ["--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader", "--enable-features=Vulkan,WebGPU"]
+
+
+@pytest.mark.slow
+@pytest.mark.chromium_args(SOFTWARE_WEBGPU)
+def test_where_webgpu_and_webassembly_both_exist_the_faster_one_measured_here_runs(device_app, browser_page, photo,
+                                                                                  tiny_model, tmp_path):
+    """WebGPU is not always the faster (here: a GPU emulated on the CPU). The first translation times
+    both on a test picture through the model and keeps the faster; the browser remembers the choice."""
+    url, calls = device_app
+    page = browser_page
+    page.goto(url)
+    page.wait_for_function("() => !!window.cycleganDevice")
+    assert page.evaluate("async () => (await window.cycleganDevice.backends()).join(',')") == "webgpu,wasm"
+    odd = tmp_path / "odd.png"
+    photo.save(odd)
+    result = translate(page, odd)
+    assert psnr(result, tiny_model.translate(odd, "AtoB", precision="fp32")) >= 40 and calls == []
+    choice = page.evaluate("() => JSON.parse(localStorage.getItem('cyclegan-studio-device-backend-v1'))")
+    seconds = {backend: (s if s is not None else float("inf")) for backend, s in choice["seconds"].items()}
+    assert set(seconds) == {"webgpu", "wasm"} and choice["probe"] == 128
+    assert choice["backend"] == min(seconds, key=seconds.get) and seconds[choice["backend"]] > 0
+    info = page.inner_text("#translate-info")
+    chosen, other = ("WebGPU", "WebAssembly") if choice["backend"] == "webgpu" else ("WebAssembly", "WebGPU")
+    assert f"{chosen}" in info and f"faster here than {other} on a 128² test" in info, info
+    assert model_downloads(page) == 1  # the measurement used the one download
+    page.reload()  # remembered: no second measurement
+    again = translate(page, odd)
+    assert psnr(again, result) >= 40 and model_downloads(page) == 1
+    assert page.evaluate("() => JSON.parse(localStorage.getItem('cyclegan-studio-device-backend-v1')).backend") \
+        == choice["backend"]
+    print("measured at 128²:", seconds)
+
+
 @pytest.fixture
 def device_path_off(monkeypatch):
     monkeypatch.setenv("CYCLEGAN_DEVICE_MAX_PIXELS", "0")

@@ -3,7 +3,8 @@
 // The server sends the model once as an ONNX file; the browser keeps it in its Cache Storage under
 // the SHA-256 of its bytes, so a class downloads each model once per device. The generator runs as
 // one whole-image pass (InstanceNorm statistics of the whole picture, as on the server) with WebGPU
-// where the browser has it, else WebAssembly (threads when the page is cross-origin isolated).
+// or WebAssembly (threads when the page is cross-origin isolated): where both exist, whichever a
+// measurement on this device found faster (`chooseBackend`).
 // Everything here is reached through `window.cycleganDevice`; the settings come from
 // `window.CYCLEGAN_DEVICE` (written by the server: where onnxruntime-web is, its integrity hash,
 // the largest picture a device translates).
@@ -44,16 +45,78 @@
     return state.loading;
   }
 
-  async function chooseBackend() {
-    if (state.backend) return state.backend;
-    let backend = "wasm";
+  // The backends this browser offers: WebGPU where it has an adapter (and the server allows it), and
+  // WebAssembly always.
+  async function backends() {
     if (settings().webgpu !== false && navigator.gpu) {
       try {
-        if (await navigator.gpu.requestAdapter()) backend = "webgpu";
-      } catch (e) { /* no adapter: WebAssembly */ }
+        if (await navigator.gpu.requestAdapter()) return ["webgpu", "wasm"];
+      } catch (e) { /* no adapter */ }
     }
-    state.backend = backend;
-    return backend;
+    return ["wasm"];
+  }
+
+  // Which backend runs the model here. WebGPU is not always faster than WebAssembly (a weak or
+  // software GPU, a fast CPU with threads), so where both exist the first translation measures both
+  // on a PROBE² picture through this model (a first run to set up, then a timed one) and keeps the
+  // faster; the choice and both speeds are remembered by the browser (`CHOICE`), so this happens once
+  // per device. Returns { backend, choice } where `choice` says what was measured (null: nothing to
+  // choose between).
+  const CHOICE = "cyclegan-studio-device-backend-v1";
+  const PROBE = 128;
+  function remembered() {
+    try { return JSON.parse(localStorage.getItem(CHOICE) || "null"); } catch (e) { return null; }
+  }
+  async function chooseBackend(info, onProgress) {
+    if (state.backend) return { backend: state.backend, choice: state.choice };
+    const offered = await backends();
+    const kept = remembered();
+    if (offered.length === 1) {
+      state.backend = "wasm";
+      state.choice = null;
+    } else if (kept && offered.includes(kept.backend)) {
+      state.backend = kept.backend;
+      state.choice = kept;
+    } else if (!info) {
+      return { backend: offered[0], choice: null };  // a guess until a model is here to measure with
+    } else {
+      const ort = await runtime();
+      const { bytes, downloaded } = await modelBytes(info, onProgress);
+      if (downloaded) state.downloadedNow = info.sha256;  // said with the first result
+      const probe = new ort.Tensor("float32", new Float32Array(3 * PROBE * PROBE).map((_, i) => Math.sin(i) * 0.8),
+                                   [1, 3, PROBE, PROBE]);
+      const seconds = {};
+      for (const backend of offered) {
+        try {
+          const made = await ort.InferenceSession.create(bytes, { executionProviders: [backend], graphOptimizationLevel: "all" });
+          const feeds = { [made.inputNames[0]]: probe };
+          await made.run(feeds);  // the first run sets up (shaders, memory)
+          const start = performance.now();
+          await made.run(feeds);
+          seconds[backend] = (performance.now() - start) / 1000;
+          state.sessions.set(`${info.sha256}:${backend}`, made);
+        } catch (e) {
+          seconds[backend] = Infinity;  // it could not run this model
+        }
+      }
+      const fastest = offered.reduce((a, b) => (seconds[b] < seconds[a] ? b : a));
+      for (const backend of offered) {  // the other one's session is not needed any more
+        const key = `${info.sha256}:${backend}`;
+        if (backend !== fastest && state.sessions.has(key)) {
+          try { state.sessions.get(key).release(); } catch (e) { /* gone already */ }
+          state.sessions.delete(key);
+        }
+      }
+      state.backend = fastest;
+      state.choice = { backend: fastest, seconds, probe: PROBE };
+      try { localStorage.setItem(CHOICE, JSON.stringify(state.choice, (k, v) => (v === Infinity ? null : v))); } catch (e) { /* private mode */ }
+      for (const backend of offered) {  // the speeds, for the next picture's time estimate
+        if (Number.isFinite(seconds[backend]) && seconds[backend] > 0) {
+          try { localStorage.setItem(speedKey(backend), String((info.flops_per_pixel || 1.5e6) * PROBE * PROBE / seconds[backend])); } catch (e) { /* private mode */ }
+        }
+      }
+    }
+    return { backend: state.backend, choice: state.choice };
   }
 
   function hex(buffer) {
@@ -102,9 +165,13 @@
   }
 
   async function session(info, onProgress) {
-    const backend = await chooseBackend();
+    const { backend } = await chooseBackend(info, onProgress);
     const key = `${info.sha256}:${backend}`;
-    if (state.sessions.has(key)) return { session: state.sessions.get(key), backend, downloaded: false };
+    if (state.sessions.has(key)) {
+      const downloaded = state.downloadedNow === info.sha256;  // by the measurement just made
+      state.downloadedNow = null;
+      return { session: state.sessions.get(key), backend, downloaded };
+    }
     const ort = await runtime();
     const { bytes, downloaded } = await modelBytes(info, onProgress);
     let made;
@@ -113,6 +180,7 @@
     } catch (e) {
       if (backend === "wasm") throw e;
       state.backend = "wasm";  // WebGPU could not take this model: WebAssembly from now on
+      state.choice = null;
       return session(info, onProgress);
     }
     state.sessions.set(key, made);
@@ -192,7 +260,7 @@
     if (pixels > maxPixels()) {
       return { fallback: `${image.width}×${image.height} is more than this device translates (${maxPixels()} pixels)` };
     }
-    const guessBackend = await chooseBackend();
+    const guessBackend = (await chooseBackend(null)).backend;
     const threads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
     const expected = expectedSeconds(info, pixels, guessBackend, threads);
     if (expected > (settings().maxSeconds || 20)) {
@@ -211,7 +279,7 @@
       try { localStorage.setItem(speedKey(backend), String((info.flops_per_pixel || 1.5e6) * pixels / seconds)); } catch (e) { /* private mode */ }
     }
     return { png: await toPng(values, image.width, image.height), width: image.width, height: image.height,
-             backend, threads: backend === "wasm" ? ort.env.wasm.numThreads : null, downloaded,
+             backend, threads: backend === "wasm" ? ort.env.wasm.numThreads : null, downloaded, choice: state.choice,
              seconds, total: (performance.now() - started) / 1000 };
   }
 
@@ -254,7 +322,14 @@
       return serverInstead(e && e.message ? e.message : String(e));
     }
     if (result.fallback) return serverInstead(result.fallback);
-    const where = result.backend === "webgpu" ? "WebGPU" : `WebAssembly, ${result.threads} thread${result.threads === 1 ? "" : "s"}`;
+    const name = (backend) => (backend === "webgpu" ? "WebGPU" : "WebAssembly");
+    let where = result.backend === "webgpu" ? "WebGPU" : `WebAssembly, ${result.threads} thread${result.threads === 1 ? "" : "s"}`;
+    const measured = result.choice && result.choice.seconds;
+    if (measured) {  // both were measured here: say why this one
+      const other = Object.keys(measured).find((b) => b !== result.backend);
+      const time = (b) => (Number.isFinite(measured[b]) && measured[b] !== null ? `${measured[b].toFixed(2)} s` : "could not run it");
+      where += `; faster here than ${name(other)} on a ${result.choice.probe}² test: ${time(result.backend)} against ${time(other)}`;
+    }
     const model = result.downloaded ? `model downloaded once (${(info.bytes / 1e6).toFixed(1)} MB, kept by this browser)`
                                     : "model from this browser's cache";
     const facts = `**${escapeText(info.what)}** · ${result.width}×${result.height} px · ` +
@@ -276,5 +351,5 @@
     return pixels <= maxPixels();
   }
 
-  window.cycleganDevice = { capable, translate, runOnPage, runtime, chooseBackend, maxPixels };
+  window.cycleganDevice = { capable, translate, runOnPage, runtime, backends, chooseBackend, maxPixels };
 })();
