@@ -28,8 +28,11 @@ Each room's __init__.py maps its modules.
 """
 
 from cyclegan_core.engine.images import load_image
+from cyclegan_core.engine.video import VIDEO_SUFFIXES, VideoInfo, is_video, probe_video
+from cyclegan_core.engine.video_translation import VideoProgress, VideoResult
+from cyclegan_core.engine.webcam import LiveTranslator
 from cyclegan_core.errors import (CycleGANError, DataError, DeviceMemoryError, ImageError, ModelFormatError,
-                                  ModelNotFoundError, OneWayModelError, RunError, SourceRefused)
+                                  ModelNotFoundError, OneWayModelError, RunError, SourceRefused, VideoError)
 from cyclegan_core.model.config import ModelConfig
 from cyclegan_core.model.convert import convert_official
 from cyclegan_core.model.cyclegan import DIRECTIONS, CycleGAN, CycleResult
@@ -45,8 +48,9 @@ from cyclegan_core.training.trainer import CycleGANTrainer
 
 __all__ = [
     "CycleGAN", "CycleGANError", "CycleGANTrainer", "CycleResult", "DIRECTIONS", "DataError", "DeviceMemoryError",
-    "ImageError", "ModelConfig", "ModelFormatError", "ModelNotFoundError", "ModelStore", "OneWayModelError", "RunError", "RunFolder", "SourceRefused",
-    "TrainConfig",
-    "ZOO", "convert_official", "is_model_folder", "load", "load_image", "load_model", "save_model", "train",
-    "weights_dir",
+    "ImageError", "LiveTranslator", "ModelConfig", "ModelFormatError", "ModelNotFoundError", "ModelStore",
+    "OneWayModelError", "RunError", "RunFolder", "SourceRefused", "TrainConfig", "VIDEO_SUFFIXES", "VideoError",
+    "VideoInfo", "VideoProgress", "VideoResult",
+    "ZOO", "convert_official", "is_model_folder", "is_video", "load", "load_image", "load_model", "probe_video",
+    "save_model", "train", "weights_dir",
 ]

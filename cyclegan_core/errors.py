@@ -45,3 +45,8 @@ class OneWayModelError(CycleGANError):
 
 class DeviceMemoryError(CycleGANError):
     """The device (a GPU, or the CPU's memory) ran out of memory for this translation or training step."""
+
+
+class VideoError(CycleGANError):
+    """An input video cannot be used (not a video PyAV can read, audio only, no frames, truncated,
+    too many pixels per frame, too long), or an output video that cannot be written as asked."""

@@ -10,7 +10,11 @@
     onnx_graph.py      a generator written as an ONNX graph (any size, our padding rule inside)
     backends.py        OpenVINO and onnxruntime as backends of a whole pass, and which one runs
     kernels/           the fp32 convolution kernel and InstanceNorm of the CPU path
+    video.py           video files in and out (PyAV): probe, decode, encode, the sound copied
+    shots.py           shots (cuts) and the InstanceNorm statistics a shot's frames share
+    video_translation.py  a whole video translated: shots first, then every frame, sound kept
+    webcam.py          a live view: frames translated with statistics locked while the view is steady
 
-Imports: `nn`, `errors`; inside, translation → tiling, compiled, backends → streaming, onnx_graph
-→ row_bands, runtime, images → kernels.
+Imports: `nn`, `errors`, `atomic`; inside, video_translation, webcam → shots → translation → tiling,
+compiled, backends → streaming, onnx_graph → row_bands, runtime, images, video → kernels.
 """

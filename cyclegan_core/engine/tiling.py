@@ -83,7 +83,8 @@ def _ramp(length: int, fade_start: int, fade_end: int) -> torch.Tensor:
 @torch.inference_mode()
 def translate_tiled(generator: nn.Module, x: torch.Tensor, precision: str, tile: int = 512, overlap: int = 64,
                     context: int = 32, stats_pixels: int | None = None, storage: str | None = None,
-                    runner: Runner = eager_runner, progress: Callable[[float], None] | None = None) -> torch.Tensor:
+                    runner: Runner = eager_runner, progress: Callable[[float], None] | None = None,
+                    statistics: list | None = None) -> torch.Tensor:
     """1×3×H×W in [-1, 1] → same size, in tiles of `tile`² blended over `overlap` pixels, each tile
     run with `context` extra pixels on every side, InstanceNorm statistics from a thumbnail of at
     most `stats_pixels` pixels (default, or when the image is no larger: the whole image, and then
@@ -91,16 +92,18 @@ def translate_tiled(generator: nn.Module, x: torch.Tensor, precision: str, tile:
     Tiles, overlap and context are kept multiples of 4. `progress(fraction)` is reported through
     the thumbnail's streamed pass and after every tile (weighted by pixels); it may raise to stop.
     The tiles run on the generator's device; they are blended into a result on `x`'s device (a
-    huge image's output stays in host memory when `x` is there)."""
+    huge image's output stays in host memory when `x` is there). `statistics`, where given, are
+    every norm's (mean, var) to use instead of the thumbnail's (a video shot's: `shots.py`)."""
     tile, overlap, context = (max(8, v - v % 4) if v else 0 for v in (tile, overlap, context))
     overlap = min(overlap, tile // 2)
     device, home = next(generator.parameters()).device, x.device
     x = x.to(device)
     height, width = x.shape[-2:]
     thumbnail = min(stats_pixels or height * width, height * width)
-    share = thumbnail / (thumbnail + height * width)  # the thumbnail's part of the work
-    stats = thumbnail_statistics(generator, x, thumbnail, precision, storage, runner,
-                                 None if progress is None else lambda done: progress(share * done))
+    share = 0.0 if statistics is not None else thumbnail / (thumbnail + height * width)  # the thumbnail's part
+    stats = statistics if statistics is not None else thumbnail_statistics(
+        generator, x, thumbnail, precision, storage, runner,
+        None if progress is None else lambda done: progress(share * done))
     rows, cols = _starts(height, tile, tile - overlap), _starts(width, tile, tile - overlap)
     tiles_done, tiles = 0, len(rows) * len(cols)
     out = torch.zeros(1, 3, height, width, device=home)

@@ -9,6 +9,7 @@ only exist during training and live in the training state, not in the model fold
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import NamedTuple
 
@@ -20,6 +21,8 @@ from cyclegan_core.engine.compiled import WindowCompiler
 from cyclegan_core.engine.images import ImageInput, image_to_tensor, load_image, tensor_to_image
 from cyclegan_core.engine.streaming import eager_runner
 from cyclegan_core.engine.translation import Progress, translate_tensor, warm_up
+from cyclegan_core.engine.video_translation import VideoProgressCallback, VideoResult, translate_video
+from cyclegan_core.engine.webcam import LiveTranslator
 from cyclegan_core.errors import OneWayModelError
 from cyclegan_core.model.config import ModelConfig
 from cyclegan_core.nn.networks import ResnetGenerator, init_weights
@@ -118,3 +121,19 @@ class CycleGAN(nn.Module):
         halves = (None, None) if progress is None else (lambda f: progress(f / 2), lambda f: progress(0.5 + f / 2))
         y = self.translate_tensor(x, direction, precision, halves[0])
         return CycleResult(tensor_to_image(y), tensor_to_image(self.translate_tensor(y, back, precision, halves[1])))
+
+    def translate_video(self, path: str | os.PathLike, direction: str, out: str | os.PathLike, *, stats: str = "shot",
+                        precision: str = "auto", progress: VideoProgressCallback | None = None,
+                        max_pixels: int | None = None, max_seconds: float | None = None) -> VideoResult:
+        """Translate a video file into `out` (.mp4/.mov/.mkv: H.264, .webm: VP9) at its frame rate,
+        size and length, its sound copied: every frame at full resolution, InstanceNorm statistics
+        shared by the frames of a shot (`stats="shot"`, no flicker) or each frame's own (`"frame"`).
+        `progress(VideoProgress)` after every frame, may raise to cancel (nothing is left at `out`).
+        Unusable inputs are a `VideoError` (`video_translation.translate_video`)."""
+        return translate_video(self.generator(direction), path, out, stats=stats, precision=precision,
+                               progress=progress, max_pixels=max_pixels, max_seconds=max_seconds)
+
+    def live_translator(self, direction: str, precision: str = "auto") -> LiveTranslator:
+        """A translator for a live stream of frames (a webcam): `.translate(frame) -> image`, the
+        statistics locked while the view is steady, a new shot when it changes abruptly (`webcam.py`)."""
+        return LiveTranslator(self.generator(direction), precision)

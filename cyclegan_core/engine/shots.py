@@ -1,0 +1,170 @@
+"""Shots, and the InstanceNorm statistics the frames of a shot share.
+
+Why CycleGAN videos flicker: the paper's generator normalises every activation with its own
+instance's statistics (InstanceNorm, Sec. 4). Frame by frame, each frame brings its own mean and
+variance per channel, and as the content moves they change a little from one frame to the next, so
+the colours and contrast of the translation jump. Within a shot the scene is the same, so one set
+of statistics serves all its frames: the statistics are computed from up to `SAMPLES` frames spread
+over the shot, each at most `STATS_PIXELS` (a thumbnail, as `tiling.thumbnail_statistics` does for
+tiles: URST, AAAI 2022), and combined as one population: the mean of the means, and the variance
+as the mean of (var + mean²) less the combined mean² (`combine_statistics`).
+
+A new shot starts where the content changes abruptly: the mean absolute difference of consecutive
+frames' 32×32 grey thumbnails above `CUT_THRESHOLD` (a cut). A pan or a slow change stays one shot.
+
+`translate_with_statistics` then runs a frame with fixed statistics: torch's pass, layer by layer,
+each norm an affine map made from the shot's statistics (nothing registered on the generator, so a
+translation of a picture on another thread is untouched). OpenVINO's compiled pass and the Winograd
+kernel compute each frame's own statistics inside, so they cannot take fixed ones: this pass runs on
+torch (oneDNN) in the resolved precision (bf16 where the CPU has it natively, else fp32); frames over
+the whole-pass budget go in tiles sharing the same statistics (`tiling.translate_tiled`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from cyclegan_core.engine.images import pad_to_multiple
+from cyclegan_core.engine.runtime import autocast
+from cyclegan_core.engine.tiling import thumbnail_statistics, translate_tiled
+from cyclegan_core.engine.translation import (device_free_bytes, generator_width, whole_pass_budget, whole_pass_fits,
+                                              within_index_cap)
+from cyclegan_core.nn.networks import ResnetBlock
+
+CUT_SIZE = 32  # cut detection compares CUT_SIZE² grey thumbnails
+CUT_THRESHOLD = 0.12  # mean absolute difference (0–1) of consecutive thumbnails that makes a cut
+SAMPLES = 8  # frames whose statistics make a shot's statistics, at most …
+FRAMES_PER_SAMPLE = 4  # … and at most one per this many frames of the shot
+STATS_PIXELS = 512 * 512  # each sampled frame's statistics come from a copy of at most this many pixels
+
+Statistics = list  # every InstanceNorm's (mean, var), 1×C×1×1 float32 each, in module order
+
+
+def is_cut(previous: np.ndarray, current: np.ndarray, threshold: float = CUT_THRESHOLD) -> bool:
+    """Whether two consecutive frames' grey thumbnails (uint8, CUT_SIZE²) differ like a cut."""
+    return cut_difference(previous, current) > threshold
+
+
+def cut_difference(previous: np.ndarray, current: np.ndarray) -> float:
+    """Mean absolute difference of two grey uint8 thumbnails, 0 (same) to 1."""
+    return float(np.abs(previous.astype(np.int16) - current.astype(np.int16)).mean() / 255)
+
+
+def stats_size(width: int, height: int, max_pixels: int = STATS_PIXELS) -> tuple[int, int]:
+    """(width, height) of a frame's statistics copy: the frame itself up to `max_pixels`, else scaled
+    down, aspect kept."""
+    scale = min(1.0, math.sqrt(max_pixels / (width * height)))
+    return max(8, round(width * scale)), max(8, round(height * scale))
+
+
+class ShotSampler:
+    """Keeps an evenly spread, bounded subset of a shot's frames while the shot streams past (its
+    length is known only at its end): every `step`-th frame, the step doubling whenever more than
+    2 × SAMPLES are kept, so memory stays bounded however long the shot."""
+
+    def __init__(self, samples: int = SAMPLES):
+        self.samples, self.step, self.length = samples, 1, 0
+        self.kept: list = []
+
+    def wants(self, index: int) -> bool:
+        """Whether frame `index` of the shot (from 0) is to be kept: ask before making its copy."""
+        return index % self.step == 0
+
+    def add(self, index: int, item) -> None:
+        self.length = index + 1
+        if not self.wants(index):
+            return
+        self.kept.append(item)
+        if len(self.kept) > 2 * self.samples:
+            self.kept, self.step = self.kept[::2], self.step * 2
+
+    def skip(self, index: int) -> None:
+        """A frame not kept (still counted in the shot's length)."""
+        self.length = index + 1
+
+    def chosen(self) -> list:
+        """Up to SAMPLES kept frames, evenly spread, at most one per FRAMES_PER_SAMPLE of the shot."""
+        count = min(self.samples, len(self.kept), max(1, math.ceil(self.length / FRAMES_PER_SAMPLE)))
+        if count == 1:
+            return [self.kept[len(self.kept) // 2]]
+        return [self.kept[round(i * (len(self.kept) - 1) / (count - 1))] for i in range(count)]
+
+
+def frame_statistics(generator: nn.Module, x: torch.Tensor, precision: str,
+                     max_pixels: int = STATS_PIXELS) -> Statistics:
+    """One frame's statistics for every norm, from a copy of at most `max_pixels`, streamed exactly
+    (`precision`: a resolved one; fp16 on a GPU streams in fp32, as tiling does)."""
+    return thumbnail_statistics(generator, x, max_pixels, "fp32" if precision == "fp16" else precision)
+
+
+def combine_statistics(frames: list[Statistics]) -> Statistics:
+    """Several frames' statistics as those of all their pixels together (each frame weighs the same):
+    mean = mean of the means; var = mean of (var + mean²) − mean², in float64."""
+    combined = []
+    for per_norm in zip(*frames):
+        means = torch.stack([m.double() for m, _ in per_norm])
+        variances = torch.stack([v.double() for _, v in per_norm])
+        mean = means.mean(dim=0)
+        var = (variances + means.square()).mean(dim=0) - mean.square()
+        combined.append((mean.float(), var.clamp_min(0).float()))
+    return combined
+
+
+@torch.inference_mode()
+def translate_with_statistics(generator: nn.Module, x: torch.Tensor, statistics: Statistics,
+                              precision: str) -> torch.Tensor:
+    """1×3×H×W in [-1, 1] → same size, float32 on `x`'s device: the generator with every InstanceNorm
+    normalising by `statistics` instead of the frame's own (`precision`: a resolved one). One whole
+    pass where it fits in memory, else tiles sharing the statistics."""
+    device = next(generator.parameters()).device
+    height, width = x.shape[-2:]
+    if not whole_pass_possible(generator, height, width, precision, device):
+        compute = "fp32" if precision == "fp16" else precision
+        return translate_tiled(generator, x, compute, statistics=statistics).to(x.device)
+    affines = iter([norm_affine(norm, mean.to(device), var.to(device))
+                    for norm, (mean, var) in zip(norms_of(generator), statistics, strict=True)])
+    padded, _ = pad_to_multiple(x.to(device))
+    with autocast(precision, device):
+        y = run_layers(list(generator.model), padded, affines)
+    return y[..., :height, :width].float().to(x.device)
+
+
+def whole_pass_possible(generator: nn.Module, height: int, width: int, precision: str,
+                        device: torch.device) -> bool:
+    ngf = generator_width(generator)
+    if device.type == "cuda":
+        return (whole_pass_fits(height * width, ngf, precision, device_free_bytes(device))
+                and within_index_cap(height, width, ngf))
+    return whole_pass_fits(height * width, ngf, precision, whole_pass_budget())
+
+
+def norms_of(generator: nn.Module) -> list[nn.InstanceNorm2d]:
+    return [m for m in generator.modules() if isinstance(m, nn.InstanceNorm2d)]
+
+
+def norm_affine(norm: nn.InstanceNorm2d, mean: torch.Tensor, var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """InstanceNorm with fixed statistics as y = x·scale + shift (the norm's own affine folded in)."""
+    scale = torch.rsqrt(var.float() + norm.eps)
+    shift = -mean.float() * scale
+    if norm.affine:
+        weight, bias = (p.detach().float().view(1, -1, 1, 1).to(scale.device) for p in (norm.weight, norm.bias))
+        scale, shift = scale * weight, shift * weight + bias
+    return scale, shift
+
+
+def run_layers(layers: list[nn.Module], x: torch.Tensor, affines) -> torch.Tensor:
+    """The generator's layers in order, each InstanceNorm replaced by the next affine map (in place, in
+    the activation's dtype), each residual block as x + F(x)."""
+    for layer in layers:
+        if isinstance(layer, nn.InstanceNorm2d):
+            scale, shift = next(affines)
+            x = x.mul_(scale.to(x.dtype)).add_(shift.to(x.dtype))
+        elif isinstance(layer, ResnetBlock):
+            x = run_layers(list(layer.conv_block), x, affines).add_(x)
+        else:
+            x = layer(x)
+    return x
