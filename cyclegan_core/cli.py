@@ -15,7 +15,9 @@ from tqdm.auto import tqdm
 from cyclegan_core.engine.compiled import WindowCompiler, should_compile
 from cyclegan_core.engine.images import IMAGE_SUFFIXES
 from cyclegan_core.engine.runtime import PRECISIONS, configure_threads
-from cyclegan_core.errors import CycleGANError, ImageError
+from cyclegan_core.engine.video import OUTPUT_SUFFIXES, is_video
+from cyclegan_core.engine.video_translation import STATS, VideoProgress
+from cyclegan_core.errors import CycleGANError, ImageError, VideoError
 from cyclegan_core.export import FORMATS, to_onnx
 from cyclegan_core.model.convert import convert_official
 from cyclegan_core.model.cyclegan import DIRECTIONS
@@ -65,10 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--license", default="", help="licence note (recorded in config.json)")
     p.set_defaults(run=run_convert)
 
-    p = commands.add_parser("translate", help="translate images with a model",
-                            description="Translate images at full resolution. One file → --out is a file; "
-                                        "several files or a folder → --out is a folder (PNG files).")
-    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders")
+    p = commands.add_parser("translate", help="translate images and videos with a model",
+                            description="Translate images and videos (.mp4, .mov, .webm, .mkv, animated .gif) at "
+                                        "full resolution. One file → --out is a file; several files or a folder → "
+                                        "--out is a folder (PNG files; a video keeps its container, .mp4 for a "
+                                        ".gif). A video keeps its frame rate, length and sound.")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image or video files, or folders")
     p.add_argument("--model", required=True,
                    help=f"vintage (the built-in modern photo → vintage photo model; works offline), a zoo name "
                         f"({', '.join(ZOO)}), a model folder, the name of a model in weights/ or a Hub repo id")
@@ -79,10 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: bf16 where the hardware supports it, else fp32 (default); fp32: exact reference parity")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    p.add_argument("--max-pixels", type=int, default=None, help="refuse images larger than this many pixels")
+    p.add_argument("--max-pixels", type=int, default=None,
+                   help="refuse images (and video frames) larger than this many pixels")
+    p.add_argument("--max-seconds", type=float, default=None, help="refuse videos longer than this")
+    p.add_argument("--stats", choices=STATS, default="shot",
+                   help="videos: InstanceNorm statistics shared by the frames of a shot (shot, the default: no "
+                        "flicker) or each frame's own (frame: what frame-by-frame tools do, which flickers)")
     p.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
                    help="a progress bar with time left for each image that takes over a second "
-                        "(auto: when stderr is a terminal)")
+                        "(auto: when stderr is a terminal); for a video, a line every tenth of its frames "
+                        "with the time left (unless off)")
     p.set_defaults(run=run_translate)
 
     p = commands.add_parser("export", help="write one direction of a model as an ONNX file",
@@ -327,9 +337,14 @@ def print_dry_run(results: list[PushResult]) -> None:
 
 def run_translate(args) -> int:
     files = expand_inputs(args.inputs)
-    single = len(files) == 1 and args.inputs[0].is_file() and args.out.suffix.lower() in IMAGE_SUFFIXES
+    single = (len(files) == 1 and args.inputs[0].is_file()
+              and args.out.suffix.lower() in IMAGE_SUFFIXES | set(OUTPUT_SUFFIXES))
     if not files:
         print("error: no input files found", file=sys.stderr)
+        return 1
+    if single and args.out.suffix.lower() in OUTPUT_SUFFIXES and not is_video(files[0]):
+        print(f"error: {files[0].name} is a picture; write it as .png, .jpg or .webp, not {args.out.suffix}",
+              file=sys.stderr)
         return 1
     model = load(args.model, device=args.device)
     args.direction = direction_for(model, args)
@@ -343,6 +358,15 @@ def run_translate(args) -> int:
     show = {"auto": None, "on": False, "off": True}[args.progress]  # tqdm's `disable` (None: only on a terminal)
     for source, target in tqdm(list(zip(files, targets)), desc=model.describe(args.direction), unit="img",
                                disable=len(files) < 2 or args.progress == "off", file=sys.stderr):
+        if is_video(source):
+            try:
+                translate_video_file(model, source, target if single else target.with_suffix(video_suffix(source)),
+                                     args)
+                done += 1
+            except VideoError as e:
+                skipped += 1
+                tqdm.write(f"{'error' if single else 'skipped'}: {e}", file=sys.stderr)
+            continue
         bar = tqdm(total=100, desc=source.name, unit="%", delay=1.0, leave=single, disable=show, file=sys.stderr,
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} elapsed, {remaining} left")
         try:
@@ -358,11 +382,36 @@ def run_translate(args) -> int:
         save_image(result, target)
         done += 1
     if not single:
-        print(f"translated {done} image(s) into {args.out} in {time.perf_counter() - start:.1f} s"
+        print(f"translated {done} file(s) into {args.out} in {time.perf_counter() - start:.1f} s"
               + (f"; skipped {skipped}" if skipped else ""))
-    elif done:
+    elif done and not is_video(files[0]):
         print(f"wrote {args.out}")
     return 0 if done else 1
+
+
+def video_suffix(source: Path) -> str:
+    """A video's output keeps its container; a .gif becomes an .mp4 (H.264)."""
+    suffix = source.suffix.lower()
+    return suffix if suffix in OUTPUT_SUFFIXES else ".mp4"
+
+
+def translate_video_file(model, source: Path, target: Path, args) -> None:
+    """One video, with a progress line every tenth of its frames (unless --progress off) and a summary."""
+    def say(update: VideoProgress) -> None:
+        every = max(1, update.frames // 10) if update.stage == "translating" else update.frames  # the shots: once
+        if args.progress == "off" or (update.frame % every and update.frame != update.frames):
+            return
+        left = f", {update.seconds_left:.1f} s left" if update.seconds_left is not None else ""
+        what = "finding shots" if update.stage == "shots" else f"shot {update.shot}"
+        tqdm.write(f"{source.name}: {update.frame}/{update.frames} frames ({what}), {update.elapsed:.1f} s elapsed"
+                   f"{left}", file=sys.stderr)
+
+    result = model.translate_video(source, args.direction, target, stats=args.stats, precision=args.precision,
+                                   progress=say, max_pixels=args.max_pixels, max_seconds=args.max_seconds)
+    sound = ("no sound" if not result.audio else "sound re-encoded" if result.audio_reencoded else "sound copied")
+    print(f"wrote {target} ({result.frames} frames, {result.fps:g} fps, {result.width}×{result.height}, "
+          f"{result.seconds:.2f} s, {result.shots} shot(s), {args.stats} statistics, {sound}; "
+          f"{result.elapsed:.1f} s)")
 
 
 def direction_for(model, args) -> str | None:
