@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -88,18 +88,20 @@ VideoProgressCallback = Callable[[VideoProgress], None]
 
 def translate_video(generator: nn.Module, path, out, *, stats: str = "shot", precision: str = "auto",
                     progress: VideoProgressCallback | None = None, max_pixels: int | None = None,
-                    max_seconds: float | None = None) -> VideoResult:
+                    max_seconds: float | None = None, fit_pixels: int | None = None) -> VideoResult:
     """Translate the video at `path` with `generator` into `out` (.mp4, .mov, .mkv: H.264; .webm: VP9),
     frame by frame at full resolution, with InstanceNorm statistics shared per shot (`stats="shot"`)
     or each frame's own (`stats="frame"`). The input is checked first (`probe_video`: a `VideoError`
     for a file that cannot be used, or is over `max_pixels` per frame or `max_seconds`). `progress`
     is called after every frame of both passes and may raise to cancel; nothing is then left at `out`.
-    `precision` as for pictures; with shot statistics the frames run on torch (`shots.py` says why)."""
+    `precision` as for pictures; with shot statistics the frames run on torch (`shots.py` says why).
+    `fit_pixels`: frames larger than this are scaled down to it (aspect kept, even sides), an app's
+    bound on the work one clip asks for."""
     if stats not in STATS:
         raise ValueError(f"unknown stats {stats!r}; expected one of {', '.join(STATS)}")
     path, out = Path(path), Path(out)
     start = time.perf_counter()
-    info = probe_video(path, max_pixels, max_seconds)
+    info = fitted(probe_video(path, max_pixels, max_seconds), fit_pixels)
     device = next(generator.parameters()).device
     resolved = resolve_precision(precision, device)
 
@@ -124,6 +126,14 @@ def translate_video(generator: nn.Module, path, out, *, stats: str = "shot", pre
     return VideoResult(out, written.frames, written.fps, written.width, written.height, written.seconds, count,
                        written.audio_codec is not None, time.perf_counter() - start, writer.audio_reencoded,
                        stats, runs_on)
+
+
+def fitted(info: VideoInfo, fit_pixels: int | None) -> VideoInfo:
+    """`info` with the frame size the translation makes: at most `fit_pixels`, aspect kept, even sides."""
+    if not fit_pixels or info.width * info.height <= fit_pixels:
+        return info
+    scale = (fit_pixels / (info.width * info.height)) ** 0.5
+    return replace(info, width=max(2, int(info.width * scale) // 2 * 2), height=max(2, int(info.height * scale) // 2 * 2))
 
 
 def find_shots(generator: nn.Module, path: Path, info: VideoInfo, precision: str, report) -> list[Shot]:

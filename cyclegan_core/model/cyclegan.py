@@ -124,14 +124,17 @@ class CycleGAN(nn.Module):
 
     def translate_video(self, path: str | os.PathLike, direction: str, out: str | os.PathLike, *, stats: str = "shot",
                         precision: str = "auto", progress: VideoProgressCallback | None = None,
-                        max_pixels: int | None = None, max_seconds: float | None = None) -> VideoResult:
+                        max_pixels: int | None = None, max_seconds: float | None = None,
+                        fit_pixels: int | None = None) -> VideoResult:
         """Translate a video file into `out` (.mp4/.mov/.mkv: H.264, .webm: VP9) at its frame rate,
         size and length, its sound copied: every frame at full resolution, InstanceNorm statistics
         shared by the frames of a shot (`stats="shot"`, no flicker) or each frame's own (`"frame"`).
         `progress(VideoProgress)` after every frame, may raise to cancel (nothing is left at `out`).
+        `fit_pixels`: larger frames are scaled down to this many pixels (an app's bound).
         Unusable inputs are a `VideoError` (`video_translation.translate_video`)."""
         return translate_video(self.generator(direction), path, out, stats=stats, precision=precision,
-                               progress=progress, max_pixels=max_pixels, max_seconds=max_seconds)
+                               progress=progress, max_pixels=max_pixels, max_seconds=max_seconds,
+                               fit_pixels=fit_pixels)
 
     def live_translator(self, direction: str, precision: str = "auto") -> LiveTranslator:
         """A translator for a live stream of frames (a webcam): `.translate(frame) -> image`, the
