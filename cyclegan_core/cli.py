@@ -353,7 +353,7 @@ def run_translate(args) -> int:
     if len(files) > 1 and should_compile(model.device):  # worth it for a batch; never waited for
         model.compiler = WindowCompiler()
     targets = [args.out] if single else output_names(files, args.out)
-    done, skipped = 0, 0
+    done, skipped, videos = 0, 0, 0
     start = time.perf_counter()
     show = {"auto": None, "on": False, "off": True}[args.progress]  # tqdm's `disable` (None: only on a terminal)
     for source, target in tqdm(list(zip(files, targets)), desc=model.describe(args.direction), unit="img",
@@ -362,7 +362,7 @@ def run_translate(args) -> int:
             try:
                 translate_video_file(model, source, target if single else target.with_suffix(video_suffix(source)),
                                      args)
-                done += 1
+                done, videos = done + 1, videos + 1
             except VideoError as e:
                 skipped += 1
                 tqdm.write(f"{'error' if single else 'skipped'}: {e}", file=sys.stderr)
@@ -382,7 +382,8 @@ def run_translate(args) -> int:
         save_image(result, target)
         done += 1
     if not single:
-        print(f"translated {done} file(s) into {args.out} in {time.perf_counter() - start:.1f} s"
+        print(f"translated {done - videos} image(s)" + (f" and {videos} video(s)" if videos else "")
+              + f" into {args.out} in {time.perf_counter() - start:.1f} s"
               + (f"; skipped {skipped}" if skipped else ""))
     elif done and not is_video(files[0]):
         print(f"wrote {args.out}")
