@@ -4,6 +4,8 @@
     door.py           the one door: every route's requests and every event's inputs checked, fair shares
     uploads.py        the upload cache: unused uploads expire, a byte budget, uploads refused when full
     translate_tab.py  the Translate tab: TranslateHandlers and their wiring
+    video.py          the Translate tab's video: a clip translated with its shots' statistics, sound kept
+    webcam.py         the Translate tab's webcam, live: frames translated at a size this machine keeps up with
     device.py         translating on the visitor's device: the model file, onnxruntime-web, static/device.js
     zerogpu.py        ZeroGPU Spaces: the functions that need a GPU, each under `spaces.GPU` with its estimate
     progress.py       long translations: preview sizes, measured speed, time left, the worker a Cancel stops

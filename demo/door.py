@@ -43,9 +43,11 @@ API = "/gradio_api/"
 SESSION = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_BODY_BYTES = 256 * 1024  # an event's JSON: files travel through the upload route, not in the body
 MAX_TEXT = 1000  # a task label, a name, a repo id, a token: none is longer
+MAX_STREAM_FRAME_PIXELS = 1920 * 1080  # a camera frame sent inline (the webcam asks for 640×480)
+STREAM_FRAME_HEADS = ("data:image/jpeg;base64", "data:image/png;base64", "data:image/webp;base64")
 MAX_MARKUP = 20_000  # an HTML or Markdown component sent back as an input (the page's own progress box)
 WORK_WINDOW = 60.0  # seconds over which an address's translation work is counted
-TRANSLATION_WORK = ("translate",)  # the concurrency ids whose time counts as translation work
+TRANSLATION_WORK = ("translate", "webcam")  # the concurrency ids whose time counts as translation work
 
 NOT_RECEIVED = "That file was not uploaded to this app, or it has expired: add it again."
 MALFORMED = "The request was not understood."
@@ -310,6 +312,9 @@ class EventGuard:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or not 0 <= value < len(samples)):
                 raise gr.Error(MALFORMED, print_exception=False)
+        elif isinstance(block, gr.Image) and getattr(block, "streaming", False) and isinstance(value, dict) \
+                and "path" not in value:
+            check_stream_frame(value)  # a camera's frame comes inline, not as an upload
         elif isinstance(block, FILE_COMPONENTS):
             self.check_files(value, files)
         elif isinstance(block, gr.Checkbox):
@@ -380,6 +385,31 @@ class EventGuard:
         if not real.startswith(self.upload_folder + os.sep) or not Path(real).is_file():
             raise gr.Error(NOT_RECEIVED, print_exception=False)
         return real
+
+
+def check_stream_frame(value: dict) -> None:
+    """A streaming image input's frame (the webcam section's): `{"url": "data:image/…;base64,…"}`, inside
+    the body cap, a JPEG, PNG or WebP whose header (read before anything decodes it) says at most
+    `MAX_STREAM_FRAME_PIXELS`: a small file may not unfold into a huge picture."""
+    import base64
+    import binascii
+    import io
+
+    from PIL import Image
+    url = value.get("url")
+    if set(value) - {"url", "meta", "orig_name", "mime_type"} or not isinstance(url, str):
+        raise gr.Error(MALFORMED, print_exception=False)
+    head, _, data = url.partition(",")
+    if head not in STREAM_FRAME_HEADS or len(url) > MAX_BODY_BYTES:
+        raise gr.Error(MALFORMED, print_exception=False)
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(data, validate=True))) as picture:
+            width, height = picture.size
+            kind = picture.format
+    except (binascii.Error, ValueError, OSError, Image.DecompressionBombError):
+        raise gr.Error("That camera frame is not a picture.", print_exception=False) from None
+    if kind not in ("JPEG", "PNG", "WEBP") or width * height > MAX_STREAM_FRAME_PIXELS:
+        raise gr.Error("That camera frame is not one this app takes.", print_exception=False)
 
 
 def check_text(value, limit: int) -> None:

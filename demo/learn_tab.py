@@ -35,6 +35,7 @@ from cyclegan_core.model.folder import is_model_folder
 from cyclegan_core.public_sources import PublicSource, resolve
 from cyclegan_core.sources.availability import Reachability
 from cyclegan_core.teaching.doctor import diagnose, summary
+from cyclegan_core.teaching.flicker import TEXT as FLICKER_TEXT, flicker_view
 from cyclegan_core.teaching.explain import (BACKWARD_TEXT, CYCLE_EQUATION, CYCLE_TEXT, IDENTITY_EQUATION, IDENTITY_TEXT,
                                    fit_for_teaching, forward_cycle, identity_view, model_translator)
 from cyclegan_core.teaching.lessons import METRICS, RecordedLesson, load_lessons
@@ -282,6 +283,23 @@ class LearnHandlers:
                                    f"with the identity term leaves it nearly alone; without it, colours may shift.")
         return (forward_gallery, forward_text, backward_gallery, backward_text, identity_gallery, identity_y_gallery,
                 identity_text)
+
+    def flicker(self, payload_x, task_text: str, extra: list[dict] | None, token: str | None = None,
+                progress=gr.Progress()):
+        """(x, task) → a slow pan over x translated frame by frame and as one shot, and why videos flicker."""
+        self.require(payload_x)
+        chosen = self.choose(task_text, extra, token, progress)
+        x = self.picture(payload_x)
+        view = flicker_view(chosen.model.generator(chosen.task.direction), x)
+        n = len(view.frames)
+        pictures = ([(tensor_to_image(t), f"frame {i + 1}: its own statistics") for i, t in enumerate(view.per_frame)]
+                    + [(tensor_to_image(t), f"frame {i + 1}: the shot's") for i, t in enumerate(view.per_shot)])
+        ratio = view.change_per_frame / max(view.change_per_shot, 1e-9)
+        text = (f"{FLICKER_TEXT}\n\nThe window moves {view.shift} px a frame over {n} frames. Change between "
+                f"consecutive translated frames where they show the same place (the pan undone): **"
+                f"{view.change_per_frame:.4f}** frame by frame, **{view.change_per_shot:.4f}** with the shot's "
+                f"statistics ({ratio:.1f}× less flicker). The Translate tab's Video section shares them per shot.")
+        return pictures, text
 
     # --- 2. hidden information ---
 
@@ -665,6 +683,10 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
         identity_gallery = _pictures("Identity: F shown a picture of its own output domain", 3, "learn-identity")
         identity_y_gallery = _pictures("Identity: G shown a picture of its own output domain", 3, "learn-identity-y")
         identity_text = gr.Markdown(latex_delimiters=LATEX, elem_id="learn-identity-text")
+        flicker_button = gr.Button("Why CycleGAN videos flicker", elem_id="learn-flicker-button")
+        flicker_message = _message("learn-flicker-message")
+        flicker_gallery = _pictures("A slow pan over x: frame by frame (top), one shot (bottom)", 4, "learn-flicker")
+        flicker_text = gr.Markdown(elem_id="learn-flicker-text")
     with gr.Column(visible=False, elem_id="learn-hidden-view") as column:
         columns.append(column)
         with gr.Row():
@@ -778,6 +800,8 @@ def build_learn_tab(cache: ModelCache, visitor: gr.State, loaded, extra: gr.Stat
     views = dict(api=api, concurrency_limit=1, concurrency_id="translate")
     page_and_api([cycle_button.click], handlers.cycle, inputs=inputs, outputs=cycle_outputs, box=cycle_message,
                  api_name="learn_cycle", **views)
+    page_and_api([flicker_button.click], handlers.flicker, inputs=[image_x, task, extra, visitor],
+                 outputs=[flicker_gallery, flicker_text], box=flicker_message, api_name="learn_flicker", **views)
     page_and_api([hidden_button.click], handlers.hidden, inputs=[image_x, task, kind, amount, extra, visitor],
                  outputs=[hidden_gallery, perturbed_gallery, hidden_plot, hidden_text], box=hidden_message,
                  api_name="learn_hidden", **views)

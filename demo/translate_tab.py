@@ -41,7 +41,9 @@ from .outputs import named
 from .progress import (SpeedRecord, Worker, message_html, preview_size, progress_html, seconds_left,
                        time_left_text)
 from .tasks import HUB_GROUP, TASK_GROUPS, Task, all_tasks, model_tasks, parse_task
+from .video import build_video
 from .visitors import may_use
+from .webcam import build_webcam
 from .zerogpu import main_cpus, on_device, on_gpu, translation_seconds
 
 ALL_GROUPS = "All tasks"
@@ -583,4 +585,6 @@ def build_translate_tab(cache: ModelCache, visitor: gr.State, loaded,
     # The chosen task's model, loaded and warmed up while the visitor picks a picture.
     task.change(handlers.prefetch, inputs=[task, extra, visitor], api_visibility="private", queue=False)
     loaded.then(handlers.prefetch, inputs=[task, extra, visitor], api_visibility="private", queue=False)
+    build_video(handlers, task, extra, visitor)  # the same task list, for a clip
+    build_webcam(handlers, task, extra, visitor)  # and for the camera, live
     return task, extra

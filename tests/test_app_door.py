@@ -487,3 +487,33 @@ def test_an_address_that_used_its_minute_of_work_waits(slow_app, tmp_path, monke
     assert refused.status_code == 429 and "try again in" in refused.json()["detail"], refused.text
     assert join("elsewhere", other).status_code == 200  # another address has its own minute
     assert outcome(event_stream(url, "elsewhere"))[0] is True
+
+
+def _data_url(picture: Image.Image, kind: str = "JPEG") -> str:
+    import base64
+    import io
+    buffer = io.BytesIO()
+    picture.save(buffer, kind)
+    return f"data:image/{kind.lower()};base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_a_camera_frame_comes_inline_and_is_checked_from_its_header():
+    """The webcam section streams frames as data URLs (not uploads): a small JPEG/PNG/WebP passes; what
+    is not one, or whose header says it is huge, or carries other fields, is refused before decoding."""
+    import base64
+
+    import gradio as gr
+
+    from demo.door import check_stream_frame
+    check_stream_frame({"url": _data_url(Image.new("RGB", (640, 480), (10, 200, 30)))})
+    check_stream_frame({"url": _data_url(Image.new("RGB", (64, 48)), "PNG")})
+    png = bytearray(base64.b64decode(_data_url(Image.new("RGB", (1, 1)), "PNG").split(",", 1)[1]))
+    struct.pack_into(">II", png, 16, 3000, 3000)  # IHDR's width and height: 9 MP declared in a tiny file
+    struct.pack_into(">I", png, 29, zlib.crc32(bytes(png[12:29])))
+    huge = {"url": "data:image/png;base64," + base64.b64encode(bytes(png)).decode()}
+    bad = [huge, {"url": "data:image/png;base64,bm90IGEgcGljdHVyZQ=="}, {"url": "data:text/html;base64,PGI+"},
+           {"url": _data_url(Image.new("RGB", (8, 8)), "GIF")}, {"url": 5},
+           {"url": _data_url(Image.new("RGB", (8, 8))), "path": "/etc/passwd"}, {"url": "data:image/jpeg;base64,%%%"}]
+    for value in bad:
+        with pytest.raises(gr.Error):
+            check_stream_frame(value)

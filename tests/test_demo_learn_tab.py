@@ -262,3 +262,16 @@ def test_a_zoo_model_that_cannot_be_had_points_to_what_works_in_this_tab(picture
         handlers.cycle(pictures[0], None, "horse → zebra", [], progress=lambda *a, **kw: told.append(kw["desc"]))
     assert "horse → zebra cannot be used right now" in raised.value.message and "vintage" not in raised.value.message
     assert told == ["Loading the model of horse → zebra…"]
+
+
+def test_why_videos_flicker_shows_a_pan_frame_by_frame_and_as_one_shot(handlers, pictures, tmp_path):
+    from skimage import data
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(photo)
+    gallery, text = handlers.flicker(str(photo), "fruit:AtoB", [])
+    assert [c for _, c in gallery] == [f"frame {i}: its own statistics" for i in range(1, 5)] + [
+        f"frame {i}: the shot's" for i in range(1, 5)]
+    assert all(isinstance(image, Image.Image) for image, _ in gallery)
+    assert "Why CycleGAN videos flicker" in text and "less flicker" in text
+    numbers = [float(n) for n in __import__("re").findall(r"\*\*([0-9.]+)\*\*", text)]
+    assert len(numbers) == 2 and numbers[1] < numbers[0]  # the shot's statistics flicker less

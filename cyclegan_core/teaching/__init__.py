@@ -2,6 +2,7 @@
 
     explain.py         the cycle seen: x, G(x), F(G(x)), per-pixel cycle-error maps, the identity view
     steganography.py   the information a cycle hides in G(x): high frequencies, noise/JPEG vs F(G(x))
+    flicker.py         why CycleGAN videos flicker: a pan translated frame by frame vs with a shot's statistics
     patch_maps.py      a model's PatchGANs (from its training state, or trained against frozen G/F); patch maps
     synthetic.py       synthetic domains (shapes, textures, colours), generated on the fly
     live.py            a tiny CycleGAN trained live, one generator and one discriminator update at a time
