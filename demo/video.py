@@ -26,6 +26,7 @@ from cyclegan_core import VideoError, probe_video
 from .errors import error_box, visitor_message
 from .outputs import named
 from .progress import Worker, message_html, progress_html, time_left_text
+from .zerogpu import on_device, on_gpu, video_seconds
 
 if TYPE_CHECKING:  # the tab that builds this section
     from .translate_tab import TranslateHandlers
@@ -112,6 +113,17 @@ class VideoHandlers:
                                                        visible=True),
                         progress=gr.update(value="", visible=False), cancel=gr.update(visible=False))
 
+    @staticmethod
+    def gpu_seconds(payload, *rest) -> int:
+        """The GPU loan a clip asks for on ZeroGPU (`zerogpu.on_gpu`), from its frames and their size."""
+        try:
+            info = probe_video(video_source(payload))
+            size = fitted_frame(info.width, info.height, max_frame_pixels())
+            work = info.frames * size[0] * size[1]
+        except Exception:  # noqa: BLE001 — the translation itself says what is wrong with it
+            work = None
+        return video_seconds(work)
+
     def stages(self, payload, task_text, extra_tasks, token, stats):
         chosen = self.translate.parse_task(task_text, extra_tasks, token)
         source = video_source(payload)
@@ -126,7 +138,7 @@ class VideoHandlers:
             raise VideoError(text, public=text)
         yield named(VIDEO_OUTPUTS, video=None, info="", error=gr.update(value="", visible=False),
                     progress=gr.update(value=message_html("Starting…"), visible=True), cancel=gr.update(visible=True))
-        model = self.translate.cache.get(key)
+        model = on_device(self.translate.cache.get(key))  # on ZeroGPU: to this call's GPU
         mode = STATS.get(stats, "shot")
         out = output_path(f"{Path(source).stem[:40] or 'clip'}-{chosen.direction}")
         seen = {"frame": 0, "frames": info.frames, "shot": 1, "left": None, "stage": "shots"}
@@ -188,7 +200,8 @@ def build_video(translate: TranslateHandlers, task: gr.Dropdown, extra: gr.State
                 video_out = gr.Video(label="Translated video", format=None, interactive=False, elem_id="output-video")
                 info = gr.Markdown(elem_id="video-info")
     by_name = {"video": video_out, "info": info, "progress": progress, "error": error, "cancel": cancel}
-    shown = run.click(handlers.translate_video, inputs=[video_in, task, extra, visitor, stats],
+    on_page = on_gpu(handlers.translate_video, handlers.gpu_seconds)  # ZeroGPU: a GPU per clip
+    shown = run.click(on_page, inputs=[video_in, task, extra, visitor, stats],
                       outputs=[by_name[name] for name in VIDEO_OUTPUTS], preprocess=False, show_progress="hidden",
                       api_name="translate_video", concurrency_limit=1, concurrency_id="translate")
     cancel.click(lambda: (gr.update(value=message_html("Cancelled: nothing was kept."), visible=True),

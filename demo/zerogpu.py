@@ -92,6 +92,13 @@ def translation_seconds(pixels: int | None) -> int:
     return int(min(MAX_SECONDS, 10 + 2 * megapixels))
 
 
+def video_seconds(work_pixels: int | None) -> int:
+    """A GPU loan for a clip of `work_pixels` (frames × pixels per frame; None: not known): decoding,
+    two passes and encoding, at a cautious 10 MP of frames a second."""
+    megapixels = (work_pixels or 60_000_000) / 1e6
+    return int(min(MAX_SECONDS, 15 + megapixels / 10))
+
+
 def training_seconds(steps: int, crop_size: int, seconds_per_step: float | None = None) -> int:
     """A GPU loan for `steps` training steps on `crop_size`² crops: the measured time per step where
     there is one (the loan before), else a guess that scales with the pixels."""

@@ -137,3 +137,10 @@ def test_the_webcam_translates_each_frame_and_keeps_one_translator_per_page(tiny
     assert handlers.streams["page-two"] is not stream
     _, line = handlers.live(frame, "no such task", [], None, Page())
     assert line.startswith("**Could not translate the camera's frame:**")
+
+
+def test_a_clip_asks_zerogpu_for_a_loan_from_its_frames(handlers, clip, tmp_path):
+    from demo import zerogpu
+    small = video.VideoHandlers.gpu_seconds({"video": {"path": str(clip)}}, TASK, [], None)
+    unknown = video.VideoHandlers.gpu_seconds(None, TASK, [], None)
+    assert 0 < small < unknown <= zerogpu.MAX_SECONDS
