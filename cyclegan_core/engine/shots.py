@@ -12,6 +12,8 @@ as the mean of (var + mean²) less the combined mean² (`combine_statistics`).
 A new shot starts where the content changes abruptly: the mean absolute difference of consecutive
 frames' 32×32 grey thumbnails above `CUT_THRESHOLD` (a cut). A pan or a slow change stays one shot.
 
+Each sampled frame's statistics come from one whole torch pass that records every norm's input
+moments as it goes (`frame_statistics`; streamed exactly where a whole pass would not fit).
 `translate_with_statistics` then runs a frame with fixed statistics: torch's pass, layer by layer,
 each norm an affine map made from the shot's statistics (nothing registered on the generator, so a
 translation of a picture on another thread is untouched). OpenVINO's compiled pass and the Winograd
@@ -23,9 +25,11 @@ the whole-pass budget go in tiles sharing the same statistics (`tiling.translate
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from cyclegan_core.engine.images import pad_to_multiple
@@ -94,11 +98,34 @@ class ShotSampler:
         return [self.kept[round(i * (len(self.kept) - 1) / (count - 1))] for i in range(count)]
 
 
+@torch.inference_mode()
 def frame_statistics(generator: nn.Module, x: torch.Tensor, precision: str,
                      max_pixels: int = STATS_PIXELS) -> Statistics:
-    """One frame's statistics for every norm, from a copy of at most `max_pixels`, streamed exactly
-    (`precision`: a resolved one; fp16 on a GPU streams in fp32, as tiling does)."""
-    return thumbnail_statistics(generator, x, max_pixels, "fp32" if precision == "fp16" else precision)
+    """One frame's statistics for every norm, from a copy of at most `max_pixels` (`precision`: a
+    resolved one): gathered by one whole torch pass where it fits (each norm's input moments in
+    float32, before it normalises with them: the generator's own pass), else streamed exactly
+    (`tiling.thumbnail_statistics`; fp16 on a GPU streams in fp32, as tiling does)."""
+    device = next(generator.parameters()).device
+    height, width = x.shape[-2:]
+    if height * width > max_pixels:
+        size = stats_size(width, height, max_pixels)[::-1]
+        x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+        height, width = size
+    if not whole_pass_possible(generator, height, width, precision, device):
+        return thumbnail_statistics(generator, x, max_pixels, "fp32" if precision == "fp16" else precision)
+    gathered: Statistics = []
+
+    def gather(norm: nn.InstanceNorm2d, activation: torch.Tensor) -> torch.Tensor:
+        values = activation.float()
+        mean, var = values.mean(dim=(2, 3), keepdim=True), values.var(dim=(2, 3), unbiased=False, keepdim=True)
+        gathered.append((mean, var))
+        scale, shift = norm_affine(norm, mean, var)
+        return activation.mul_(scale.to(activation.dtype)).add_(shift.to(activation.dtype))
+
+    padded, _ = pad_to_multiple(x.to(device))
+    with autocast(precision, device):
+        run_layers(list(generator.model), padded, gather)
+    return gathered
 
 
 def combine_statistics(frames: list[Statistics]) -> Statistics:
@@ -127,9 +154,14 @@ def translate_with_statistics(generator: nn.Module, x: torch.Tensor, statistics:
         return translate_tiled(generator, x, compute, statistics=statistics).to(x.device)
     affines = iter([norm_affine(norm, mean.to(device), var.to(device))
                     for norm, (mean, var) in zip(norms_of(generator), statistics, strict=True)])
+
+    def fixed(norm: nn.InstanceNorm2d, activation: torch.Tensor) -> torch.Tensor:
+        scale, shift = next(affines)
+        return activation.mul_(scale.to(activation.dtype)).add_(shift.to(activation.dtype))
+
     padded, _ = pad_to_multiple(x.to(device))
     with autocast(precision, device):
-        y = run_layers(list(generator.model), padded, affines)
+        y = run_layers(list(generator.model), padded, fixed)
     return y[..., :height, :width].float().to(x.device)
 
 
@@ -156,15 +188,15 @@ def norm_affine(norm: nn.InstanceNorm2d, mean: torch.Tensor, var: torch.Tensor) 
     return scale, shift
 
 
-def run_layers(layers: list[nn.Module], x: torch.Tensor, affines) -> torch.Tensor:
-    """The generator's layers in order, each InstanceNorm replaced by the next affine map (in place, in
-    the activation's dtype), each residual block as x + F(x)."""
+def run_layers(layers: list[nn.Module], x: torch.Tensor,
+               normalise: Callable[[nn.InstanceNorm2d, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """The generator's layers in order, each InstanceNorm replaced by `normalise(norm, activation)`
+    (in place, in the activation's dtype), each residual block as x + F(x)."""
     for layer in layers:
         if isinstance(layer, nn.InstanceNorm2d):
-            scale, shift = next(affines)
-            x = x.mul_(scale.to(x.dtype)).add_(shift.to(x.dtype))
+            x = normalise(layer, x)
         elif isinstance(layer, ResnetBlock):
-            x = run_layers(list(layer.conv_block), x, affines).add_(x)
+            x = run_layers(list(layer.conv_block), x, normalise).add_(x)
         else:
             x = layer(x)
     return x
