@@ -2,6 +2,7 @@
 at 256², 1024² and an odd size, for a two-way and a one-way model; metadata; the CLI."""
 
 import hashlib
+import os
 
 import numpy as np
 import onnx
@@ -144,3 +145,90 @@ def test_the_browser_file_is_made_once_per_set_of_weights_in_the_precision_that_
         tiny_model.G_AB.model[1].weight.mul_(1.5)
     export.exported(tiny_model, "AtoB", tmp_path)
     assert len(list(tmp_path.glob("*.json"))) == 2 and len(list(tmp_path.glob("*.onnx"))) == 2
+
+
+def live_run(session, x: torch.Tensor, shared: np.ndarray, use_shared: float) -> tuple[np.ndarray, np.ndarray]:
+    translated, statistics = session.run(["translated", "statistics"], {
+        "image": x.numpy(), "shared": shared.astype(np.float32), "use_shared": np.array([use_shared], np.float32)})
+    return translated, statistics
+
+
+def flat_statistics(statistics) -> np.ndarray:
+    """`shots` statistics in the live graph's layout: for each norm, its C means then its C variances."""
+    return np.concatenate([t.flatten().numpy() for mean_var in statistics for t in mean_var])
+
+
+def unflat_statistics(generator, flat: np.ndarray) -> list:
+    from cyclegan_core.engine.shots import norms_of
+    statistics, start = [], 0
+    for norm in norms_of(generator):
+        c = norm.num_features
+        mean, var = (torch.from_numpy(flat[start + i * c:start + (i + 1) * c].copy()).view(1, c, 1, 1) for i in (0, 1))
+        statistics.append((mean, var))
+        start += 2 * c
+    assert start == len(flat)
+    return statistics
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_the_live_graph_gives_its_own_statistics_and_normalises_with_shared_ones(tiny_model, affine_model, affine):
+    """use_shared 0: the ordinary translation and the frame's statistics (`shots.frame_statistics`);
+    use_shared 1 with another picture's statistics: `shots.translate_with_statistics`."""
+    from cyclegan_core.engine import shots
+    from cyclegan_core.engine.onnx_graph import generator_graph, statistics_length
+    model = affine_model if affine else tiny_model
+    generator = model.generator("AtoB").eval()
+    n = statistics_length(generator)
+    assert n == 2 * sum(m.num_features for m in shots.norms_of(generator)) == 2 * (8 + 16 + 32 + 32 * 4 + 16 + 8)
+    graph = generator_graph(generator, "fp32", live=True)
+    onnx.checker.check_model(graph, full_check=True)
+    assert [i.name for i in graph.graph.input] == ["image", "shared", "use_shared"]
+    assert [o.name for o in graph.graph.output] == ["translated", "statistics"]
+    session = onnxruntime.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    torch.manual_seed(3)
+    x = torch.rand(1, 3, 40, 56) * 2 - 1
+    other = (torch.rand(1, 3, 40, 56) * 0.6 - 0.5).clamp(-1, 1)  # darker, flatter: other statistics
+
+    own, statistics = live_run(session, x, np.full(n, 7.0), 0.0)  # `shared` ignored at w = 0
+    assert statistics.shape == (n,) and statistics.dtype == np.float32
+    ours = model.translate_tensor(x, "AtoB", "fp32").numpy()
+    assert np.abs(own - ours).max() < 1e-4
+    expected = flat_statistics(shots.frame_statistics(generator, x, "fp32"))
+    np.testing.assert_allclose(statistics, expected, atol=1e-4)
+    assert (statistics[:8] != 0).all() and (statistics[8:16] > 0).all()  # first norm: 8 means, 8 variances
+
+    _, shared = live_run(session, other, np.zeros(n), 0.0)
+    locked, locked_statistics = live_run(session, x, shared, 1.0)
+    np.testing.assert_allclose(locked_statistics[:16], statistics[:16], atol=1e-6)  # its own: the first norm's …
+    assert np.abs(locked_statistics[16:] - statistics[16:]).max() > 0.01  # … then of activations made with `shared`
+    theirs = shots.translate_with_statistics(generator, x, unflat_statistics(generator, shared), "fp32").numpy()
+    assert np.abs(locked - theirs).max() < 1e-3
+    assert np.abs(locked - own).max() > 0.1 and psnr(locked, own) < 35
+
+
+def test_the_live_graph_is_fp32_only_and_exported_beside_the_ordinary_file(tiny_model, tmp_path):
+    from cyclegan_core import export
+    from cyclegan_core.engine.onnx_graph import statistics_length
+    with pytest.raises(ValueError, match="fp32"):
+        to_onnx(tiny_model, "AtoB", "fp16", live=True)
+    ordinary = export.exported(tiny_model, "AtoB", tmp_path)
+    live = export.exported(tiny_model, "AtoB", tmp_path, live=True)
+    assert ordinary.statistics_length == 0 and live.statistics_length == statistics_length(tiny_model.G_AB) == 416
+    assert live.path != ordinary.path and "-live" in live.path.name and live.sha256 != ordinary.sha256
+    assert live.precision == "fp32" and live.psnr >= 45 and live.bytes == live.path.stat().st_size
+    assert len(list(tmp_path.glob("*.json"))) == 2
+    meta = read_metadata(live.path)
+    assert meta["live"] == "true" and meta["statistics_length"] == "416" and "shared" in meta["inputs_live"]
+    assert "live" not in read_metadata(ordinary.path)
+    made = []
+    real = export.to_onnx
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(export, "to_onnx", lambda *args, **kwargs: made.append(args) or real(*args, **kwargs))
+        assert export.exported(tiny_model, "AtoB", tmp_path, live=True) == live  # kept: not made again
+        assert export.exported(tiny_model, "AtoB", tmp_path) == ordinary and made == []
+        patch.setattr(export, "KEEP_EXPORTS", 2)
+        os.utime(tmp_path / f"{ordinary.path.name.split('-')[0]}.json", (0, 0))  # the ordinary record: oldest
+        with torch.no_grad():
+            tiny_model.G_AB.model[1].weight.mul_(1.5)
+        export.exported(tiny_model, "AtoB", tmp_path)  # a third file: the ordinary one goes, not the live one
+    assert not ordinary.path.exists() and live.path.is_file() and len(list(tmp_path.glob("*.onnx"))) == 2

@@ -12,6 +12,15 @@ are no running statistics to choose between).
 GPUs run fastest) with each InstanceNorm's statistics taken in float32: a whole image's sum of
 squares overflows float16. Written directly, a graph takes milliseconds to build, so backends
 (`backends.py`) can build one for each new set of weights.
+
+`live=True` (fp32) is the graph for a webcam whose InstanceNorm statistics stay locked per shot, as
+`shots.translate_with_statistics` does in torch (one frame's statistics shared by the frames of its
+shot, so the colours do not flicker). Each norm is written out (ReduceMean of x and of (x − mean)²:
+the image's own mean and population variance over H and W), and takes
+m = own + w·(shared − own) for its mean and variance, w = input `use_shared` (0: the ordinary
+whole-image norm; 1: the statistics given in input `shared`). Output `statistics` is the image's own
+ones, to be fed back as `shared`. Both are float32 [N] (`statistics_length`): for each norm in module
+order, its C means then its C variances (`shots.frame_statistics` flattened). Batch 1.
 """
 
 from __future__ import annotations
@@ -27,6 +36,13 @@ if TYPE_CHECKING:
 OPSET = 17
 PRECISIONS = ("fp32", "fp16")
 INPUT, OUTPUT = "image", "translated"
+INPUT_SHARED, INPUT_USE_SHARED, OUTPUT_STATISTICS = "shared", "use_shared", "statistics"  # live graph only
+
+
+def statistics_length(generator: nn.Module) -> int:
+    """N of the live graph's `shared` and `statistics`: a mean and a variance per channel of every
+    InstanceNorm."""
+    return 2 * sum(m.num_features for m in generator.modules() if isinstance(m, nn.InstanceNorm2d))
 
 
 class GraphWriter:
@@ -40,6 +56,9 @@ class GraphWriter:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self._count = 0
+        self.live = False  # live graph: each norm mixes its own statistics with `shared` (module docstring)
+        self.statistics: list[str] = []  # live: each norm's own means and variances, [C] each, in order
+        self.shared_offset = 0  # live: where the next norm's statistics start in `shared`
 
     def name(self, stem: str) -> str:
         self._count += 1
@@ -59,14 +78,18 @@ class GraphWriter:
         return output
 
 
-def generator_graph(generator: nn.Module, precision: str = "fp32") -> onnx.ModelProto:
+def generator_graph(generator: nn.Module, precision: str = "fp32", live: bool = False) -> onnx.ModelProto:
     """`generator` (a `ResnetGenerator`, in eval mode) as an ONNX model with dynamic height and
-    width; see the module docstring. Metadata is added by the caller (`cyclegan_core.export`)."""
+    width; `live`: the graph with shared statistics (fp32 only). See the module docstring. Metadata
+    is added by the caller (`cyclegan_core.export`)."""
     from onnx import TensorProto, helper
     if precision not in PRECISIONS:
         raise ValueError(f"unknown ONNX precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    if live and precision != "fp32":
+        raise ValueError("the live ONNX graph is fp32 only (its statistics are float32 inputs and outputs)")
     dtype = np.float16 if precision == "fp16" else np.float32
     g = GraphWriter(dtype)
+    g.live = live
     height_width, padded = _pad_to_multiple(g, INPUT)
     x = g.node("Cast", [padded], to=TensorProto.FLOAT16) if dtype == np.float16 else padded
     x = _layers(g, list(generator.model), x)
@@ -75,12 +98,19 @@ def generator_graph(generator: nn.Module, precision: str = "fp32") -> onnx.Model
     starts = g.constant("zeros2", np.zeros(2, np.int64))
     axes = g.constant("axes_hw", np.array([2, 3], np.int64))
     g.nodes.append(helper.make_node("Slice", [x, starts, height_width, axes], [OUTPUT], name="crop"))
-    shape = ["batch", 3, "height", "width"]
-    graph = helper.make_graph(
-        g.nodes, "cyclegan_generator",
-        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, shape)],
-        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, shape)],
-        g.initializers)
+    shape = [1 if live else "batch", 3, "height", "width"]
+    inputs = [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, shape)]
+    outputs = [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, shape)]
+    if live:
+        length = statistics_length(generator)
+        if g.shared_offset != length:
+            raise ValueError("cannot write the live graph: some InstanceNorm lies outside the generator's layers")
+        g.nodes.append(helper.make_node("Concat", g.statistics, [OUTPUT_STATISTICS], name="statistics", axis=0))
+        inputs += [helper.make_tensor_value_info(INPUT_SHARED, TensorProto.FLOAT, [length]),
+                   helper.make_tensor_value_info(INPUT_USE_SHARED, TensorProto.FLOAT, [1])]
+        outputs.append(helper.make_tensor_value_info(OUTPUT_STATISTICS, TensorProto.FLOAT, [length]))
+    graph = helper.make_graph(g.nodes, "cyclegan_generator_live" if live else "cyclegan_generator",
+                              inputs, outputs, g.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="cyclegan-studio")
     model.ir_version = 8  # what every current runtime reads (onnxruntime, OpenVINO, onnxruntime-web)
@@ -150,6 +180,8 @@ def _layer(g: GraphWriter, layer: nn.Module, x: str) -> str:
         channels = layer.num_features
         scale = layer.weight.detach().float().numpy() if layer.affine else np.ones(channels, np.float32)
         shift = layer.bias.detach().float().numpy() if layer.affine else np.zeros(channels, np.float32)
+        if g.live:
+            return _live_norm(g, x, channels, scale, shift, float(layer.eps))
         if g.dtype == np.float16:  # statistics in float32 (see the module docstring)
             from onnx import TensorProto
             wide = g.node("Cast", [x], to=TensorProto.FLOAT)
@@ -165,3 +197,28 @@ def _layer(g: GraphWriter, layer: nn.Module, x: str) -> str:
     if isinstance(layer, nn.Dropout):
         return x  # inference: dropout is the identity
     raise ValueError(f"cannot write {type(layer).__name__} as ONNX: it is not a layer of the CycleGAN generator")
+
+
+def _live_norm(g: GraphWriter, x: str, channels: int, scale: np.ndarray, shift: np.ndarray, eps: float) -> str:
+    """One InstanceNorm of the live graph: the image's own mean and population variance per channel
+    (recorded for `statistics`), moved by w = `use_shared` to the `shared` ones, then
+    y = (x − m) / sqrt(v + eps) · scale + shift. (Opset 17: ReduceMean's axes are an attribute.)"""
+    own_mean = g.node("ReduceMean", [x], "own_mean", axes=[2, 3], keepdims=1)
+    centred = g.node("Sub", [x, own_mean])
+    own_var = g.node("ReduceMean", [g.node("Mul", [centred, centred])], "own_var", axes=[2, 3], keepdims=1)
+    per_channel = g.constant("shape_c", np.array([channels], np.int64))
+    as_channels = g.constant("shape_1c11", np.array([1, channels, 1, 1], np.int64))
+    mixed = []
+    for own in (own_mean, own_var):
+        g.statistics.append(g.node("Reshape", [own, per_channel], "own_statistics"))
+        start = g.constant("start", np.array([g.shared_offset], np.int64))
+        end = g.constant("end", np.array([g.shared_offset + channels], np.int64))
+        g.shared_offset += channels
+        shared = g.node("Reshape", [g.node("Slice", [INPUT_SHARED, start, end]), as_channels], "shared_statistics")
+        moved = g.node("Mul", [INPUT_USE_SHARED, g.node("Sub", [shared, own])])
+        mixed.append(g.node("Add", [own, moved]))
+    mean, var = mixed
+    gain = g.node("Div", [g.constant("scale", scale.reshape(1, channels, 1, 1)),
+                          g.node("Sqrt", [g.node("Add", [var, g.constant("eps", np.array(eps, np.float32))])])])
+    normed = g.node("Mul", [g.node("Sub", [x, mean]), gain])
+    return g.node("Add", [normed, g.constant("shift", shift.reshape(1, channels, 1, 1))], "instance_norm")
