@@ -69,8 +69,8 @@ def is_video(path) -> bool:
     try:
         with Image.open(path) as image:
             return image.format == "GIF" and image.n_frames > 1
-    except (OSError, ValueError, SyntaxError):
-        return False
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False  # not a GIF that opens: the picture's own reading says what is wrong with it
 
 
 def probe_video(path, max_pixels: int | None = None, max_seconds: float | None = None) -> VideoInfo:
