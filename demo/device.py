@@ -19,6 +19,8 @@ import json
 import os
 from pathlib import Path
 
+from torch import nn
+
 from cyclegan_core.engine.translation import multiply_adds_per_pixel
 from cyclegan_core.export import exported
 
@@ -108,6 +110,33 @@ class DeviceModels:
                                 "flops_per_pixel": flops,
                                 "psnr": file.psnr, "task": chosen.label, "what": model.describe(chosen.direction),
                                 "one_way": model.one_way}
+
+    def live_model_for(self, task_text: str, extra: list[dict] | None, token: str | None = None) -> tuple[str, dict]:
+        """The webcam's model file on this device: the generator's live graph (it returns each frame's
+        InstanceNorm statistics and takes a shot's instead; `onnx_graph.py`), under the same rule."""
+        chosen = self.handlers.parse_task(task_text, extra, token)
+        key = self.handlers.usable(chosen.source, token)  # refused before anything is loaded or sent
+        model = self.handlers.cache.get(key)
+        generator = model.generator(chosen.direction)
+        file = exported(model, chosen.direction, self.handlers.store.root / EXPORTS_FOLDER, live=True)
+        channels = [m.num_features for m in generator.modules() if isinstance(m, nn.InstanceNorm2d)]
+        return str(file.path), {"sha256": file.sha256, "bytes": file.bytes, "precision": file.precision,
+                                "statistics_length": file.statistics_length, "norm_channels": channels,
+                                "task": chosen.label, "what": model.describe(chosen.direction)}
+
+    def live_model_on_page(self, task_text: str, extra: list[dict] | None, token: str | None = None):
+        """`live_model_for` for the page: yields (file, info, message); a refusal is the message, and the
+        file stays empty so nothing starts."""
+        import gradio as gr
+
+        from .errors import visitor_message
+        yield gr.skip(), gr.skip(), "Preparing the model for this device…"
+        try:
+            path, info = self.live_model_for(task_text, extra, token)
+        except Exception as e:  # noqa: BLE001 — every failure is the visitor's message (details: the log)
+            yield None, None, f"**Could not start the camera on this device:** {visitor_message(e, 'device_model')}"
+            return
+        yield path, info, ""
 
     def model_on_page(self, payload, task_text: str, extra: list[dict] | None, token: str | None = None):
         """`model_for` for the page, given the picture the device will translate (checked first, as the

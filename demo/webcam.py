@@ -1,5 +1,7 @@
-"""The Translate tab's webcam, live: the visitor's camera streams frames to the server, which shows each
-one translated with the task above, at a size this machine keeps up with.
+"""The Translate tab's webcam, live: each frame of the visitor's camera translated with the task above, at
+a size that keeps up. On this device (the default where the browser path is on), `device.js` runs the
+generator's live graph in the browser and the frames never leave it; on the server, the camera streams
+frames here and this module translates them.
 
 Each page's stream has its own `LiveTranslator` (`CycleGAN.live_translator`): while the view is steady
 its frames share InstanceNorm statistics (locked after the first frames of a shot), so the colours do
@@ -21,6 +23,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
+from .device import WHERE_DEVICE, WHERE_SERVER, DeviceModels, max_device_pixels
 from .errors import visitor_message
 
 if TYPE_CHECKING:  # the tab that builds this section
@@ -115,13 +118,24 @@ class WebcamHandlers:
 
 
 def build_webcam(translate: TranslateHandlers, task: gr.Dropdown, extra: gr.State, visitor: gr.State) -> None:
-    """The webcam section (in the Translate tab's Blocks context), wired to the tab's task list."""
-    handlers = WebcamHandlers(translate)
+    """The webcam section (in the Translate tab's Blocks context), wired to the tab's task list: on this
+    device (the camera's frames stay in the browser: `device.js`'s `startWebcam` with the generator's
+    live graph) or on the server (the frames stream here: `WebcamHandlers.live`)."""
+    handlers, models = WebcamHandlers(translate), DeviceModels(translate)
+    on_device = bool(max_device_pixels())
     with gr.Accordion("Webcam, live", open=False, elem_id="webcam-box"):
-        gr.Markdown(f"Your camera's view, translated live with the task above at a size this machine keeps up "
-                    f"with (about {1 / FRAME_SECONDS:g} frames a second). A stream lasts up to {STREAM_SECONDS} s; "
-                    f"one runs at a time.", elem_id="webcam-about")
-        with gr.Row(equal_height=False):
+        gr.Markdown(f"Your camera's view, translated live with the task above at a size that keeps up (about "
+                    f"{1 / FRAME_SECONDS:g} frames a second): in your browser, or on the server (a stream there "
+                    f"lasts up to {STREAM_SECONDS} s, one at a time).", elem_id="webcam-about")
+        where = gr.Radio([WHERE_DEVICE, WHERE_SERVER], value=WHERE_DEVICE if on_device else WHERE_SERVER,
+                         label="Where it runs", elem_id="webcam-where", interactive=on_device)
+        with gr.Column(visible=on_device, elem_id="webcam-device-view") as device_view:
+            with gr.Row():
+                start = gr.Button("Start the camera", variant="primary", elem_id="webcam-device-start")
+                stop = gr.Button("Stop", elem_id="webcam-device-stop")
+            message = gr.Markdown(elem_id="webcam-device-message")
+            gr.HTML("", elem_id="webcam-device-html")  # device.js draws the translated frames here
+        with gr.Row(equal_height=False, visible=not on_device, elem_id="webcam-server-view") as server_view:
             camera = gr.Image(label="Your camera", sources=["webcam"], streaming=True, type="numpy",
                               webcam_options=gr.WebcamOptions(mirror=True, constraints={
                                   "video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}),
@@ -130,6 +144,16 @@ def build_webcam(translate: TranslateHandlers, task: gr.Dropdown, extra: gr.Stat
                 live_out = gr.Image(label="Translated, live", type="pil", format="jpeg", interactive=False,
                                     elem_id="webcam-out")
                 live_info = gr.Markdown(elem_id="webcam-info")
+        model_file = gr.File(visible="hidden", elem_id="webcam-model")
+        model_info = gr.JSON(visible="hidden", elem_id="webcam-model-info")
+    where.change(lambda chosen: (gr.update(visible=chosen == WHERE_DEVICE), gr.update(visible=chosen != WHERE_DEVICE)),
+                 inputs=where, outputs=[device_view, server_view], api_visibility="private", queue=False,
+                 js="(chosen) => { window.cycleganDevice && window.cycleganDevice.stopWebcam(); return chosen; }")
+    fetched = start.click(models.live_model_on_page, inputs=[task, extra, visitor],
+                          outputs=[model_file, model_info, message], show_progress="hidden",
+                          api_visibility="private", concurrency_limit=2, concurrency_id="device-model")
+    fetched.then(None, inputs=[model_file, model_info], js="(file, info) => window.cycleganDevice.startWebcam(file, info)")
+    stop.click(None, js="() => window.cycleganDevice.stopWebcam()")
     camera.stream(handlers.live, inputs=[camera, task, extra, visitor], outputs=[live_out, live_info],
                   stream_every=STREAM_EVERY, time_limit=STREAM_SECONDS, concurrency_limit=1,
                   concurrency_id="webcam", api_visibility="private", show_progress="hidden")

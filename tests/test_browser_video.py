@@ -54,11 +54,12 @@ def test_a_visitor_translates_a_short_clip_and_gets_it_back_with_its_sound(tiny_
 
 @pytest.mark.slow
 @pytest.mark.chromium_args(FAKE_CAMERA)
-def test_the_webcam_streams_and_comes_back_translated_live(tiny_app, browser_page):
+def test_on_the_server_the_webcam_streams_and_comes_back_translated_live(tiny_app, browser_page):
     page = browser_page
     page.context.grant_permissions(["camera"])
     page.goto(tiny_app)
     open_section(page, "webcam-box")
+    page.click("#webcam-where label:has-text('On the server')")
     page.locator("#webcam-in button", has_text="Click to Access Webcam").click()
     page.locator("#webcam-in button", has_text="Record").click()
     page.locator("#webcam-info", has_text="frames/s").wait_for(timeout=60_000)
@@ -69,3 +70,41 @@ def test_the_webcam_streams_and_comes_back_translated_live(tiny_app, browser_pag
     assert page.locator("#webcam-out img").first.get_attribute("src")
     page.screenshot(path=str(ARTIFACTS / "webcam-live.png"), full_page=True)
     print("webcam:", info)
+
+
+@pytest.mark.slow
+@pytest.mark.chromium_args(FAKE_CAMERA)
+def test_on_this_device_the_webcam_is_translated_in_the_browser_and_no_frame_reaches_the_server(
+        offline_sandbox, launch_app, tiny_model, browser_page, monkeypatch):
+    from demo.device import ort_web_dir
+    from demo.webcam import WebcamHandlers
+    if ort_web_dir() is None:
+        if __import__("os").environ.get("CI"):
+            pytest.fail("onnxruntime-web is not in third_party/onnxruntime-web (.ci/run fetches it)")
+        pytest.skip("onnxruntime-web not fetched (bash scripts/fetch_onnxruntime_web.sh)")
+    frames = []
+    served = WebcamHandlers.live
+    monkeypatch.setattr(WebcamHandlers, "live", lambda self, *a, **k: frames.append(1) or served(self, *a, **k))
+    url = launch_app(cache=ModelCache(loader=lambda source: tiny_model))
+    page = browser_page
+    page.context.grant_permissions(["camera"])
+    page.goto(url)
+    open_section(page, "webcam-box")
+    assert page.locator("#webcam-where input:checked").get_attribute("value") == "On this device"
+    page.click("#webcam-device-start")
+    page.locator("#webcam-device-info", has_text="frames/s").wait_for(timeout=90_000)
+    page.locator("#webcam-device-info", has_text="statistics locked").wait_for(timeout=60_000)
+    page.wait_for_timeout(3000)
+    info = page.inner_text("#webcam-device-info")
+    rate = float(re.search(r"([\d.]+) frames/s", info).group(1))
+    assert rate > 0.5 and "frames stay in this browser" in info, info
+    drawn = page.evaluate("""() => { const c = document.getElementById('webcam-device-canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let sum = 0; for (let i = 0; i < d.length; i += 4) sum += d[i] + d[i + 1] + d[i + 2];
+        return [c.width, c.height, sum / (d.length / 4)]; }""")
+    assert drawn[0] >= 64 and drawn[1] >= 48 and drawn[2] > 0, drawn
+    assert frames == [], "a camera frame went to the server"
+    page.screenshot(path=str(ARTIFACTS / "webcam-device.png"), full_page=True)
+    page.click("#webcam-device-stop")
+    page.wait_for_function("() => !window.cycleganDevice.live.running")
+    print("webcam on the device:", info)

@@ -144,3 +144,25 @@ def test_a_clip_asks_zerogpu_for_a_loan_from_its_frames(handlers, clip, tmp_path
     small = video.VideoHandlers.gpu_seconds({"video": {"path": str(clip)}}, TASK, [], None)
     unknown = video.VideoHandlers.gpu_seconds(None, TASK, [], None)
     assert 0 < small < unknown <= zerogpu.MAX_SECONDS
+
+
+def test_the_webcams_device_model_is_the_live_graph_for_those_who_may_use_it(tiny_model, offline_sandbox):
+    import pytest as _pytest
+
+    from cyclegan_core import CycleGANError, ModelStore, TrainConfig, save_model
+    from demo.device import DeviceModels
+    from demo.visitors import visitor_id
+    store = ModelStore()
+    run = store.new_run("alices")
+    save_model(tiny_model, run.path)
+    run.write_record(TrainConfig(), "a", "b", owner=visitor_id("alice"))
+    models = DeviceModels(TranslateHandlers(ModelCache(loader=lambda source: tiny_model), store, reach=FixedReach()))
+    path, info = models.live_model_for("alices:AtoB", [], "alice")
+    assert path.endswith("-live-fp32.onnx") and info["precision"] == "fp32"
+    assert info["statistics_length"] == 2 * sum(info["norm_channels"]) > 0
+    ordinary, _ = models.model_for("alices:AtoB", [], "alice")
+    assert ordinary != path
+    with _pytest.raises(CycleGANError, match="not a model this app offers"):
+        models.live_model_for("alices:AtoB", [], "bob")
+    said = list(models.live_model_on_page("alices:AtoB", [], "bob"))
+    assert said[-1][0] is None and "Could not start the camera on this device" in said[-1][2]

@@ -351,5 +351,162 @@
     return pixels <= maxPixels();
   }
 
-  window.cycleganDevice = { capable, translate, runOnPage, runtime, backends, chooseBackend, maxPixels };
+  // --- the webcam, live on this device (demo/webcam.py wires these) ---
+  //
+  // The camera's frames never leave the browser. The model is the generator's "live" graph
+  // (engine/onnx_graph.py): besides the translation it returns each frame's InstanceNorm statistics,
+  // and it takes statistics to use instead. The first LIVE_SAMPLES frames of a shot run with their own
+  // and their statistics are combined (mean of the means; variance = mean of (var + mean²) − mean²);
+  // from then on the shot's are locked, so the colours hold still. A sudden change of view (the mean
+  // difference of 32×32 grey thumbnails above CUT, as the server's shots.py) starts a new shot. The
+  // frame's longer side follows the measured time per frame, aiming at LIVE_SECONDS.
+  const LIVE_SAMPLES = 4, CUT = 0.12, LIVE_SECONDS = 0.25, LIVE_MIN = 64, LIVE_MAX = 640, LIVE_START = 160;
+  const live = { running: false, stream: null, runs: 0 };
+
+  function liveBox() {
+    const host = document.getElementById("webcam-device-html") || document.body;
+    let canvas = document.getElementById("webcam-device-canvas");
+    if (!canvas) {
+      canvas = document.createElement("canvas");
+      canvas.id = "webcam-device-canvas";
+      canvas.style.maxWidth = "100%";
+      const text = document.createElement("div");
+      text.id = "webcam-device-info";
+      host.appendChild(canvas);
+      host.appendChild(text);
+    }
+    return { canvas, text: document.getElementById("webcam-device-info") };
+  }
+
+  function combine(samples, channels) {
+    const out = new Float32Array(samples[0].length);
+    let offset = 0;
+    for (const c of channels) {
+      for (let k = 0; k < c; k++) {
+        let mean = 0, square = 0;
+        for (const s of samples) {
+          const m = s[offset + k], v = s[offset + c + k];
+          mean += m / samples.length;
+          square += (v + m * m) / samples.length;
+        }
+        out[offset + k] = mean;
+        out[offset + c + k] = Math.max(0, square - mean * mean);
+      }
+      offset += 2 * c;
+    }
+    return out;
+  }
+
+  function greyThumbnail(context, video) {
+    context.drawImage(video, 0, 0, 32, 32);
+    const data = context.getImageData(0, 0, 32, 32).data;
+    const grey = new Float32Array(32 * 32);
+    for (let i = 0; i < grey.length; i++) grey[i] = (data[4 * i] + data[4 * i + 1] + data[4 * i + 2]) / (3 * 255);
+    return grey;
+  }
+
+  function stopWebcam() {
+    live.running = false;
+    if (live.stream) live.stream.getTracks().forEach((track) => track.stop());
+    live.stream = null;
+    return [];
+  }
+
+  // Starts the camera's loop and returns at once (the page's event does not wait for the stream).
+  function startWebcam(file, info) {
+    runLive(file, info);
+    return [];
+  }
+
+  async function runLive(file, info) {
+    stopWebcam();
+    const { canvas, text } = liveBox();
+    const say = (words) => { text.textContent = words; };
+    if (!file || !file.url || !info || !info.sha256) return [];
+    const run = ++live.runs;
+    try {
+      const ort = await runtime();
+      const megabytes = (info.bytes / 1e6).toFixed(1);
+      const { bytes } = await modelBytes({ ...info, url: file.url }, (f) => say(
+        `Downloading the model once for this device (${megabytes} MB): ${Math.round(f * 100)} %`));
+      const kept = remembered();
+      const backend = state.backend || (kept && kept.backend) || "wasm";
+      const session = await ort.InferenceSession.create(bytes, { executionProviders: [backend], graphOptimizationLevel: "all" });
+      say("Starting the camera…");
+      const stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+      if (run !== live.runs) { stream.getTracks().forEach((t) => t.stop()); return []; }
+      live.stream = stream;
+      live.running = true;
+      const video = document.createElement("video");
+      video.muted = true;
+      video.playsInline = true;
+      video.srcObject = stream;
+      await video.play();
+      const work = document.createElement("canvas");
+      const workContext = work.getContext("2d", { willReadFrequently: true });
+      const thumb = document.createElement("canvas");
+      thumb.width = thumb.height = 32;
+      const thumbContext = thumb.getContext("2d", { willReadFrequently: true });
+      const n = info.statistics_length;
+      const zeros = new Float32Array(n);
+      let side = LIVE_START, shot = 1, locked = null, samples = [], previous = null;
+      const done = [];
+      while (live.running && run === live.runs) {
+        const vw = video.videoWidth || 640, vh = video.videoHeight || 480;
+        const scale = Math.min(1, side / Math.max(vw, vh));
+        const w = Math.max(8, Math.floor(vw * scale / 4) * 4), h = Math.max(8, Math.floor(vh * scale / 4) * 4);
+        work.width = w;
+        work.height = h;
+        workContext.drawImage(video, 0, 0, w, h);
+        const frame = workContext.getImageData(0, 0, w, h);
+        const grey = greyThumbnail(thumbContext, video);
+        if (previous) {
+          let difference = 0;
+          for (let i = 0; i < grey.length; i++) difference += Math.abs(grey[i] - previous[i]);
+          if (difference / grey.length > CUT) { shot += 1; locked = null; samples = []; }
+        }
+        previous = grey;
+        const started = performance.now();
+        const output = await session.run({
+          image: toTensor(ort, frame),
+          shared: new ort.Tensor("float32", locked || zeros, [n]),
+          use_shared: new ort.Tensor("float32", new Float32Array([locked ? 1 : 0]), [1]),
+        });
+        const seconds = (performance.now() - started) / 1000;
+        if (!locked) {
+          samples.push(Float32Array.from(output.statistics.data));
+          if (samples.length >= LIVE_SAMPLES) locked = combine(samples, info.norm_channels);
+        }
+        const values = output.translated.data;
+        const pixels = new ImageData(w, h);
+        const plane = w * h;
+        for (let i = 0; i < plane; i++) {
+          for (let c = 0; c < 3; c++) pixels.data[4 * i + c] = Math.min(255, Math.max(0, Math.round((values[c * plane + i] + 1) * 127.5)));
+          pixels.data[4 * i + 3] = 255;
+        }
+        canvas.width = w;
+        canvas.height = h;
+        canvas.getContext("2d").putImageData(pixels, 0, 0);
+        done.push(performance.now());
+        if (done.length > 10) done.shift();
+        const fps = done.length > 1 ? (done.length - 1) / ((done[done.length - 1] - done[0]) / 1000) : null;
+        const wanted = side * Math.sqrt(LIVE_SECONDS / Math.max(seconds, 1e-3));
+        side = Math.round(Math.min(LIVE_MAX, Math.max(LIVE_MIN, Math.min(Math.max(wanted, side * 0.75), side * 1.25))));
+        live.frames = (live.frames || 0) + 1;
+        say(`Live on this device (${backend === "webgpu" ? "WebGPU" : "WebAssembly"}): ` +
+            `${fps ? fps.toFixed(1) + " frames/s" : "measuring the frame rate…"} at ${w}×${h} ` +
+            `(${Math.round(seconds * 1000)} ms a frame) · shot ${shot}: ` +
+            (locked ? "statistics locked while the view is steady" : "measuring its statistics") +
+            " · the camera's frames stay in this browser");
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+    } catch (e) {
+      stopWebcam();
+      say(`The camera could not run on this device (${e && e.message ? e.message : e}); choose "On the server".`);
+    }
+    return [];
+  }
+
+  window.cycleganDevice = { capable, translate, runOnPage, runtime, backends, chooseBackend, maxPixels,
+                            startWebcam, stopWebcam, live };
 })();
