@@ -166,3 +166,30 @@ def test_the_webcams_device_model_is_the_live_graph_for_those_who_may_use_it(tin
         models.live_model_for("alices:AtoB", [], "bob")
     said = list(models.live_model_on_page("alices:AtoB", [], "bob"))
     assert said[-1][0] is None and "Could not start the camera on this device" in said[-1][2]
+
+
+@pytest.mark.parametrize("kind", ["truncated", "no frames", "audio only"])
+def test_each_unusable_clip_is_said_in_plain_words_and_nothing_is_made(handlers, clip, tmp_path, kind):
+    import av
+    path = tmp_path / ("bad.mkv" if kind == "no frames" else "bad.mp4")
+    if kind == "truncated":
+        path.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
+    else:
+        with av.open(str(path), "w") as out:
+            if kind == "no frames":
+                stream = out.add_stream("libx264", rate=12)
+                stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+            sound = out.add_stream("aac", rate=22050)
+            sound.layout = "mono"
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
+            frame.sample_rate, frame.pts = 22050, 0
+            out.mux(sound.encode(frame))
+            out.mux(sound.encode(None))
+    before = set(video.VIDEOS.iterdir()) if video.VIDEOS.exists() else set()
+    shown = outputs(handlers.translate_video({"video": {"path": str(path)}}, TASK, [], None))
+    box = shown[-1]["error"]
+    expected = {"truncated": "not a video that can be read", "no frames": "has no frames",
+                "audio only": "audio only"}[kind]
+    assert box["visible"] and expected in box["value"] and str(tmp_path) not in box["value"], box
+    after = set(video.VIDEOS.iterdir()) if video.VIDEOS.exists() else set()
+    assert not [p for p in after - before if any(p.iterdir())]  # no clip was made
