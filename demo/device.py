@@ -132,6 +132,11 @@ class DeviceModels:
         from .errors import visitor_message
         yield gr.skip(), gr.skip(), "Preparing the model for this device…"
         try:
+            self.handlers.parse_task(task_text, extra, token)
+        except Exception:  # noqa: BLE001 — said without echoing what was sent
+            yield None, None, "**Could not start the camera on this device:** choose one of the listed tasks first."
+            return
+        try:
             path, info = self.live_model_for(task_text, extra, token)
         except Exception as e:  # noqa: BLE001 — every failure is the visitor's message (details: the log)
             yield None, None, f"**Could not start the camera on this device:** {visitor_message(e, 'device_model')}"
