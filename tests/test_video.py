@@ -270,3 +270,25 @@ def test_the_live_translator_locks_its_statistics_while_the_view_is_steady(model
     cut = Image.fromarray(np.ascontiguousarray(data.coffee()[100:100 + HEIGHT, 200:200 + WIDTH]))
     live.translate(cut)
     assert live.shots == 2 and not live.locked and live.statistics is not locked
+
+
+def test_shot_statistics_run_on_the_runtime_pictures_get_and_the_result_names_it(model, clip, tmp_path, monkeypatch):
+    """With OpenVINO forced (as `auto` takes it for bf16 on a CPU with native bf16), the frames run its
+    live graph with the shot's statistics: torch's frames, to float rounding. (Compared before H.264:
+    a level's difference in a few pixels changes the encoder's choices, ≈1.6 levels on average.)"""
+    from cyclegan_core.engine import video_translation
+    pytest.importorskip("openvino")
+    real, made = video_translation.translate_with_statistics, {}
+
+    def kept(generator, x, statistics, precision):
+        y = real(generator, x, statistics, precision)
+        made.setdefault(backend, []).append(y)
+        return y
+    monkeypatch.setattr(video_translation, "translate_with_statistics", kept)
+    runs_on = {}
+    for backend in ("torch", "openvino"):
+        monkeypatch.setenv("CYCLEGAN_BACKEND", backend)
+        runs_on[backend] = model.translate_video(clip, "AtoB", tmp_path / f"{backend}.mp4", precision="fp32").runs_on
+    assert runs_on == {"torch": "torch·fp32", "openvino": "openvino·fp32"}
+    assert len(made["openvino"]) == PAN + 1 + STILL
+    assert max(float((a - b).abs().max()) for a, b in zip(made["torch"], made["openvino"], strict=True)) < 1e-3

@@ -19,6 +19,12 @@ so a different team would give pixels a level apart, and a translation in the ap
 run must give what the CLI gives. A pass that reports progress runs asynchronously, so that progress
 can be reported (an estimate from the previous pass's speed) and a Cancel stops it within a few
 milliseconds.
+
+`run_shared` runs the live graph (`onnx_graph`, `live=True`) instead: every InstanceNorm normalises
+with given statistics (a shot's, `shots.translate_with_statistics`) rather than the frame's own, so a
+video with shot statistics gets the pictures' runtime and precision. It is compiled from the same
+fp32 graph writer with the same precision hint, and kept beside the ordinary model of the same
+weights (a separate entry: its extra inputs and reductions make it another program).
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cyclegan_core.engine.onnx_graph import generator_graph
+from cyclegan_core.engine.onnx_graph import INPUT, INPUT_SHARED, INPUT_USE_SHARED, generator_graph, statistics_length
 from cyclegan_core.engine.runtime import usable_cpus
 
 log = logging.getLogger(__name__)
@@ -105,6 +111,27 @@ def run(runtime: str, generator: nn.Module, x: torch.Tensor, precision: str,
     return torch.from_numpy(compiled.run(image, progress))
 
 
+def run_shared(runtime: str, generator: nn.Module, x: torch.Tensor, statistics: list, precision: str,
+               progress: Callable[[float], None] | None = None) -> torch.Tensor:
+    """`run` with every InstanceNorm normalising by `statistics` (`shots.Statistics`: each norm's
+    1×C×1×1 mean and variance, in module order) instead of the image's own: the live graph with
+    `use_shared` = 1. Float32 out, same size."""
+    compiled = _compiled(generator, runtime, precision, usable_cpus(), live=True)
+    release_idle_memory(keep=compiled)
+    image = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
+    return torch.from_numpy(compiled.run(image, progress, shared=flat_statistics(generator, statistics)))
+
+
+def flat_statistics(generator: nn.Module, statistics: list) -> np.ndarray:
+    """`shots.Statistics` in the live graph's layout: for each norm in module order, its C means
+    then its C variances (float32 [N], `onnx_graph.statistics_length`)."""
+    flat = np.concatenate([t.detach().to("cpu", torch.float32).reshape(-1).numpy()
+                           for mean_var in statistics for t in mean_var]) if statistics else np.zeros(0, np.float32)
+    if flat.size != statistics_length(generator):
+        raise ValueError(f"{flat.size} statistics for a generator whose norms take {statistics_length(generator)}")
+    return np.ascontiguousarray(flat, dtype=np.float32)
+
+
 class CompiledPass:
     """One runtime's compiled generator. `run` reports progress while the pass runs; a progress
     callback that raises stops the pass (OpenVINO: cancelled; onnxruntime: terminated)."""
@@ -131,17 +158,23 @@ class CompiledPass:
             options.enable_cpu_mem_arena = False  # give a pass's memory back when it ends
             self.model = onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
-    def run(self, image: np.ndarray, progress: Callable[[float], None] | None) -> np.ndarray:
+    def run(self, image: np.ndarray, progress: Callable[[float], None] | None,
+            shared: np.ndarray | None = None) -> np.ndarray:
+        """The translated image; `shared`: the live graph's statistics to normalise with (fed with
+        `use_shared` = 1; the model must be a live one)."""
         pixels = image.shape[-2] * image.shape[-1]
+        inputs = {INPUT: image}
+        if shared is not None:
+            inputs |= {INPUT_SHARED: shared, INPUT_USE_SHARED: np.ones(1, np.float32)}
         with self._lock:
             if self._release_timer is not None:
                 self._release_timer.cancel()
             started = time.perf_counter()
             try:
                 if self.runtime == "openvino":
-                    result = self._run_openvino(image, progress, pixels, started)
+                    result = self._run_openvino(inputs, progress, pixels, started)
                 else:
-                    result = self._run_onnxruntime(image, progress, pixels, started)
+                    result = self._run_onnxruntime(inputs, progress, pixels, started)
             finally:
                 self.holding = self.runtime == "openvino"
                 if self.holding:
@@ -167,15 +200,15 @@ class CompiledPass:
     def _estimate(self, pixels: int, started: float) -> float:
         return min(0.95, (time.perf_counter() - started) / (self.seconds_per_pixel * pixels))
 
-    def _run_openvino(self, image, progress, pixels, started) -> np.ndarray:
+    def _run_openvino(self, inputs, progress, pixels, started) -> np.ndarray:
         if self.request is None:  # one request, reused: a new one would allocate its buffers again
             self.request = self.model.create_infer_request()
         request = self.request
         if progress is None:  # nothing to report and no one to cancel: a plain call
-            return request.infer({0: image}, share_inputs=True)[0].copy()
-        # Shared: `image` stays alive here. (With a copied input, polling with `wait_for` returned
+            return request.infer(inputs, share_inputs=True)[0].copy()
+        # Shared: `inputs` stay alive here. (With a copied input, polling with `wait_for` returned
         # zeros in OpenVINO 2026.4; tests/test_backends.py compares every pass with ours.)
-        request.start_async({0: image}, share_inputs=True)
+        request.start_async(inputs, share_inputs=True)
         try:
             while not request.wait_for(int(POLL_SECONDS * 1000)):
                 if progress is not None:
@@ -189,14 +222,14 @@ class CompiledPass:
             raise
         return request.get_output_tensor(0).data.copy()
 
-    def _run_onnxruntime(self, image, progress, pixels, started) -> np.ndarray:
+    def _run_onnxruntime(self, inputs, progress, pixels, started) -> np.ndarray:
         import onnxruntime
         options = onnxruntime.RunOptions()
         outcome: dict = {}
 
         def work():
             try:
-                outcome["result"] = self.model.run(None, {"image": image}, options)[0]
+                outcome["result"] = self.model.run(None, inputs, options)[0]
             except BaseException as error:  # noqa: BLE001 — handed to the caller's thread
                 outcome["error"] = error
         worker = threading.Thread(target=work, name="cyclegan-onnxruntime", daemon=True)
@@ -218,7 +251,7 @@ class CompiledPass:
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # generator → {key: CompiledPass}
 _LOCK = threading.Lock()
 _BUILD = threading.Lock()  # one build at a time: a request waits for a warm-up building its model, never builds twice
-KEEP = 4  # compiled models kept per generator (precisions × thread counts; older weights are dropped)
+KEEP = 4  # compiled models kept per generator (precisions × threads × ordinary/live; older weights are dropped)
 
 
 def release_idle_memory(keep: CompiledPass | None = None) -> None:
@@ -246,16 +279,18 @@ def warm_up(runtime: str, generator: nn.Module, precision: str) -> None:
     _compiled(generator, runtime, precision, usable_cpus())
 
 
-def _compiled(generator: nn.Module, runtime: str, precision: str, threads: int) -> CompiledPass:
+def _compiled(generator: nn.Module, runtime: str, precision: str, threads: int, live: bool = False) -> CompiledPass:
+    """The compiled model for these weights, runtime, precision, thread count and graph (`live`: the
+    one taking shared statistics), built once and kept (`KEEP`)."""
     weights = weights_key(generator)
-    key = (weights, runtime, precision, threads)
+    key = (weights, runtime, precision, threads, live)
     with _BUILD:
         with _LOCK:
             kept = _CACHE.setdefault(generator, {})
             found = kept.get(key) if weights is not None else None
         if found is not None:
             return found
-        graph = generator_graph(generator, "fp32").SerializeToString()  # the runtime lowers precision itself
+        graph = generator_graph(generator, "fp32", live=live).SerializeToString()  # the runtime lowers precision itself
         compiled = CompiledPass(runtime, graph, precision, threads)
         if weights is not None:
             with _LOCK:

@@ -14,12 +14,15 @@ frames' 32×32 grey thumbnails above `CUT_THRESHOLD` (a cut). A pan or a slow ch
 
 Each sampled frame's statistics come from one whole torch pass that records every norm's input
 moments as it goes (`frame_statistics`; streamed exactly where a whole pass would not fit).
-`translate_with_statistics` then runs a frame with fixed statistics: torch's pass, layer by layer,
-each norm an affine map made from the shot's statistics (nothing registered on the generator, so a
-translation of a picture on another thread is untouched). OpenVINO's compiled pass and the Winograd
-kernel compute each frame's own statistics inside, so they cannot take fixed ones: this pass runs on
-torch (oneDNN) in the resolved precision (bf16 where the CPU has it natively, else fp32); frames over
-the whole-pass budget go in tiles sharing the same statistics (`tiling.translate_tiled`).
+`translate_with_statistics` then runs a frame with fixed statistics, on what a picture of its size
+would run on (`translation.runtime_pass`): where pictures go to a runtime (OpenVINO's bf16 pass on a
+CPU with native bf16, or a forced `CYCLEGAN_BACKEND`) and the frame fits a whole pass, that runtime
+runs the generator's live graph (`onnx_graph`, `live=True`: each norm takes the statistics given,
+`backends.run_shared`), in the runtime's precision. Elsewhere torch runs it layer by layer in the
+resolved precision, each norm an affine map made from the shot's statistics (nothing registered on
+the generator, so a translation of a picture on another thread is untouched): one whole pass (oneDNN;
+the Winograd kernel computes each image's own statistics inside), or tiles sharing the statistics
+beyond the whole-pass budget (`tiling.translate_tiled`). `runs_on` names the choice.
 """
 
 from __future__ import annotations
@@ -32,11 +35,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cyclegan_core.engine import backends
 from cyclegan_core.engine.images import pad_to_multiple
 from cyclegan_core.engine.runtime import autocast
 from cyclegan_core.engine.tiling import thumbnail_statistics, translate_tiled
-from cyclegan_core.engine.translation import (device_free_bytes, generator_width, whole_pass_budget, whole_pass_fits,
-                                              within_index_cap)
+from cyclegan_core.engine.translation import (device_free_bytes, generator_width, runtime_pass, whole_pass_budget,
+                                              whole_pass_fits, within_index_cap)
 from cyclegan_core.nn.networks import ResnetBlock
 
 CUT_SIZE = 32  # cut detection compares CUT_SIZE² grey thumbnails
@@ -145,10 +149,14 @@ def combine_statistics(frames: list[Statistics]) -> Statistics:
 def translate_with_statistics(generator: nn.Module, x: torch.Tensor, statistics: Statistics,
                               precision: str) -> torch.Tensor:
     """1×3×H×W in [-1, 1] → same size, float32 on `x`'s device: the generator with every InstanceNorm
-    normalising by `statistics` instead of the frame's own (`precision`: a resolved one). One whole
-    pass where it fits in memory, else tiles sharing the statistics."""
+    normalising by `statistics` instead of the frame's own (`precision`: a resolved one). A runtime's
+    live graph where a picture of this size would go to that runtime, else torch: one whole pass where
+    it fits in memory, else tiles sharing the statistics (the module docstring; `runs_on`)."""
     device = next(generator.parameters()).device
     height, width = x.shape[-2:]
+    runtime = runtime_pass(height * width, generator_width(generator), precision, device)
+    if runtime is not None:
+        return backends.run_shared(runtime[0], generator, x, statistics, runtime[1]).to(x.device)
     if not whole_pass_possible(generator, height, width, precision, device):
         compute = "fp32" if precision == "fp16" else precision
         return translate_tiled(generator, x, compute, statistics=statistics).to(x.device)
@@ -163,6 +171,18 @@ def translate_with_statistics(generator: nn.Module, x: torch.Tensor, statistics:
     with autocast(precision, device):
         y = run_layers(list(generator.model), padded, fixed)
     return y[..., :height, :width].float().to(x.device)
+
+
+def runs_on(generator: nn.Module, height: int, width: int, precision: str) -> str:
+    """What `translate_with_statistics` runs a height×width frame on in the resolved `precision`:
+    "openvino·bf16" (a runtime's live graph), "torch·bf16", or "torch·bf16·tiled"."""
+    device = next(generator.parameters()).device
+    runtime = runtime_pass(height * width, generator_width(generator), precision, device)
+    if runtime is not None:
+        return "·".join(runtime)
+    if whole_pass_possible(generator, height, width, precision, device):
+        return f"torch·{precision}"
+    return f"torch·{'fp32' if precision == 'fp16' else precision}·tiled"
 
 
 def whole_pass_possible(generator: nn.Module, height: int, width: int, precision: str,

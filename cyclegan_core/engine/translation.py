@@ -163,8 +163,8 @@ def choose_path(pixels: int, ngf: int, precision: str, device: torch.device, sha
     - `allow_whole=False`: never one whole pass (a whole pass that ran out of memory after all).
     """
     resolved = resolve_precision(precision, device)
-    runtime = backends.runtime_for(resolved, device)
-    if allow_whole and runtime is not None and backends.pass_bytes(*runtime, pixels, ngf) <= 0.8 * whole_pass_budget():
+    runtime = runtime_pass(pixels, ngf, resolved, device)
+    if allow_whole and runtime is not None:
         return PathChoice("whole", runtime[1], "onednn", backend=runtime[0])
     if device.type == "cuda":
         height, width = shape or (math.isqrt(pixels - 1) + 1,) * 2
@@ -181,6 +181,15 @@ def choose_path(pixels: int, ngf: int, precision: str, device: torch.device, sha
             return PathChoice("whole", "fp32", kernel)
     storage = storage_for(precision, resolved)
     return PathChoice("tiled" if pixels > stream_budget(storage) else "streamed", resolved, kernel)
+
+
+def runtime_pass(pixels: int, ngf: int, resolved: str, device: torch.device) -> tuple[str, str] | None:
+    """(runtime, precision) for a whole pass of `pixels` in the `resolved` precision where a runtime
+    takes it (`backends.runtime_for`) and its pass fits `whole_pass_budget()`, else None (torch)."""
+    runtime = backends.runtime_for(resolved, device)
+    if runtime is not None and backends.pass_bytes(*runtime, pixels, ngf) <= 0.8 * whole_pass_budget():
+        return runtime
+    return None
 
 
 DEFAULT_WHOLE_PASS_MB = 1536  # CPU memory one whole-image pass may take (≈1.1 MP at ngf 64 in fp32, with the margin)

@@ -6,8 +6,9 @@ Two decodes of the file, so memory stays bounded whatever the clip's length:
    bounded, evenly spread set of its frames as small copies (`shots.ShotSampler`), and when the shot
    ends their InstanceNorm statistics are computed and combined (`shots.combine_statistics`). What
    stays is one set of statistics per shot (≈40 KB for the paper's generator).
-2. **Translation**: each frame runs with its shot's statistics (`shots.translate_with_statistics`),
-   is encoded at its own timestamp, and the audio packets are copied as they come (`video.VideoWriter`).
+2. **Translation**: each frame runs with its shot's statistics (`shots.translate_with_statistics`:
+   the runtime a picture of the frame's size would get, through its live graph, where there is one;
+   else torch), is encoded at its own timestamp, and the audio packets are copied as they come (`video.VideoWriter`).
 
 `stats="frame"` skips the first pass and translates each frame on its own, with its own statistics,
 the way frame-by-frame tools do (through `translation.translate_tensor`: the same paths and runtime
@@ -33,7 +34,7 @@ from cyclegan_core.atomic import atomic_path
 from cyclegan_core.engine.images import image_to_tensor, tensor_to_image
 from cyclegan_core.engine.runtime import resolve_precision
 from cyclegan_core.engine.shots import (CUT_SIZE, ShotSampler, Statistics, combine_statistics, frame_statistics, is_cut,
-                                        stats_size, translate_with_statistics)
+                                        runs_on, stats_size, translate_with_statistics)
 from cyclegan_core.engine.translation import translate_tensor
 from cyclegan_core.engine.video import VideoInfo, VideoWriter, decode_frames, frame_pixels, probe_video
 
@@ -59,7 +60,8 @@ class VideoProgress:
 class VideoResult:
     """The translated video as written: its path, frame count, frame rate, size, duration (seconds),
     the number of shots, whether it has sound (and whether that had to be re-encoded rather than
-    copied), the seconds it took, the statistics used and what ran the frames."""
+    copied), the seconds it took, the statistics used and what ran the frames (`runs_on`: e.g.
+    "openvino·bf16" or "torch·bf16" with shot statistics, `shots.runs_on`)."""
 
     path: Path
     frames: int
@@ -94,7 +96,8 @@ def translate_video(generator: nn.Module, path, out, *, stats: str = "shot", pre
     or each frame's own (`stats="frame"`). The input is checked first (`probe_video`: a `VideoError`
     for a file that cannot be used, or is over `max_pixels` per frame or `max_seconds`). `progress`
     is called after every frame of both passes and may raise to cancel; nothing is then left at `out`.
-    `precision` as for pictures; with shot statistics the frames run on torch (`shots.py` says why).
+    `precision` as for pictures; with shot statistics the frames run on the runtime a picture of their
+    size would get (its live graph), else on torch (`shots.py`); `VideoResult.runs_on` says which.
     `fit_pixels`: frames larger than this are scaled down to it (aspect kept, even sides), an app's
     bound on the work one clip asks for."""
     if stats not in STATS:
@@ -122,10 +125,10 @@ def translate_video(generator: nn.Module, path, out, *, stats: str = "shot", pre
             writer.abandon()
             raise
         written = probe_video(temporary)
-    runs_on = f"torch·{resolved}" if stats == "shot" else f"as pictures ({precision})"
+    where = runs_on(generator, info.height, info.width, resolved) if stats == "shot" else f"as pictures ({precision})"
     return VideoResult(out, written.frames, written.fps, written.width, written.height, written.seconds, count,
                        written.audio_codec is not None, time.perf_counter() - start, writer.audio_reencoded,
-                       stats, runs_on)
+                       stats, where)
 
 
 def fitted(info: VideoInfo, fit_pixels: int | None) -> VideoInfo:

@@ -3,7 +3,8 @@
 Each frame normalised with its own InstanceNorm statistics shimmers as the camera or the people in
 front of it move (why CycleGAN videos flicker: `shots.py`). Here the first `LOCK_AFTER` frames of a
 shot each add their statistics to a running combination (`shots.combine_statistics`); from then on
-the shot's statistics are fixed and every frame runs with them (`shots.translate_with_statistics`).
+the shot's statistics are fixed and every frame runs with them (`shots.translate_with_statistics`:
+on the runtime a picture of the frame's size would get, else torch).
 When the view changes abruptly (a cut: `shots.is_cut` on consecutive 32² grey thumbnails) a new
 shot starts and the statistics are gathered again.
 """
