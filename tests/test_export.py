@@ -205,6 +205,14 @@ def test_the_live_graph_gives_its_own_statistics_and_normalises_with_shared_ones
     assert np.abs(locked - theirs).max() < 1e-3
     assert np.abs(locked - own).max() > 0.1 and psnr(locked, own) < 35
 
+    given = generator_graph(generator, "fp32", live=True, own_statistics=False)  # what `backends.run_shared` runs
+    onnx.checker.check_model(given, full_check=True)
+    assert [i.name for i in given.graph.input] == ["image", "shared"]
+    assert [o.name for o in given.graph.output] == ["translated"]
+    fixed = onnxruntime.InferenceSession(given.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"image": x.numpy(), "shared": shared})[0]
+    assert np.abs(fixed - locked).max() < 1e-4
+
 
 def test_the_live_graph_is_fp32_only_and_exported_beside_the_ordinary_file(tiny_model, tmp_path):
     from cyclegan_core import export

@@ -92,7 +92,7 @@ class CountedBuilds:
 
         def build(runtime, graph, *args):
             self.built += 1
-            self.live.append(b"use_shared" in graph)
+            self.live.append(b"shared" in graph)
             return real(runtime, graph, *args)
         monkeypatch.setattr(backends, "CompiledPass", build)
 

@@ -21,6 +21,12 @@ m = own + w·(shared − own) for its mean and variance, w = input `use_shared` 
 whole-image norm; 1: the statistics given in input `shared`). Output `statistics` is the image's own
 ones, to be fed back as `shared`. Both are float32 [N] (`statistics_length`): for each norm in module
 order, its C means then its C variances (`shots.frame_statistics` flattened). Batch 1.
+
+`own_statistics=False` (live only) is the graph for statistics that are always given (a video's shots
+on a runtime: `backends.run_shared`): inputs `image` and `shared`, output `translated`; each norm is
+y = x·gain + bias with gain and bias made per channel from `shared`. The image's own statistics are
+never computed (two reductions over every activation less: ≈20 % faster in OpenVINO's bf16 pass at
+256²–512², benchmarks/README.md, `video_speed.py`).
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ class GraphWriter:
         self.live = False  # live graph: each norm mixes its own statistics with `shared` (module docstring)
         self.statistics: list[str] = []  # live: each norm's own means and variances, [C] each, in order
         self.shared_offset = 0  # live: where the next norm's statistics start in `shared`
+        self.own_statistics = True  # live: each norm computes the image's own (else `shared` only)
 
     def name(self, stem: str) -> str:
         self._count += 1
@@ -78,10 +85,12 @@ class GraphWriter:
         return output
 
 
-def generator_graph(generator: nn.Module, precision: str = "fp32", live: bool = False) -> onnx.ModelProto:
+def generator_graph(generator: nn.Module, precision: str = "fp32", live: bool = False,
+                    own_statistics: bool = True) -> onnx.ModelProto:
     """`generator` (a `ResnetGenerator`, in eval mode) as an ONNX model with dynamic height and
-    width; `live`: the graph with shared statistics (fp32 only). See the module docstring. Metadata
-    is added by the caller (`cyclegan_core.export`)."""
+    width; `live`: the graph with shared statistics (fp32 only); `own_statistics=False`: the live
+    graph that only takes them. See the module docstring. Metadata is added by the caller
+    (`cyclegan_core.export`)."""
     from onnx import TensorProto, helper
     if precision not in PRECISIONS:
         raise ValueError(f"unknown ONNX precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
@@ -89,7 +98,7 @@ def generator_graph(generator: nn.Module, precision: str = "fp32", live: bool = 
         raise ValueError("the live ONNX graph is fp32 only (its statistics are float32 inputs and outputs)")
     dtype = np.float16 if precision == "fp16" else np.float32
     g = GraphWriter(dtype)
-    g.live = live
+    g.live, g.own_statistics = live, own_statistics
     height_width, padded = _pad_to_multiple(g, INPUT)
     x = g.node("Cast", [padded], to=TensorProto.FLOAT16) if dtype == np.float16 else padded
     x = _layers(g, list(generator.model), x)
@@ -105,10 +114,11 @@ def generator_graph(generator: nn.Module, precision: str = "fp32", live: bool = 
         length = statistics_length(generator)
         if g.shared_offset != length:
             raise ValueError("cannot write the live graph: some InstanceNorm lies outside the generator's layers")
-        g.nodes.append(helper.make_node("Concat", g.statistics, [OUTPUT_STATISTICS], name="statistics", axis=0))
-        inputs += [helper.make_tensor_value_info(INPUT_SHARED, TensorProto.FLOAT, [length]),
-                   helper.make_tensor_value_info(INPUT_USE_SHARED, TensorProto.FLOAT, [1])]
-        outputs.append(helper.make_tensor_value_info(OUTPUT_STATISTICS, TensorProto.FLOAT, [length]))
+        inputs.append(helper.make_tensor_value_info(INPUT_SHARED, TensorProto.FLOAT, [length]))
+        if own_statistics:
+            g.nodes.append(helper.make_node("Concat", g.statistics, [OUTPUT_STATISTICS], name="statistics", axis=0))
+            inputs.append(helper.make_tensor_value_info(INPUT_USE_SHARED, TensorProto.FLOAT, [1]))
+            outputs.append(helper.make_tensor_value_info(OUTPUT_STATISTICS, TensorProto.FLOAT, [length]))
     graph = helper.make_graph(g.nodes, "cyclegan_generator_live" if live else "cyclegan_generator",
                               inputs, outputs, g.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
@@ -202,7 +212,10 @@ def _layer(g: GraphWriter, layer: nn.Module, x: str) -> str:
 def _live_norm(g: GraphWriter, x: str, channels: int, scale: np.ndarray, shift: np.ndarray, eps: float) -> str:
     """One InstanceNorm of the live graph: the image's own mean and population variance per channel
     (recorded for `statistics`), moved by w = `use_shared` to the `shared` ones, then
-    y = (x − m) / sqrt(v + eps) · scale + shift. (Opset 17: ReduceMean's axes are an attribute.)"""
+    y = (x − m) / sqrt(v + eps) · scale + shift. (Opset 17: ReduceMean's axes are an attribute.)
+    Without own statistics: m and v are the shared ones, as y = x·gain + bias."""
+    if not g.own_statistics:
+        return _shared_norm(g, x, channels, scale, shift, eps)
     own_mean = g.node("ReduceMean", [x], "own_mean", axes=[2, 3], keepdims=1)
     centred = g.node("Sub", [x, own_mean])
     own_var = g.node("ReduceMean", [g.node("Mul", [centred, centred])], "own_var", axes=[2, 3], keepdims=1)
@@ -222,3 +235,22 @@ def _live_norm(g: GraphWriter, x: str, channels: int, scale: np.ndarray, shift: 
                           g.node("Sqrt", [g.node("Add", [var, g.constant("eps", np.array(eps, np.float32))])])])
     normed = g.node("Mul", [g.node("Sub", [x, mean]), gain])
     return g.node("Add", [normed, g.constant("shift", shift.reshape(1, channels, 1, 1))], "instance_norm")
+
+
+def _shared_statistics(g: GraphWriter, channels: int) -> str:
+    """The next `channels` values of `shared`, as 1×C×1×1."""
+    start = g.constant("start", np.array([g.shared_offset], np.int64))
+    end = g.constant("end", np.array([g.shared_offset + channels], np.int64))
+    g.shared_offset += channels
+    as_channels = g.constant("shape_1c11", np.array([1, channels, 1, 1], np.int64))
+    return g.node("Reshape", [g.node("Slice", [INPUT_SHARED, start, end]), as_channels], "shared_statistics")
+
+
+def _shared_norm(g: GraphWriter, x: str, channels: int, scale: np.ndarray, shift: np.ndarray, eps: float) -> str:
+    """One InstanceNorm normalising by `shared` only: gain = scale / sqrt(v + eps), bias = shift − m·gain
+    (per channel), y = x·gain + bias."""
+    mean, var = _shared_statistics(g, channels), _shared_statistics(g, channels)
+    gain = g.node("Div", [g.constant("scale", scale.reshape(1, channels, 1, 1)),
+                          g.node("Sqrt", [g.node("Add", [var, g.constant("eps", np.array(eps, np.float32))])])])
+    bias = g.node("Sub", [g.constant("shift", shift.reshape(1, channels, 1, 1)), g.node("Mul", [mean, gain])])
+    return g.node("Add", [g.node("Mul", [x, gain]), bias], "instance_norm")
