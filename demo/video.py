@@ -5,7 +5,7 @@ each shot with InstanceNorm statistics shared by its frames so the colours hold 
 `VideoHandlers` holds the event's handler (a generator, testable without a server); `build_video`
 lays out the section and wires it to the tab's task list. What one clip may ask of the machine is
 bounded by settings (docs/settings.md): its length, its frame size (larger frames are scaled down
-to it) and its total work (frames × pixels); on a public Space the door's per-address budget of
+to it; frames beyond 4K are refused) and its total work (frames × pixels); on a public Space the door's per-address budget of
 translation work applies too (the event's concurrency id is the translations').
 """
 
@@ -36,6 +36,7 @@ KEEP_VIDEOS_SECONDS = 600  # Gradio copies a returned file into its own cache at
 DEFAULT_MAX_SECONDS = 20.0
 DEFAULT_MAX_FRAME_PIXELS = 640 * 360
 DEFAULT_MAX_WORK = 60_000_000  # frames × pixels: about a minute on two cores of the slower classes
+DEFAULT_MAX_INPUT_PIXELS = 3840 * 2160  # a 4K frame: larger ones are refused before any is decoded
 STATS = {"Per shot: steady colours": "shot", "Per frame: what frame-by-frame tools do (it flickers)": "frame"}
 VIDEO_OUTPUTS = ("video", "info", "progress", "error", "cancel")
 
@@ -58,6 +59,12 @@ def max_frame_pixels() -> int:
 def max_video_work() -> int:
     """`CYCLEGAN_APP_MAX_VIDEO_WORK`: frames × pixels per frame one clip may ask for (default 60 M)."""
     return int(_setting("CYCLEGAN_APP_MAX_VIDEO_WORK", DEFAULT_MAX_WORK))
+
+
+def max_input_pixels() -> int:
+    """`CYCLEGAN_APP_MAX_VIDEO_INPUT_PIXELS`: clips with larger frames are refused (default 3840×2160):
+    each frame is decoded whole before it is scaled down."""
+    return int(_setting("CYCLEGAN_APP_MAX_VIDEO_INPUT_PIXELS", DEFAULT_MAX_INPUT_PIXELS))
 
 
 def video_source(payload) -> str:
@@ -128,7 +135,7 @@ class VideoHandlers:
         chosen = self.translate.parse_task(task_text, extra_tasks, token)
         source = video_source(payload)
         key = self.translate.usable(chosen.source, token)
-        info = probe_video(source, max_seconds=max_video_seconds())
+        info = probe_video(source, max_pixels=max_input_pixels(), max_seconds=max_video_seconds())
         size = fitted_frame(info.width, info.height, max_frame_pixels())
         work = info.frames * size[0] * size[1]
         if work > max_video_work():
@@ -151,7 +158,8 @@ class VideoHandlers:
                 progress(0.1 * done if step.stage == "shots" else 0.1 + 0.9 * done)
             with self.translate.share.job():
                 return model.translate_video(source, chosen.direction, out, stats=mode, progress=heard,
-                                             max_seconds=max_video_seconds(), fit_pixels=max_frame_pixels())
+                                             max_pixels=max_input_pixels(), max_seconds=max_video_seconds(),
+                                             fit_pixels=max_frame_pixels())
 
         worker = Worker(work_on, self.clock).start()
         try:

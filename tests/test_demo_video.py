@@ -56,6 +56,10 @@ def test_bounds_and_bad_files_are_said_in_the_box_and_leave_nothing(handlers, cl
     box = outputs(handlers.translate_video({"video": {"path": str(clip)}}, TASK, [], None))[-1]["error"]
     assert box["visible"] and "at most 1 s here" in box["value"], box
     monkeypatch.setenv("CYCLEGAN_APP_MAX_VIDEO_SECONDS", "20")
+    monkeypatch.setenv("CYCLEGAN_APP_MAX_VIDEO_INPUT_PIXELS", "4000")  # a "huge" frame: 96×64 > 4000
+    box = outputs(handlers.translate_video({"video": {"path": str(clip)}}, TASK, [], None))[-1]["error"]
+    assert box["visible"] and "96×64 per frame; at most 4,000 pixels per frame here" in box["value"], box
+    monkeypatch.delenv("CYCLEGAN_APP_MAX_VIDEO_INPUT_PIXELS")
     monkeypatch.setenv("CYCLEGAN_APP_MAX_VIDEO_WORK", "10000")
     box = outputs(handlers.translate_video({"video": {"path": str(clip)}}, TASK, [], None))[-1]["error"]
     assert box["visible"] and "a shorter clip" in box["value"], box
