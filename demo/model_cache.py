@@ -35,7 +35,8 @@ class ModelCache:
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
         self._compiler: WindowCompiler | None = None  # shared: compiled windows serve every model
-        self._prefetching: threading.Thread | None = None  # one at a time: a burst of choices costs one load
+        self._prefetching: threading.Thread | None = None  # one load ahead at a time
+        self._next_prefetch: str | None = None  # the latest source asked for while it runs
 
     def get(self, source: str) -> CycleGAN:
         with self._lock:
@@ -64,18 +65,29 @@ class ModelCache:
             return model
 
     def prefetch(self, source: str) -> threading.Thread | None:
-        """Load `source` in the background (then it warms up), unless it is here or another prefetch
-        is under way; the caller has checked that nothing needs downloading. Returns the thread."""
+        """Load `source` in the background (then it warms up), unless it is here; the caller has checked
+        that nothing needs downloading. One load runs at a time: a source asked for while another loads
+        waits its turn, and only the latest one asked for does (a burst of choices costs two loads at
+        most). Returns the thread doing the work."""
         with self._lock:
-            if source in self._models or (self._prefetching is not None and self._prefetching.is_alive()):
+            if source in self._models:
                 return None
+            if self._prefetching is not None and self._prefetching.is_alive():
+                self._next_prefetch = source
+                return self._prefetching
 
-            def work():
-                try:
-                    self.get(source)
-                except Exception:  # noqa: BLE001 — ahead of time only: the request reports it
-                    log.exception("loading %s ahead of its first request failed", source)
-            self._prefetching = threading.Thread(target=work, name="cyclegan-prefetch", daemon=True)
+            def work(wanted: str):
+                while wanted is not None:
+                    try:
+                        self.get(wanted)
+                    except Exception:  # noqa: BLE001 — ahead of time only: the request reports it
+                        log.exception("loading %s ahead of its first request failed", wanted)
+                    with self._lock:
+                        wanted, self._next_prefetch = self._next_prefetch, None
+                        if wanted is None:
+                            self._prefetching = None
+            self._prefetching = threading.Thread(target=work, args=(source,), name="cyclegan-prefetch",
+                                                daemon=True)
             self._prefetching.start()
             return self._prefetching
 

@@ -64,13 +64,19 @@ def test_a_loaded_model_warms_up_and_prefetch_loads_ahead_once(tiny_model, monke
     loads = Loads(delay=0.3)
     cache = ModelCache(capacity=2, loader=lambda source: (loads(source), tiny_model)[1])
     first = cache.prefetch("a")
-    assert first is not None and cache.prefetch("b") is None  # one prefetch at a time
+    assert first is not None
+    assert cache.prefetch("b") is first and cache.prefetch("c") is first  # one at a time; the latest waits
     first.join(timeout=10)
-    assert "a" in cache and loads.calls == ["a"] and warmed == [tiny_model]
+    assert not first.is_alive() and "a" in cache and "c" in cache and "b" not in cache
+    assert loads.calls == ["a", "c"] and warmed == [tiny_model, tiny_model]  # a burst costs two loads
     assert cache.prefetch("a") is None  # here already: nothing to do
-    assert cache.get("a") is tiny_model and loads.calls == ["a"] and warmed == [tiny_model]
-    cache.get("c")
-    assert warmed == [tiny_model, tiny_model]  # every load warms up, the requested ones too
+    assert cache.get("a") is tiny_model and loads.calls == ["a", "c"] and len(warmed) == 2
+    second = cache.prefetch("d")  # after the burst: a new thread
+    assert second is not None and second is not first
+    second.join(timeout=10)
+    assert loads.calls == ["a", "c", "d"]
+    cache.get("e")
+    assert len(warmed) == 4  # every load warms up, the requested ones too
 
 
 def test_a_failed_prefetch_is_logged_and_the_request_loads_again(caplog):
