@@ -11,7 +11,7 @@ from cyclegan_core.engine.images import image_to_tensor
 
 @pytest.mark.slow
 def test_a_toy_model_learns_its_task_and_keeps_its_discriminators(toy_red_blue, tmp_path):
-    folder = toy_red_blue  # make_toy_model("red_blue", <root>/.toy/red_blue, steps=150): conftest.py
+    folder = toy_red_blue  # make_toy_model("red_blue", <root>/.toy/red_blue, steps=90): conftest.py
     assert is_model_folder(folder) and not list(folder.parent.glob(".*"))  # nothing half-built left
     model = load_model(folder)
     assert "toy:" in model.config.provenance and model.config.domain_a == "red shapes"
