@@ -2,6 +2,7 @@
 bf16 bound, progress and Cancel, new weights recompiled, CYCLEGAN_BACKEND, a missing package."""
 
 import logging
+import os
 import time
 
 import numpy as np
@@ -186,3 +187,26 @@ def test_warm_up_has_nothing_to_build_where_torch_translates(tiny_model, monkeyp
     assert translation.warm_up(tiny_model.G_AB, "fp32") is False
     tiny_model.warm_up("fp32").join(timeout=60)
     assert builds.built == []
+
+
+def test_a_process_that_ends_during_a_warm_up_waits_for_it_and_exits_cleanly():
+    """Killing a runtime mid-build aborted the process ("terminate called…", exit 134): a server stopped
+    right after loading a model, or a test run ending so. The warm-up is waited for: both builds exist
+    when the process's exit handlers run, and the exit status is 0."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    script = """if True:
+        import atexit
+        from cyclegan_core import CycleGAN, ModelConfig
+        from cyclegan_core.engine import backends
+        atexit.register(lambda: print("built", sum(len(kept) for kept in backends._CACHE.values())))
+        model = CycleGAN(ModelConfig(ngf=8, n_blocks=2))
+        model.warm_up("fp32")  # and end at once
+    """
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "CYCLEGAN_BACKEND": "openvino"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["built", "2"]

@@ -83,14 +83,16 @@ class CycleGAN(nn.Module):
         """Prepare each direction's translation in the background (a runtime backend's compiled
         model: `translation.warm_up`), so the first request does not wait for it; a request that
         comes first waits for the build under way, never builds twice. Returns the thread (join it
-        to wait); a failure is logged, and the request then meets it itself."""
+        to wait); a failure is logged, and the request then meets it itself. The thread is not a
+        daemon: a process that ends meanwhile waits for it (≈1 s), since a runtime killed mid-build
+        aborts the whole process ("terminate called…", exit 134) instead of exiting."""
         def work():
             for direction in DIRECTIONS[: 1 if self.one_way else 2]:
                 try:
                     warm_up(self.generator(direction), precision)
                 except Exception:  # noqa: BLE001 — a background nicety: the request reports it
                     log.exception("warming up %s failed", self.describe(direction))
-        thread = threading.Thread(target=work, name="cyclegan-warm-up", daemon=True)
+        thread = threading.Thread(target=work, name="cyclegan-warm-up", daemon=False)
         thread.start()
         return thread
 
