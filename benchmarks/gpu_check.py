@@ -1,8 +1,9 @@
 """The GPU paths, proven on whatever GPU is present (issue #31): translation, training, torchrun.
 
-    python benchmarks/gpu_check.py [--huge 6144] [--steps 50] [--cpu-reference-max 4096]
+    python benchmarks/gpu_check.py [--huge 6144] [--steps 50] [--cpu-reference-max 4096] [--device D]
 
-On a machine without a GPU it says so and exits 0. On a GPU, with the packaged `vintage` model (the
+On a machine without a GPU it says so and exits 0. `--device cpu --sizes 64 --huge 0 --crop 32` runs
+the same checks on the CPU, small: the script's own test, so that a GPU's time is not spent on a bug. On a GPU, with the packaged `vintage` model (the
 paper's 9-block generator with affine InstanceNorm; a random affine-norm model if it is missing):
 
 - translation at 256², 1024² and 4096² on the whole, streamed and tiled paths, in bf16 and fp32,
@@ -98,13 +99,16 @@ def affine_model() -> tuple[CycleGAN, str]:
 
 
 def timed(fn, device: torch.device):
-    """(result, seconds, peak GPU memory in GB) of fn()."""
-    torch.cuda.synchronize(device)
-    torch.cuda.reset_peak_memory_stats(device)
+    """(result, seconds, peak GPU memory in GB; None on the CPU) of fn()."""
+    gpu = device.type == "cuda"
+    if gpu:
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
     result = fn()
-    torch.cuda.synchronize(device)
-    return result, time.perf_counter() - start, torch.cuda.max_memory_allocated(device) / 2**30
+    if gpu:
+        torch.cuda.synchronize(device)
+    return result, time.perf_counter() - start, torch.cuda.max_memory_allocated(device) / 2**30 if gpu else None
 
 
 def check_translation(table: Table, gpu: torch.nn.Module, cpu: torch.nn.Module, sizes: list[int],
@@ -185,16 +189,16 @@ def tiled_crop_on_cpu(cpu: torch.nn.Module, x: torch.Tensor, statistics: list, p
     return out[..., CROP.start - start:CROP.stop - start, CROP.start - start:CROP.stop - start]
 
 
-def check_training(table: Table, steps: int, device: torch.device, workdir: Path) -> None:
-    """`steps` steps, stop, resume to `steps` + 10, against two uninterrupted runs."""
+def check_training(table: Table, steps: int, device: torch.device, workdir: Path, crop: int = 128) -> None:
+    """`steps` steps, stop, resume to `steps` + 10, against two uninterrupted runs (`crop`² crops)."""
     from cyclegan_core.teaching.synthetic import examples
     from cyclegan_core.training.loop import StepDone, train
 
     for folder, domain in (("a", "A"), ("b", "B")):
         (workdir / folder).mkdir(parents=True, exist_ok=True)
-        for i, picture in enumerate(examples("red_blue", domain, 8, 160, 0)):
+        for i, picture in enumerate(examples("red_blue", domain, 8, crop + crop // 4, 0)):
             picture.save(workdir / folder / f"{i}.png")
-    config = TrainConfig(steps=steps + 10, crop_size=128, checkpoint_every=10_000, preview_every=10_000, seed=1)
+    config = TrainConfig(steps=steps + 10, crop_size=crop, checkpoint_every=10_000, preview_every=10_000, seed=1)
     data = (workdir / "a", workdir / "b")
 
     def losses(run: str, resume: bool = False, stop_at: int | None = None) -> list[dict]:
@@ -223,7 +227,7 @@ def check_training(table: Table, steps: int, device: torch.device, workdir: Path
 
     noise, resumed = difference(full, twin), difference(full, split)
     ok = len(split) == len(full) == steps + 10 and resumed <= max(10 * noise, 1e-6)
-    table.add("train", f"{steps} steps, stop, resume to {steps + 10} ({config.precision}, 128² crops)", seconds,
+    table.add("train", f"{steps} steps, stop, resume to {steps + 10} ({config.precision}, {crop}² crops)", seconds,
               memory, f"{len(full) * config.batch_size / seconds:.1f}", ok,
               f"largest relative loss difference: resumed {resumed:.2e}, two uninterrupted runs {noise:.2e}"
               + (" (bit-exact)" if resumed == 0 else ""))
@@ -293,13 +297,15 @@ def main() -> int:
     parser.add_argument("--huge", type=int, default=6144, help="a side above the 32-bit index cap (0: skip)")
     parser.add_argument("--cpu-reference-max", type=int, default=4096, help="largest side given a CPU reference")
     parser.add_argument("--steps", type=int, default=50, help="training steps before the stop (then 10 more)")
+    parser.add_argument("--crop", type=int, default=128, help="the training check's crop size")
     parser.add_argument("--skip", nargs="*", default=[], choices=["translate", "huge", "train", "torchrun"])
+    parser.add_argument("--device", help="the device checked (default: the first GPU; cpu: the script's own test)")
     args = parser.parse_args()
-    if not torch.cuda.is_available():
+    if args.device is None and not torch.cuda.is_available():
         print("no GPU: nothing to check (torch.cuda.is_available() is False). "
               "Run this on a machine with an NVIDIA GPU to check the GPU paths.")
         return 0
-    device = torch.device("cuda", 0)
+    device = torch.device(args.device or "cuda:0")
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     model, name = affine_model()
     cpu, gpu = model.G_AB.eval(), CycleGAN(model.config).G_AB
@@ -312,11 +318,15 @@ def main() -> int:
         if args.huge and "huge" not in args.skip:
             check_huge(table, gpu, cpu, args.huge, device)
         if "train" not in args.skip:
-            check_training(table, args.steps, device, Path(tmp))
+            check_training(table, args.steps, device, Path(tmp), args.crop)
         if "torchrun" not in args.skip:
             if "train" in args.skip:
-                check_training(table, 1, device, Path(tmp))  # makes the data folders
+                check_training(table, 1, device, Path(tmp), args.crop)  # makes the data folders
             check_torchrun(table, Path(tmp))
+    if device.type != "cuda":
+        table.print(f"gpu_check's dry run on {device} (torch {torch.__version__}, model {name}): no GPU figures")
+        print(f"\n{len(table.rows) - table.failed} passed, {table.failed} failed")
+        return 1 if table.failed else 0
     properties = torch.cuda.get_device_properties(device)
     table.print(f"gpu_check on {torch.cuda.get_device_name(device)} ({properties.total_memory / 2**30:.0f} GiB, "
                 f"{torch.cuda.device_count()} GPU(s), torch {torch.__version__}, model {name}, bf16 "
