@@ -1,12 +1,20 @@
+import atexit
 import contextlib
 import io
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Gradio's upload cache, the tests' own: the shared /tmp/gradio keeps what earlier runs left (every
+# run's uploads and results), and the app's upload budget counts it (a full one answers 507).
+_GRADIO_CACHE = tempfile.mkdtemp(prefix="cyclegan-tests-gradio-")
+os.environ["GRADIO_TEMP_DIR"] = _GRADIO_CACHE
+atexit.register(shutil.rmtree, _GRADIO_CACHE, ignore_errors=True)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -125,7 +125,6 @@ def test_unpaired_batches_are_random_crops_in_range(tmp_path):
     write_images(tmp_path / "b", 3, size=(40, 40), colour=(0, 0, 255))
     data = UnpairedData(load_domain(tmp_path / "a", "A", 36), load_domain(tmp_path / "b", "B", 36), crop_size=32)
     assert len(data) == 3
-    torch.manual_seed(0)
     a, b = data.batch(4)
     assert a.shape == b.shape == (4, 3, 32, 32)
     assert torch.allclose(a[:, 0], torch.ones(1)) and torch.allclose(a[:, 2], -torch.ones(1))
@@ -137,9 +136,35 @@ def test_crops_and_flips_vary_and_follow_the_seed(tmp_path):
     folder.mkdir()
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (50, 70, 3), dtype=np.uint8)).save(folder / "n.png")
     domain = load_domain(folder, "A", 50)
-    data = UnpairedData(domain, domain, crop_size=32)
-    torch.manual_seed(1)
-    first = data.batch(3)[0]
-    torch.manual_seed(1)
-    assert torch.equal(data.batch(3)[0], first)
+    data = UnpairedData(domain, domain, crop_size=32, seed=1)
+    first = data.batch(3, step=5)[0]
+    torch.manual_seed(123)  # the global generator (the history pools') plays no part
+    assert torch.equal(data.batch(3, step=5)[0], first)  # a step's batch follows from (seed, step) alone
     assert not torch.equal(first[0], first[1]) or not torch.equal(first[1], first[2])
+    assert not torch.equal(data.batch(3, step=6)[0], first)  # another step, other crops
+    assert not torch.equal(UnpairedData(domain, domain, crop_size=32, seed=2).batch(3, step=5)[0], first)
+    crops = torch.stack([data.batch(1, step=k)[0][0] for k in range(40)])
+    assert len({c.numpy().tobytes() for c in crops}) > 30  # 40 steps: crops and flips vary
+    x = np.asarray(Image.open(folder / "n.png").convert("RGB").resize((70, 50)), dtype=np.float32) / 127.5 - 1
+    assert all(window_found(c, x) for c in crops[:6]), "each crop is a window of the picture, maybe mirrored"
+
+
+def window_found(crop: torch.Tensor, picture: np.ndarray) -> bool:
+    """Whether the 3×h×w `crop` is a window of the H×W×3 `picture`, as it is or mirrored left-right."""
+    h, w = crop.shape[-2:]
+    target = crop.permute(1, 2, 0).numpy()
+    for flipped in (target, target[:, ::-1]):
+        for top in range(picture.shape[0] - h + 1):
+            for left in range(picture.shape[1] - w + 1):
+                if np.abs(picture[top:top + h, left:left + w] - flipped).max() < 1e-5:
+                    return True
+    return False
+
+
+def test_a_picture_smaller_than_the_crop_is_reflection_padded(tmp_path):
+    folder = tmp_path / "a"
+    folder.mkdir()
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(folder / "s.png")
+    domain = load_domain(folder, "A", 20)
+    a, _ = UnpairedData(domain, domain, crop_size=32).batch(2, step=0)
+    assert a.shape == (2, 3, 32, 32) and a.min() >= -1 and a.max() <= 1

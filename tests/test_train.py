@@ -109,6 +109,45 @@ def test_resume_equals_an_uninterrupted_run(domains, tmp_path):
         torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6, msg=k)
 
 
+def test_batches_drawn_ahead_by_a_worker_train_exactly_as_batches_drawn_in_turn(domains, tmp_path, monkeypatch):
+    """On a GPU the next batch is drawn by a worker while a step runs (`batches.Batches`); forced on
+    here, the run's losses and weights are bit for bit those of batches drawn in turn."""
+    from cyclegan_core.training import loop
+    from cyclegan_core.training.batches import Batches
+
+    config = TrainConfig(steps=6, seed=5, **TINY)
+    in_turn = [e.losses for e in run_all(config, domains, tmp_path / "in-turn") if isinstance(e, StepDone)]
+    made = []
+
+    def ahead(data, batch_size, ahead):
+        made.append(Batches(data, batch_size, ahead=True))
+        return made[-1]
+    monkeypatch.setattr(loop, "Batches", ahead)
+    drawn_ahead = [e.losses for e in run_all(config, domains, tmp_path / "ahead") if isinstance(e, StepDone)]
+    assert made and not made[0].running  # the worker ended with the run
+    assert drawn_ahead == in_turn and len(in_turn) == 6
+    for x, y in zip(load_model(tmp_path / "in-turn").state_dict().values(),
+                    load_model(tmp_path / "ahead").state_dict().values()):
+        assert torch.equal(x, y)
+
+
+def test_batches_ahead_are_each_steps_own_and_a_jump_is_drawn_at_once(domains):
+    from cyclegan_core.training.batches import Batches
+    from cyclegan_core.training.data import UnpairedData, load_domain
+
+    data = UnpairedData(load_domain(domains[0], "A", 36), load_domain(domains[1], "B", 36), crop_size=32, seed=2)
+    batches = Batches(data, 2, ahead=True)
+    try:
+        for step in (0, 1, 2, 7, 8):  # 7: a resumed run's first step, not the one drawn ahead
+            a, b = batches.get(step)
+            expected_a, expected_b = data.batch(2, step)
+            assert torch.equal(a, expected_a) and torch.equal(b, expected_b), step
+        assert batches.drawing == 9 and batches.running
+    finally:
+        batches.close()
+    assert not batches.running and batches.drawing is None
+
+
 def test_resume_needs_a_run_folder(domains, tmp_path):
     with pytest.raises(RunError, match="holds no resumable run"):
         run_all(TrainConfig(**TINY), domains, tmp_path / "nothing", resume=True)

@@ -2,7 +2,9 @@
 list of files. Nothing needs to be paired or equally many (that is the point of CycleGAN).
 
 Images are decoded once, upright and RGB, with the shorter side resized to `load_size`, and kept
-in memory; each step draws a random crop and flip (torchvision transforms v2), reference style.
+in memory; each step draws a random crop and flip (torchvision transforms v2), reference style,
+from a generator of its own seeded by the run's seed, the rank and the step, so a batch can be
+drawn ahead of its step (`batches.Batches`, on a GPU) and a resume draws the same batches.
 Zip files are read in place, never extracted: members with absolute or parent-relative paths
 and links are refused, and size/count limits stop zip bombs. Unusable files are skipped and
 counted with a reason; a domain with too few usable images is a clear error.
@@ -174,23 +176,23 @@ def sharded_picks(n: int, batch_size: int, step: int, rank: int, world_size: int
     return picks
 
 
+def draw_generator(seed: int, rank: int, step: int, which: int) -> torch.Generator:
+    """The generator of batch `step`'s draws for domain `which` (0: A, 1: B) on `rank`: a function
+    of these alone, never of what ran before (torch's global generator serves the history pools)."""
+    key = ((seed * 1_000_003 + rank) * 1_000_000_007 + step) * 2 + which
+    return torch.Generator().manual_seed(key % (2**63 - 1))
+
+
 class UnpairedData:
     """Random unpaired batches: A and B drawn independently, with replacement (so the sizes may
-    differ), each through random crop + horizontal flip, scaled to [-1, 1]. All randomness comes
-    from torch's global generator, which the training state saves for an exact resume."""
+    differ), each through random crop + horizontal flip, scaled to [-1, 1]. A batch's randomness
+    follows from (seed, rank, step) alone (`draw_generator`): drawing one ahead changes nothing,
+    and a resumed run draws what an uninterrupted one would, with no state to save."""
 
-    def __init__(self, a: Domain, b: Domain, crop_size: int):
-        from torchvision.transforms import v2  # imported here: torchvision loads torch._dynamo (seconds)
-
-        self.a, self.b = a, b
+    def __init__(self, a: Domain, b: Domain, crop_size: int, seed: int = 0):
+        self.a, self.b, self.crop_size, self.seed = a, b, crop_size, seed
+        self.rank = 0
         self.sharding: tuple[int, int, int] | None = None  # (rank, world size, seed) in a distributed run
-        self.transform = v2.Compose([
-            v2.ToImage(),
-            v2.RandomCrop(crop_size, pad_if_needed=True, padding_mode="reflect"),
-            v2.RandomHorizontalFlip(),
-            v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize([0.5] * 3, [0.5] * 3),
-        ])
 
     def __len__(self) -> int:
         """Steps per epoch at batch size 1, as in the reference: the larger domain's size."""
@@ -202,17 +204,37 @@ class UnpairedData:
         the ranks see different images and an epoch covers each domain once over all of them. Which
         images a step draws follows from the step alone, so a run resumes with any number of ranks."""
         self.sharding = (rank, world_size, seed)
+        self.rank = rank
 
     def batch(self, batch_size: int, step: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch of each domain (`step`: the index of this batch in the run, for a sharded draw)."""
         return self._draw(self.a, batch_size, step, 0), self._draw(self.b, batch_size, step, 1)
 
     def _draw(self, domain: Domain, batch_size: int, step: int, which: int) -> torch.Tensor:
+        generator = draw_generator(self.seed, self.rank, step, which)
         if self.sharding is None:
-            picks = torch.randint(len(domain.images), (batch_size,)).tolist()
+            picks = torch.randint(len(domain.images), (batch_size,), generator=generator).tolist()
         else:
             picks = sharded_picks(len(domain.images), batch_size, step, *self.sharding, salt=which)
-        return torch.stack([self.transform(domain.images[i]) for i in picks])
+        return torch.stack([self.crop_and_flip(domain.images[i], generator) for i in picks])
+
+    def crop_and_flip(self, image: Image.Image, generator: torch.Generator) -> torch.Tensor:
+        """A random `crop_size`² crop (reflection-padded where the image is smaller, as v2.RandomCrop's
+        `pad_if_needed`), flipped left-right half the time, in [-1, 1]: the reference's augmentation."""
+        from torchvision.transforms.v2 import functional as F  # imported here: torchvision loads torch._dynamo
+
+        x, size = F.to_image(image), self.crop_size
+        height, width = x.shape[-2:]
+        pad_x, pad_y = max(0, size - width), max(0, size - height)
+        if pad_x or pad_y:
+            x = F.pad(x, [pad_x, pad_y, pad_x, pad_y], padding_mode="reflect")
+            height, width = x.shape[-2:]
+        top = int(torch.randint(height - size + 1, (), generator=generator))
+        left = int(torch.randint(width - size + 1, (), generator=generator))
+        x = F.crop(x, top, left, size, size)
+        if float(torch.rand((), generator=generator)) < 0.5:
+            x = F.horizontal_flip(x)
+        return F.normalize(F.to_dtype(x, torch.float32, scale=True), [0.5] * 3, [0.5] * 3)
 
     def preview_pair(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The first image of each domain, centre-cropped: fixed inputs to watch learning progress."""

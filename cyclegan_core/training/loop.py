@@ -29,6 +29,7 @@ from cyclegan_core.errors import CycleGANError, RunError
 from cyclegan_core.model.cyclegan import CycleGAN
 from cyclegan_core.model.folder import read_config
 from cyclegan_core.sources.resolve import load
+from cyclegan_core.training.batches import Batches
 from cyclegan_core.training.config import TrainConfig
 from cyclegan_core.training.data import Source, UnpairedData, load_domain
 from cyclegan_core.training.distributed import Distributed, check_requested
@@ -100,7 +101,7 @@ def train(config: TrainConfig, data_a: Source, data_b: Source, out: Path | str, 
     torch.manual_seed(config.seed + 1_000_003 * rank)
     domain_a = load_domain(data_a, "A", config.load_size, config.min_images, config.max_images)
     domain_b = load_domain(data_b, "B", config.load_size, config.min_images, config.max_images)
-    data = UnpairedData(domain_a, domain_b, config.crop_size)
+    data = UnpairedData(domain_a, domain_b, config.crop_size, seed=config.seed)
     if dist is not None:
         data.shard(rank, world, config.seed)
     total = config.total_steps(math.ceil(len(data) / world))  # an epoch covers the data once over all ranks
@@ -140,13 +141,14 @@ def train(config: TrainConfig, data_a: Source, data_b: Source, out: Path | str, 
     saved_step = trainer.steps_done
     timer, seconds_per_step, stopped, diverged, stop_asked = time.perf_counter(), 0.0, False, False, False
     until = total if pause_after is None else min(total, trainer.steps_done + max(1, int(pause_after)))
+    batches = Batches(data, config.batch_size, ahead=trainer.device.type == "cuda")  # drawn ahead on a GPU
     try:
         while trainer.steps_done < until:
             if stop_asked if dist is not None else (stop is not None and stop.is_set()):
                 stopped = True
                 break
             lr = config.learning_rate(trainer.steps_done, total)
-            losses = trainer.step(*data.batch(config.batch_size, trainer.steps_done), lr)
+            losses = trainer.step(*batches.get(trainer.steps_done), lr)
             if dist is not None:  # the mean over ranks, and whether any rank was asked to stop
                 losses, stop_asked = dist.mean_and_stop(losses, stop is not None and stop.is_set())
                 if check:
@@ -177,6 +179,7 @@ def train(config: TrainConfig, data_a: Source, data_b: Source, out: Path | str, 
             dist.barrier()
         yield Finished(trainer.steps_done, total, run.path, stopped, paused=not stopped and trainer.steps_done < total)
     finally:
+        batches.close()
         if main and saved_step != trainer.steps_done and not diverged:  # closed, interrupted or failed: keep it
             run.save(trainer, log)
 
