@@ -191,7 +191,6 @@ class UnpairedData:
 
     def __init__(self, a: Domain, b: Domain, crop_size: int, seed: int = 0):
         self.a, self.b, self.crop_size, self.seed = a, b, crop_size, seed
-        self.rank = 0
         self.sharding: tuple[int, int, int] | None = None  # (rank, world size, seed) in a distributed run
 
     def __len__(self) -> int:
@@ -204,14 +203,13 @@ class UnpairedData:
         the ranks see different images and an epoch covers each domain once over all of them. Which
         images a step draws follows from the step alone, so a run resumes with any number of ranks."""
         self.sharding = (rank, world_size, seed)
-        self.rank = rank
 
     def batch(self, batch_size: int, step: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch of each domain (`step`: the index of this batch in the run, for a sharded draw)."""
         return self._draw(self.a, batch_size, step, 0), self._draw(self.b, batch_size, step, 1)
 
     def _draw(self, domain: Domain, batch_size: int, step: int, which: int) -> torch.Tensor:
-        generator = draw_generator(self.seed, self.rank, step, which)
+        generator = draw_generator(self.seed, self.sharding[0] if self.sharding else 0, step, which)
         if self.sharding is None:
             picks = torch.randint(len(domain.images), (batch_size,), generator=generator).tolist()
         else:
